@@ -1,0 +1,52 @@
+"""`fetchmail-harness`: subcommands are discovered from harness.commands."""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import logging
+import pkgutil
+import sys
+from collections.abc import Sequence
+from types import ModuleType
+
+from harness import __version__, commands
+from harness.errors import HarnessError
+
+
+def _command_modules() -> list[ModuleType]:
+    names = sorted(m.name for m in pkgutil.iter_modules(commands.__path__) if not m.ispkg)
+    return [importlib.import_module(f"harness.commands.{name}") for name in names]
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="fetchmail-harness",
+        description="Patch, build and test fetchmail 6.x with OAuth2 (XOAUTH2/OAUTHBEARER).",
+    )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    for module in _command_modules():
+        cmd = sub.add_parser(module.NAME, help=module.HELP, description=module.HELP)
+        module.add_arguments(cmd)
+        cmd.set_defaults(_run=module.run)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    logging.basicConfig(
+        level=logging.DEBUG if args.verbose else logging.INFO,
+        format="%(message)s",
+        stream=sys.stderr,
+    )
+    try:
+        return int(args._run(args))
+    except HarnessError as exc:
+        print(f"fetchmail-harness: error: {exc}", file=sys.stderr)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        print("fetchmail-harness: interrupted", file=sys.stderr)
+        return 130
