@@ -1,0 +1,57 @@
+"""`fetchmail-harness build`: a (patched) fetchmail binary for a version and distro."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+from harness import images
+from harness.build import BuildSpec, build, check_spec, default_series, export
+from harness.sources import FetchmailSource
+
+NAME = "build"
+HELP = "build fetchmail VERSION (patched with its series) in a container and print where it is"
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("version", help="fetchmail version, e.g. 6.4.33, 6.5.0.beta7, next")
+    parser.add_argument("--distro", default=images.DEFAULT_DISTRO, choices=sorted(images.DISTROS))
+    group = parser.add_mutually_exclusive_group()
+    group.add_argument("--series", help="patch series (default: from patches/series.toml)")
+    group.add_argument("--no-series", action="store_true", help="build unpatched upstream")
+    parser.add_argument("--sanitize", action="store_true", help="ASan+UBSan build")
+    parser.add_argument(
+        "--patches-dir", type=Path, help="patch series directory (default patches/)"
+    )
+    parser.add_argument("--dist", type=Path, help="also copy the result to DIST/<identifier>/")
+    parser.add_argument("--upstream", help="git URL or path of fetchmail")
+    parser.add_argument("--quiet", "-q", action="store_true", help="do not echo the build log")
+
+
+def _echo(text: str) -> None:
+    sys.stderr.write(text)
+
+
+def run(args: argparse.Namespace) -> int:
+    source = FetchmailSource(args.upstream)
+    version = source.resolve(args.version)
+    series = None if args.no_series else args.series or default_series(version, args.patches_dir)
+    spec = BuildSpec(str(version), args.distro, series, args.sanitize)
+    check_spec(spec, args.patches_dir)
+    if series is None and not args.no_series and not version.branch:
+        print(f"note: no series covers fetchmail {version}; building it unpatched",
+              file=sys.stderr)
+    started = time.monotonic()
+    echo = None if args.quiet else _echo
+    result = build(spec, source=source, patches_dir=args.patches_dir, stream=echo)
+    took = time.monotonic() - started
+    where = export(result, args.dist) if args.dist else result.dist_dir
+    state = "cached" if result.cached else f"built in {took:.1f}s"
+    print(f"{spec.identifier}: {state}")
+    print(f"binary:  {where / 'fetchmail'}")
+    lines = result.version_output.splitlines()
+    release = next((ln for ln in lines if "release" in ln), lines[0] if lines else "?")
+    print(f"version: {release.strip()}")
+    return 0

@@ -1,0 +1,127 @@
+"""`fetchmail-harness matrix`: list or run the version x distro x protocol x mechanism matrix."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+from harness import paths
+from harness.cells import DISTROS, Cell, Selector, cells_for, group_by_build
+from harness.errors import ConfigError
+
+NAME = "matrix"
+HELP = "list or run end-to-end matrix cells (builds shared, cells in parallel, results cached)"
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--select", action="append", metavar="GLOBS",
+        help="comma-separated fnmatch globs over cell identifiers, !GLOB excludes "
+             "(repeatable; default: every cell), e.g. '6.4.*-*-bookworm-imap-*,!*-daemon'",
+    )
+    parser.add_argument("--upstream", help="git URL or path of fetchmail")
+    parser.add_argument("--patches-dir", type=Path, help="patch series dir (default patches/)")
+    parser.add_argument("--distros", default=",".join(DISTROS),
+                        help=f"comma-separated distros (default {','.join(DISTROS)})")
+    parser.add_argument("--with-asan", action="store_true",
+                        help="add AddressSanitizer cells (implied by a glob containing '+')")
+    parser.add_argument("--jobs", "-j", type=int, default=2, help="parallel builds/cells (2)")
+    parser.add_argument("--list", action="store_true", help="print the selected cells, run nothing")
+    parser.add_argument("--json", action="store_true",
+                        help="with --list: JSON (cells, build groups, CI matrix include list)")
+    parser.add_argument("--chunks", type=int, default=0,
+                        help="with --list --json: spread build groups over at most N CI jobs")
+    parser.add_argument("--report-dir", type=Path, default=Path("matrix-report"),
+                        help="where junit.xml, results.json, matrix.md and logs/ go")
+    parser.add_argument("--no-cache", action="store_true", help="rerun cells with cached results")
+
+
+def select_cells(args: argparse.Namespace) -> list[Cell]:
+    from harness.sources import FetchmailSource
+
+    selector = Selector.parse(args.select)
+    distros = [d for d in args.distros.split(",") if d]
+    unknown = [d for d in distros if d not in DISTROS]
+    if unknown:
+        raise ConfigError(f"unknown distro(s) {', '.join(unknown)} (one of {', '.join(DISTROS)})")
+    sanitizers = ("asan",) if args.with_asan or selector.mentions_sanitizer() else ()
+    versions = FetchmailSource(args.upstream).versions()
+    universe = cells_for(versions, patches_dir=args.patches_dir, distros=distros,
+                         sanitizers=sanitizers)
+    return selector.select(universe)
+
+
+def ci_matrix(cells: list[Cell], chunks: int) -> dict[str, Any]:
+    """{"cells", "groups", "include"}: `include` is a GitHub Actions matrix, one build per entry
+    unless `chunks` caps the number of jobs (then groups are dealt round-robin)."""
+    groups = group_by_build(cells)
+    selects = {g: ",".join(c.identifier for c in members) for g, members in groups.items()}
+    names = list(groups)
+    if chunks and chunks < len(names):
+        dealt: list[list[str]] = [names[i::chunks] for i in range(chunks)]
+    else:
+        dealt = [[g] for g in names]
+    include = [
+        {"name": "+".join(batch) if len(batch) <= 2 else f"{batch[0]}+{len(batch) - 1} more",
+         "select": ",".join(selects[g] for g in batch)}
+        for batch in dealt
+    ]
+    return {
+        "cells": [c.identifier for c in cells],
+        "groups": {g: [c.identifier for c in m] for g, m in groups.items()},
+        "include": include,
+    }
+
+
+def run(args: argparse.Namespace) -> int:
+    cells = select_cells(args)
+    if args.list:
+        if args.json:
+            print(json.dumps(ci_matrix(cells, args.chunks)))
+        else:
+            for group, members in group_by_build(cells).items():
+                print(f"# build {group}")
+                for cell in members:
+                    print(cell.identifier)
+        return 0
+    if args.jobs < 1:
+        raise ConfigError("--jobs must be at least 1")
+    return execute(cells, args)
+
+
+def execute(cells: list[Cell], args: argparse.Namespace) -> int:
+    """Run `cells` with the Docker backend, print a summary, write the reports."""
+    from harness.e2e import DockerBackend
+    from harness.matrix import ResultCache, run_matrix
+    from harness.progress import Progress
+    from harness.reports import write_reports
+
+    backend = DockerBackend(upstream=args.upstream, patches_dir=args.patches_dir)
+    report_dir: Path = args.report_dir
+    progress = Progress(len(cells))
+    try:
+        outcome = run_matrix(
+            cells, backend, jobs=args.jobs,
+            cache=None if args.no_cache else ResultCache(),
+            log_dir=paths.cache_dir() / "cell-logs", on_event=progress,
+        )
+    finally:
+        progress.close()
+    written = write_reports(outcome.results, report_dir, duration=outcome.duration,
+                            builds=outcome.builds)
+    counts = outcome.counts()
+    cached = sum(r.cached for r in outcome.results)
+    print(
+        f"{len(outcome.results)} cells in {outcome.duration:.1f}s: "
+        + ", ".join(f"{n} {k}" for k, n in counts.items())
+        + f" ({cached} from cache)",
+        file=sys.stderr,
+    )
+    for r in outcome.results:
+        if not r.ok:
+            print(f"  {r.outcome.upper()} {r.cell}: {r.reason}  [log: {r.log}]", file=sys.stderr)
+    print(f"reports: {', '.join(str(p) for p in written.values())}", file=sys.stderr)
+    return 0 if outcome.ok else 1

@@ -1,0 +1,647 @@
+"""One matrix cell end to end: provider, mail server, token refresher, fetchmail in a container.
+
+What a cell checks (each failed check makes the cell `fail`, with the check as its reason):
+
+1. fetchmail exits 0 (one-shot) and every seeded message is delivered exactly once, byte-exact
+   under this rule: fetchmail runs with `set invisible` (no Received: header of its own),
+   `no rewrite` (addresses untouched) and `stripcr` (the default for an MDA), so the MDA must
+   receive the message as stored on the server with CRLF line ends turned into LF — nothing
+   added, removed or reordered, headers and body alike.
+2. The server's mailbox state matches the rc file: `keep` (starttls one-shot cells) leaves every
+   message in place and, for IMAP, flagged \\Seen; otherwise every message is deleted.
+3. The server transcript shows the cell's mechanism (AUTHENTICATE XOAUTH2 / OAUTHBEARER for
+   IMAP, AUTH XOAUTH2 / OAUTHBEARER for POP3) succeeding, and no other login.
+4. No access token, in raw or any base64 form (alone or inside the SASL string), appears in
+   fetchmail's -vv output or in the server transcript.
+5. Daemon cells: after the first poll the provider expires the token, the refresher rotates it,
+   fetchmail (re-reading its passwordfile every poll) fetches messages added after the rotation.
+
+Infrastructure trouble (engine, image, provider) makes a cell `error`, not `fail`.
+"""
+
+from __future__ import annotations
+
+import base64
+import contextlib
+import logging
+import shutil
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from harness import paths
+from harness.cells import Cell
+from harness.errors import ConfigError, HarnessError
+from harness.outcomes import CellResult
+
+log = logging.getLogger(__name__)
+
+USER = "user@example.com"
+WORK = "/fmh"  # everything the cell puts into the container lives here
+FETCH_TIMEOUT = 120.0  # one-shot fetchmail run, seconds
+DAEMON_INTERVAL = 2  # fetchmail -d seconds
+DAEMON_WAIT = 90.0
+
+
+class CheckFailed(Exception):
+    """A cell's check did not hold: the cell fails with this message."""
+
+
+# -- seeded mail ----------------------------------------------------------------------------
+
+
+def _message(n: int, subject: str, body: bytes, extra_headers: bytes = b"") -> bytes:
+    head = (
+        f"From: Sender {n} <sender{n}@example.org>\r\n"
+        f"To: {USER}\r\n"
+        f"Subject: {subject}\r\n"
+        f"Date: Mon, 01 Jan 2024 00:00:{n:02d} +0000\r\n"
+        f"Message-ID: <fmh-{n}@example.org>\r\n"
+    ).encode() + extra_headers
+    return head + b"\r\n" + body
+
+
+def seed_messages(first: int = 1, count: int = 4) -> list[bytes]:
+    """Plain, dot-leading, long-line and binary-ish messages (in turn), CRLF line ends."""
+    out = []
+    for n in range(first, first + count):
+        kind = (n - 1) % 4
+        if kind == 0:
+            out.append(_message(n, f"plain {n}", b"Hello,\r\n\r\njust text.\r\n-- \r\nsig\r\n"))
+        elif kind == 1:
+            body = b".\r\n..\r\n.leading dot\r\n..two leading dots\r\n. \r\nend\r\n"
+            out.append(_message(n, f"dots {n}", body))
+        elif kind == 2:
+            long_line = b"".join(b"%05d," % i for i in range(900))  # 5400 bytes, no break
+            folded = b"X-Long-Header: " + b" ".join([b"word"] * 40) + b"\r\n\tcontinued\r\n"
+            out.append(_message(n, f"long lines {n}", long_line + b"\r\nshort\r\n", folded))
+        else:
+            binaryish = bytes(b for b in range(1, 256) if b not in (10, 13))
+            body = b"8bit: " + binaryish + b"\r\nFrom the start of a line\r\n>From quoted\r\n"
+            headers = (b"Content-Type: application/octet-stream\r\n"
+                       b"Content-Transfer-Encoding: 8bit\r\n")
+            out.append(_message(n, f"binary {n}", body, headers))
+    return out
+
+
+def expected_delivery(original: bytes) -> bytes:
+    """What the MDA must receive for a message stored as `original` (see the module doc)."""
+    return original.replace(b"\r\n", b"\n")
+
+
+def message_id(data: bytes) -> str | None:
+    for line in data.split(b"\n\n", 1)[0].split(b"\n"):
+        if line.lower().startswith(b"message-id:"):
+            return line.split(b":", 1)[1].strip().decode("ascii", "replace")
+    return None
+
+
+# -- token leak detection -------------------------------------------------------------------
+
+
+def token_forms(token: str, user: str = USER) -> list[str]:
+    """Every form in which `token` could leak: raw, and base64 at each alignment.
+
+    Any base64 text that encodes the token (alone, in a XOAUTH2/OAUTHBEARER string, with or
+    without padding, standard or URL-safe) contains one of the three `aligned` encodings.
+    """
+    raw = token.encode()
+    forms = {token}
+    for prefix_len in range(3):
+        enc = base64.b64encode(b"\0" * prefix_len + raw).decode()
+        start = 4 if prefix_len else 0
+        middle = enc[start:-4]  # drop the groups mixed with prefix bytes or padding
+        if len(middle) >= 16:
+            forms.add(middle)
+            forms.add(middle.replace("+", "-").replace("/", "_"))
+    for sasl in (f"user={user}\x01auth=Bearer {token}\x01\x01",
+                 f"n,a={user},\x01auth=Bearer {token}\x01\x01"):
+        forms.add(base64.b64encode(sasl.encode()).decode())
+    return sorted(forms, key=len)
+
+
+def find_leaks(text: str, tokens: list[str]) -> list[str]:
+    """Descriptions of each token form found in `text`."""
+    found = []
+    for i, token in enumerate(tokens, 1):
+        for form in token_forms(token):
+            if form in text:
+                kind = "raw" if form == token else "base64"
+                found.append(f"token #{i} ({kind} form {form[:6]}...)")
+                break
+    return found
+
+
+# -- the rc file ----------------------------------------------------------------------------
+
+
+def rcfile(cell: Cell, port: int, *, keep: bool) -> str:
+    """The .fetchmailrc of a cell (keywords differ between the patched 6.x and fetchmail 7)."""
+    proto = cell.protocol.upper()
+    if cell.is_native:  # fetchmail 7: sslmode, `auth oauthbearer` only
+        tls = "sslmode wrapped" if cell.transport == "tls" else "sslmode starttls=must"
+    else:  # 6.4: ssl = implicit TLS; sslproto without ssl = mandatory STARTTLS
+        tls = "ssl sslproto 'TLS1.2+'" if cell.transport == "tls" else "sslproto 'TLS1.2+'"
+    lines = [
+        "set invisible",
+        "set no bouncemail",
+        "set no syslog",
+        f"poll 127.0.0.1 protocol {proto} port {port} auth {cell.mechanism}",
+        f'  user "{USER}" is root here',
+        f'  passwordfile "{WORK}/token"',
+        f"  {tls} sslcertck sslcertfile \"{WORK}/ca.pem\" sslcommonname localhost",
+        f'  mda "{WORK}/deliver"',
+        "  no rewrite stripcr",
+        "  keep" if keep else "  no keep",
+    ]
+    return "\n".join(lines) + "\n"
+
+
+DELIVER_SCRIPT = f"""#!/bin/sh
+# one file per message, numbered in delivery order (fetchmail delivers sequentially)
+n=$(ls {WORK}/out | wc -l)
+exec cat > "{WORK}/out/$(printf %04d $((n + 1))).eml"
+"""
+
+
+def wants_keep(cell: Cell) -> bool:
+    return cell.transport == "starttls" and not cell.daemon
+
+
+# -- the token refresher --------------------------------------------------------------------
+
+
+def refresher_command() -> list[str]:
+    """The real `fetchmail-oauth2` CLI (next to this Python, or on PATH)."""
+    beside = Path(sys.executable).with_name("fetchmail-oauth2")
+    if beside.is_file():
+        return [str(beside)]
+    found = shutil.which("fetchmail-oauth2")
+    if found:
+        return [found]
+    return [sys.executable, "-c", "import sys; from tokens.cli import main; sys.exit(main())"]
+
+
+@dataclass
+class Refresher:
+    """fetchmail-oauth2 configured against the mock provider, writing `access_token_file`."""
+
+    directory: Path
+    provider: Any
+    refresh_token: str
+    transcript: list[str] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        from harness.mockserver.oauth_provider import DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET
+
+        self.access_token_file = self.directory / "token"
+        refresh_file = self.directory / "refresh_token"
+        refresh_file.write_text(self.refresh_token + "\n")
+        refresh_file.chmod(0o600)
+        self.config = self.directory / "oauth2.conf"
+        self.config.write_text(
+            f"client_id={DEFAULT_CLIENT_ID}\n"
+            f"client_secret={DEFAULT_CLIENT_SECRET}\n"
+            f"auth_url={self.provider.authorize_url}\n"
+            f"token_url={self.provider.token_url}\n"
+            "scope=mail\n"
+            f"user={USER}\n"
+            f"refresh_token_file={refresh_file}\n"
+            f"access_token_file={self.access_token_file}\n"
+            "retries=1\nretry_backoff_sec=1\nhttp_timeout_sec=10\n"
+        )
+        self.config.chmod(0o600)
+
+    def refresh(self, force: bool = False) -> str:
+        cmd = [*refresher_command(), "-c", str(self.config), "refresh"]
+        if force:
+            cmd.append("--force")
+        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=60)
+        self.transcript.append(f"$ fetchmail-oauth2 refresh{' --force' if force else ''}"
+                               f" -> {proc.returncode}\n{proc.stdout}{proc.stderr}")
+        if proc.returncode != 0:
+            raise HarnessError(
+                f"fetchmail-oauth2 refresh failed ({proc.returncode}): "
+                f"{(proc.stderr or proc.stdout).strip()[-500:]}"
+            )
+        token = self.access_token_file.read_text().strip()
+        if not token:
+            raise HarnessError("fetchmail-oauth2 wrote an empty access token file")
+        return token
+
+
+# -- the backend ----------------------------------------------------------------------------
+
+
+class DockerBackend:
+    """Builds with harness.build, runs cells in the build image (harness.matrix.Backend)."""
+
+    def __init__(self, upstream: str | None = None, patches_dir: Path | None = None) -> None:
+        from harness.sources import FetchmailSource
+
+        self.source = FetchmailSource(upstream)
+        self.patches_dir = patches_dir
+        self._client: Any = None
+        self._lock = threading.Lock()
+        self._images: dict[str, str] = {}
+
+    @property
+    def client(self) -> Any:
+        with self._lock:
+            if self._client is None:
+                from harness.engine import ensure_engine
+
+                self._client = ensure_engine()
+            return self._client
+
+    def check_cell(self, cell: Cell) -> None:
+        """ConfigError unless the cell's version exists and its series is the table's choice."""
+        from harness.build import default_series
+
+        version = self.source.resolve(cell.version)
+        expected = "native" if version.branch else default_series(version, self.patches_dir)
+        if expected is None:
+            raise ConfigError(f"fetchmail {cell.version} has no patch series (see "
+                              "`fetchmail-harness versions`)")
+        if cell.series != expected:
+            fixed = cell.identifier.replace(cell.series, expected, 1)
+            raise ConfigError(f"fetchmail {cell.version} uses series {expected!r}, not "
+                              f"{cell.series!r}: try {fixed}")
+
+    def spec(self, cell: Cell) -> Any:
+        from harness.build import BuildSpec
+
+        return BuildSpec(version=cell.version, distro=cell.distro,
+                         series=None if cell.is_native else cell.series,
+                         sanitize=cell.sanitizer is not None)
+
+    def build_key(self, cell: Cell) -> str:
+        """The build's key without building (mirrors harness.build's keying)."""
+        from harness import build as build_mod
+        from harness import images
+        from harness.series import load_series
+
+        public = getattr(build_mod, "build_key", None)
+        spec = self.spec(cell)
+        if callable(public):
+            return str(public(spec, source=self.source, patches_dir=self.patches_dir))
+        version = self.source.resolve(spec.version)
+        series = load_series(spec.series, self.patches_dir) if spec.series else None
+        recipe = images.dockerfile_hash(spec.distro)
+        return str(build_mod._key(self.source.commit(version), series, recipe, spec))
+
+    def build(self, cell: Cell) -> Any:
+        from harness.build import build
+
+        return build(self.spec(cell), source=self.source, patches_dir=self.patches_dir,
+                     client=self.client)
+
+    def image(self, distro: str) -> str:
+        from harness.images import ensure_build_image
+
+        with self._lock:
+            if distro not in self._images:
+                image, _ = ensure_build_image(self.client, distro)
+                self._images[distro] = image.tag
+            return self._images[distro]
+
+    def run(self, cell: Cell, built: Any, log_path: Path) -> CellResult:
+        return run_cell(cell, Path(built.binary), self.image(cell.distro), self.client, log_path)
+
+
+# -- one cell -------------------------------------------------------------------------------
+
+
+class CellLog:
+    """The per-cell log: sections of text, flushed to disk as they come."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text("")
+        self._lock = threading.Lock()
+
+    def section(self, title: str, text: str = "") -> None:
+        with self._lock, self.path.open("a", encoding="utf-8", errors="replace") as fh:
+            fh.write(f"\n===== {title}\n{text}")
+            if text and not text.endswith("\n"):
+                fh.write("\n")
+
+
+def run_cell(cell: Cell, binary: Path, image: str, client: Any, log_path: Path) -> CellResult:
+    """Run `cell` with `binary` in `image`; returns pass/fail; raises HarnessError on infra."""
+    started = time.monotonic()
+    clog = CellLog(log_path)
+    clog.section("cell", f"{cell.identifier}\nbinary {binary}\nimage {image}\n")
+    checks: list[str] = []
+    try:
+        with _world(cell, clog) as world:
+            if cell.daemon:
+                _daemon_run(cell, binary, image, client, world, clog, checks)
+            else:
+                _oneshot_run(cell, binary, image, client, world, clog, checks)
+    except CheckFailed as exc:
+        clog.section("verdict", f"FAIL: {exc}")
+        return CellResult(cell.identifier, "fail", str(exc), time.monotonic() - started,
+                          str(log_path), checks=checks)
+    clog.section("verdict", "PASS\n" + "\n".join(checks))
+    return CellResult(cell.identifier, "pass", "", time.monotonic() - started, str(log_path),
+                      checks=checks)
+
+
+@dataclass
+class World:
+    """The host side of a cell: provider, server, mailbox, refresher, scratch dir."""
+
+    tmp: Path
+    provider: Any
+    server: Any
+    mailbox: Any
+    refresher: Refresher
+    ca_path: Path
+    tokens: list[str] = field(default_factory=list)
+    seeded: list[bytes] = field(default_factory=list)
+
+    def transcript_text(self) -> str:
+        return "\n".join(t.text() for t in self.server.transcripts)
+
+
+@contextlib.contextmanager
+def _world(cell: Cell, clog: CellLog) -> Iterator[World]:
+    from harness.mockserver import MailServerController
+    from harness.mockserver.mailbox import Mailbox
+    from harness.mockserver.oauth_provider import MockOAuthProvider
+    from harness.mockserver.tls import TestCA
+    from harness.mockserver.validators import IntrospectionValidator
+
+    with tempfile.TemporaryDirectory(prefix="fmh-cell-", dir=paths.cache_dir()) as tmp_name:
+        tmp = Path(tmp_name)
+        ca = TestCA(tmp / "ca")
+        seeded = seed_messages(1, 4)
+        mailbox = Mailbox(seeded)
+        with MockOAuthProvider() as provider:
+            grant = provider.mint_token(USER, scope="mail")
+            refresher = Refresher(tmp, provider, grant["refresh_token"])
+            client_id, secret = provider.resource_credentials
+            validator = IntrospectionValidator(provider.introspection_url, client_id, secret)
+            tls = "implicit" if cell.transport == "tls" else "starttls"
+            server = MailServerController(
+                cell.protocol, tls=tls, validator=validator, mailbox=mailbox,
+                ca=ca,
+            )
+            with server:
+                world = World(tmp, provider, server, mailbox, refresher, ca.ca_path,
+                              seeded=list(seeded))
+                try:
+                    yield world
+                finally:
+                    clog.section("refresher", "\n".join(refresher.transcript))
+                    clog.section("server transcript", world.transcript_text())
+
+
+def _prepare_container(box: Any, binary: Path, world: World, rc: str) -> None:
+    files = world.tmp / "put"
+    files.mkdir()
+    (files / "fetchmailrc").write_text(rc)
+    (files / "deliver").write_text(DELIVER_SCRIPT)
+    shutil.copyfile(binary, files / "fetchmail")
+    shutil.copyfile(world.ca_path, files / "ca.pem")
+    shutil.copyfile(world.refresher.access_token_file, files / "token")
+    box.put(files, WORK)
+    box.check(
+        f"cd {WORK} && mkdir -p out && chown -R root:root . && chmod 700 fetchmail deliver "
+        "&& chmod 600 fetchmailrc token ca.pem"
+    )
+
+
+def _fetchmail_argv(extra: list[str]) -> list[str]:
+    return [f"{WORK}/fetchmail", "-f", f"{WORK}/fetchmailrc", "--idfile", f"{WORK}/fetchids",
+            "--pidfile", f"{WORK}/fetchmail.pid", "-vv", "--nosyslog", *extra]
+
+
+_ENV = {"HOME": WORK, "FETCHMAILHOME": WORK, "LC_ALL": "C",
+        "ASAN_OPTIONS": "detect_leaks=0:abort_on_error=0"}
+
+
+def _container(client: Any, image: str) -> Any:
+    from harness.container import Container
+
+    return Container(client, image, network_mode="host")
+
+
+def _oneshot_run(cell: Cell, binary: Path, image: str, client: Any, world: World,
+                 clog: CellLog, checks: list[str]) -> None:
+    token = world.refresher.refresh()
+    world.tokens.append(token)
+    checks.append("fetchmail-oauth2 refresh wrote the passwordfile from the provider")
+    keep = wants_keep(cell)
+    rc = rcfile(cell, world.server.port, keep=keep)
+    clog.section("fetchmailrc", rc)
+    with _container(client, image) as box:
+        _prepare_container(box, binary, world, rc)
+        output: list[str] = []
+        code = _run_with_timeout(box, _fetchmail_argv([]), output, FETCH_TIMEOUT)
+        text = "".join(output)
+        clog.section(f"fetchmail -vv (exit {code})", text)
+        if code != 0:
+            raise CheckFailed(f"fetchmail exited {code}: {_last_error(text)}")
+        checks.append("fetchmail exited 0")
+        delivered = _collect(box, world.tmp / "delivered")
+    _check_delivery(delivered, world.seeded, clog, checks)
+    _check_mailbox(cell, world, [m for m in world.seeded], keep, checks)
+    _check_transcript(cell, world, text, checks)
+
+
+def _daemon_run(cell: Cell, binary: Path, image: str, client: Any, world: World,
+                clog: CellLog, checks: list[str]) -> None:
+    first = world.refresher.refresh()
+    world.tokens.append(first)
+    rc = rcfile(cell, world.server.port, keep=False)
+    clog.section("fetchmailrc", rc)
+    with _container(client, image) as box:
+        _prepare_container(box, binary, world, rc)
+        output: list[str] = []
+        argv = _fetchmail_argv(["--nodetach", "-d", str(DAEMON_INTERVAL)])
+        daemon = threading.Thread(target=_run_capturing, args=(box, argv, output),
+                                  name=f"daemon-{cell.identifier}", daemon=True)
+        daemon.start()
+        try:
+            _wait_for(box, len(world.seeded), DAEMON_WAIT, output)
+            checks.append(f"first poll delivered {len(world.seeded)} messages")
+            # the provider expires the token mid-run; the refresher rotates it
+            world.provider.expire(first)
+            second = world.refresher.refresh(force=True)
+            world.tokens.append(second)
+            if second == first:
+                raise CheckFailed("the refresher did not rotate the access token")
+            if world.provider.is_active(first) or not world.provider.is_active(second):
+                raise CheckFailed("provider state after rotation is wrong")
+            checks.append("token expired at the provider and rotated by fetchmail-oauth2")
+            rotated = world.tmp / "rotated"
+            rotated.mkdir()
+            shutil.copyfile(world.refresher.access_token_file, rotated / "token.new")
+            box.put(rotated / "token.new", f"{WORK}/token.new")
+            box.check(f"chmod 600 {WORK}/token.new && mv -f {WORK}/token.new {WORK}/token")
+            more = seed_messages(len(world.seeded) + 1, 2)
+            for data in more:
+                world.mailbox.add(data)
+            world.seeded += more
+            _wait_for(box, len(world.seeded), DAEMON_WAIT, output)
+            checks.append(f"after rotation the daemon fetched {len(more)} new messages")
+        finally:
+            box.run(f"kill $(cat {WORK}/fetchmail.pid 2>/dev/null | head -1) 2>/dev/null; "
+                    "sleep 1")
+            daemon.join(15)
+            clog.section("fetchmail -vv (daemon)", "".join(output))
+        delivered = _collect(box, world.tmp / "delivered")
+    _check_delivery(delivered, world.seeded, clog, checks)
+    _check_mailbox(cell, world, world.seeded, False, checks)
+    _check_transcript(cell, world, "".join(output), checks)
+
+
+def _run_capturing(box: Any, argv: list[str], output: list[str]) -> None:
+    try:
+        code = box.run(argv, env=_ENV, stream=output.append)
+        output.append(f"\n[fetchmail exited {code}]\n")
+    except Exception as exc:  # the container went away under us: recorded in the log
+        output.append(f"\n[daemon stream ended: {exc}]\n")
+
+
+def _run_with_timeout(box: Any, argv: list[str], output: list[str], timeout: float) -> int:
+    """Run argv, killing it (via `timeout`) if it hangs; its exit code."""
+    return int(box.run(["timeout", "-k", "5", str(int(timeout)), *argv], env=_ENV,
+                       stream=output.append))
+
+
+def _wait_for(box: Any, count: int, timeout: float, output: list[str]) -> None:
+    deadline = time.monotonic() + timeout
+    have = 0
+    while time.monotonic() < deadline:
+        listing = box.check(f"ls {WORK}/out")
+        have = len(listing.split())
+        if have >= count:
+            return
+        time.sleep(0.5)
+    raise CheckFailed(f"only {have} of {count} messages delivered within {timeout:.0f}s: "
+                      f"{_last_error(''.join(output))}")
+
+
+def _collect(box: Any, dest: Path) -> list[tuple[str, bytes]]:
+    box.get(f"{WORK}/out", dest)
+    return [(p.name, p.read_bytes()) for p in sorted(dest.iterdir()) if p.is_file()]
+
+
+def _last_error(text: str) -> str:
+    lines = [ln for ln in text.splitlines() if ln.strip()]
+    interesting = [ln for ln in lines if any(w in ln.lower() for w in (
+        "error", "fail", "refus", "denied", "invalid", "unknown", "not ", "warning"))]
+    return (interesting or lines or ["(no output)"])[-1][:300]
+
+
+# -- checks ---------------------------------------------------------------------------------
+
+
+def _check_delivery(delivered: list[tuple[str, bytes]], seeded: list[bytes], clog: CellLog,
+                    checks: list[str]) -> None:
+    if len(delivered) != len(seeded):
+        raise CheckFailed(f"{len(delivered)} messages delivered, expected {len(seeded)}")
+    by_id = {message_id(expected_delivery(m)): expected_delivery(m) for m in seeded}
+    seen: set[str] = set()
+    for name, data in delivered:
+        mid = message_id(data)
+        if mid is None or mid not in by_id:
+            raise CheckFailed(f"delivered {name} is not one of the seeded messages")
+        if mid in seen:
+            raise CheckFailed(f"message {mid} delivered twice")
+        seen.add(mid)
+        want = by_id[mid]
+        if data != want:
+            clog.section(f"delivered {name} differs from {mid}", _first_difference(want, data))
+            raise CheckFailed(f"message {mid} not byte-exact: {_first_difference(want, data)}")
+    checks.append(f"{len(seeded)} messages delivered byte-exact (CRLF->LF, nothing added)")
+
+
+def _first_difference(want: bytes, got: bytes) -> str:
+    i = next((k for k in range(min(len(want), len(got))) if want[k] != got[k]),
+             min(len(want), len(got)))
+    return (f"first difference at byte {i} (expected {len(want)} bytes, got {len(got)}): "
+            f"expected {want[max(0, i - 20):i + 30]!r}, got {got[max(0, i - 20):i + 30]!r}")
+
+
+def _check_mailbox(cell: Cell, world: World, seeded: list[bytes], keep: bool,
+                   checks: list[str]) -> None:
+    box = world.mailbox
+    with box.lock:
+        all_msgs = box.messages + box.expunged
+        uids = {m.uid for m in all_msgs}
+    deleted = box.deleted_uids()
+    if len(uids) != len(seeded):
+        raise CheckFailed(f"server holds {len(uids)} messages, expected {len(seeded)}")
+    if keep:
+        if deleted:
+            raise CheckFailed(f"`keep` configured but messages {sorted(deleted)} were deleted")
+        if cell.protocol == "imap":
+            unseen = uids - box.seen_uids()
+            if unseen:
+                raise CheckFailed(f"messages {sorted(unseen)} were not marked \\Seen")
+            checks.append("keep: every message left on the server, marked \\Seen")
+        else:
+            checks.append("keep: every message left on the server")
+    else:
+        if deleted != uids:
+            raise CheckFailed(f"messages {sorted(uids - deleted)} were not deleted")
+        checks.append("every message deleted on the server")
+
+
+def auth_attempts(transcript: str, protocol: str) -> tuple[list[str], list[str]]:
+    """(SASL mechanisms the client asked for, password-style commands it sent)."""
+    mechanisms: list[str] = []
+    passwords: list[str] = []
+    for line in transcript.splitlines():
+        if not line.startswith("C: "):
+            continue
+        words = line[3:].upper().split()
+        if protocol == "imap" and len(words) >= 2:
+            if words[1] == "AUTHENTICATE" and len(words) >= 3:
+                mechanisms.append(words[2])
+            elif words[1] == "LOGIN":
+                passwords.append("LOGIN")
+        elif protocol == "pop3" and words:
+            if words[0] == "AUTH" and len(words) >= 2:
+                mechanisms.append(words[1])
+            elif words[0] in ("USER", "PASS", "APOP"):
+                passwords.append(words[0])
+    return mechanisms, passwords
+
+
+def _check_transcript(cell: Cell, world: World, fetchmail_output: str,
+                      checks: list[str]) -> None:
+    transcript = world.transcript_text()
+    mech = cell.mechanism.upper()
+    verb = "AUTHENTICATE" if cell.protocol == "imap" else "AUTH"
+    if "C: " not in transcript:
+        raise CheckFailed("the server transcript is empty")
+    mechanisms, passwords = auth_attempts(transcript, cell.protocol)
+    if mech not in mechanisms:
+        raise CheckFailed(f"server transcript shows no `{verb} {mech}` "
+                          f"(saw: {', '.join(mechanisms) or 'none'})")
+    others = sorted(set(mechanisms) - {mech})
+    if others:
+        raise CheckFailed(f"fetchmail also tried {verb} {', '.join(others)}")
+    if passwords:
+        raise CheckFailed(f"fetchmail fell back to a password login ({passwords[0]})")
+    checks.append(f"server transcript shows {verb} {mech}")
+    for where, text in (("fetchmail -vv output", fetchmail_output),
+                        ("server transcript", transcript)):
+        leaks = find_leaks(text, world.tokens)
+        if leaks:
+            raise CheckFailed(f"{where} leaks {', '.join(leaks)}")
+    checks.append(f"no token (raw/base64) in fetchmail -vv output or server transcript "
+                  f"({len(world.tokens)} token(s) checked)")
+

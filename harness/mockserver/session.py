@@ -1,0 +1,232 @@
+"""What IMAP and POP3 sessions share: line I/O with limits, faults, transcripts, TLS, SASL."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import binascii
+import logging
+import ssl
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from harness.mockserver.faults import Faults
+from harness.mockserver.mailbox import Mailbox
+from harness.mockserver.profiles import Profile
+from harness.mockserver.sasl import (
+    MECHANISMS,
+    AuthContext,
+    AuthResult,
+    Mechanism,
+    Outcome,
+    SaslAborted,
+    SaslProtocolError,
+)
+from harness.mockserver.transcript import REDACTED, Transcript, show
+from harness.mockserver.validators import BearerValidator, Validation, Verdict
+
+log = logging.getLogger(__name__)
+
+CRLF = b"\r\n"
+ENDLESS_ROUNDS = 100_000  # "endless" continuations stop here (or when the client leaves)
+
+
+@dataclass
+class ServerConfig:
+    """Everything a session needs; one per controller, shared by its sessions."""
+
+    protocol: str
+    tls: str  # "implicit" | "starttls" | "plain"
+    ssl_context: ssl.SSLContext | None
+    validator: BearerValidator | None
+    passwords: Mapping[str, str]
+    mailbox: Mailbox
+    profile: Profile
+    faults: Faults
+    allow_login: bool
+    mechanisms: tuple[str, ...]
+    scope: str
+    max_line: int
+    strict_sasl_answers: bool = True
+    transcripts: list[Transcript] = field(default_factory=list)
+    transcript_path: Path | None = None
+
+
+class LineTooLong(Exception):
+    pass
+
+
+class Disconnect(Exception):
+    """End the session now (client gone, fault injected, BYE sent)."""
+
+
+class LineSession:
+    """One client connection. Subclasses implement `run()` with `cmd_<VERB>` handlers."""
+
+    protocol = ""
+
+    def __init__(
+        self, config: ServerConfig, reader: asyncio.StreamReader, writer: asyncio.StreamWriter
+    ) -> None:
+        self.config = config
+        self.reader = reader
+        self.writer = writer
+        self.faults = config.faults
+        self.profile = config.profile
+        peer = writer.get_extra_info("peername")
+        self.transcript = Transcript(
+            self.protocol, f"{peer[0]}:{peer[1]}" if peer else "?", path=config.transcript_path
+        )
+        config.transcripts.append(self.transcript)
+        self.tls_active = config.tls == "implicit"
+        self.user: str | None = None
+        self.commands = 0
+
+    async def run(self) -> None:
+        raise NotImplementedError
+
+    # ---- output --------------------------------------------------------------------------------
+    async def send(self, line: bytes | str, *, log_as: str | None = None) -> None:
+        data = line.encode() if isinstance(line, str) else line
+        if self.faults.delay:
+            await asyncio.sleep(self.faults.delay)
+        self.transcript.server(log_as if log_as is not None else show(data))
+        self.writer.write(data + CRLF)
+
+    async def send_raw(self, data: bytes, note: str) -> None:
+        """Bytes that are part of a bigger response (literal bodies); noted, not copied."""
+        self.transcript.server(note)
+        self.writer.write(data)
+
+    async def flush(self) -> None:
+        try:
+            await self.writer.drain()
+        except (ConnectionError, OSError) as exc:
+            raise Disconnect(str(exc)) from exc
+
+    async def hostile_prelude(self, untagged: bytes) -> None:
+        """Faults that precede every reply: a garbage line, an overlong line."""
+        if self.faults.malformed:
+            await self.send(untagged + b'\x00\xff\xfe ((( garbage "unterminated {99')
+        if self.faults.overlong:
+            pad = b"x" * self.faults.overlong
+            await self.send(untagged + pad, log_as=f"<{len(pad)} byte overlong line>")
+
+    async def cut_connection(self, why: str) -> None:
+        self.transcript.note(f"fault: {why}")
+        await self.flush()
+        self.writer.transport.abort()
+        raise Disconnect(why)
+
+    # ---- input ---------------------------------------------------------------------------------
+    async def read_line(self) -> bytes:
+        """One line without CRLF; LineTooLong after discarding the rest; Disconnect on EOF."""
+        await self.flush()
+        try:
+            line = await self.reader.readuntil(b"\n")
+        except asyncio.IncompleteReadError as exc:
+            raise Disconnect("client closed the connection") from exc
+        except asyncio.LimitOverrunError as exc:
+            await self._discard(exc.consumed)
+            raise LineTooLong from exc
+        except (ConnectionError, OSError, ssl.SSLError) as exc:
+            raise Disconnect(str(exc)) from exc
+        return line[:-2] if line.endswith(CRLF) else line[:-1]
+
+    async def _discard(self, consumed: int) -> None:
+        try:
+            while True:
+                await self.reader.readexactly(consumed)
+                try:
+                    await self.reader.readuntil(b"\n")
+                    return
+                except asyncio.LimitOverrunError as again:
+                    consumed = again.consumed
+        except (asyncio.IncompleteReadError, ConnectionError, OSError) as exc:
+            raise Disconnect("client closed the connection") from exc
+
+    async def read_exactly(self, n: int) -> bytes:
+        try:
+            return await self.reader.readexactly(n)
+        except (asyncio.IncompleteReadError, ConnectionError, OSError) as exc:
+            raise Disconnect("client closed the connection") from exc
+
+    # ---- TLS -----------------------------------------------------------------------------------
+    async def start_tls(self) -> None:
+        assert self.config.ssl_context is not None
+        await self.flush()
+        try:
+            await self.writer.start_tls(self.config.ssl_context)
+        except (ssl.SSLError, ConnectionError, OSError) as exc:
+            raise Disconnect(f"TLS handshake failed: {exc}") from exc
+        self.tls_active = True
+        self.transcript.note("TLS started")
+
+    # ---- credentials ---------------------------------------------------------------------------
+    def check_password(self, user: str, password: str) -> bool:
+        expected = self.config.passwords.get(user)
+        return expected is not None and expected == password
+
+    async def validate_bearer(self, user: str, token: str) -> Validation:
+        validator = self.config.validator
+        if validator is None:
+            return Validation(Verdict.INVALID, "no bearer validator configured")
+        try:
+            return await asyncio.to_thread(validator.validate, user, token)
+        except Exception as exc:  # a broken user validator must not kill the server
+            log.warning("bearer validator raised: %s", exc)
+            return Validation(Verdict.UNAVAILABLE, f"validator raised {exc!r}")
+
+    def offered_mechanisms(self) -> list[str]:
+        return [m for m in self.config.mechanisms if m in MECHANISMS]
+
+    # ---- SASL ----------------------------------------------------------------------------------
+    async def challenge(self, data: bytes) -> bytes:
+        """Conversation.challenge: `+ base64`, then one client line (decoded)."""
+        if self.faults.bad_base64:
+            await self.send(b"+ !!not*base64%%" + data[:8].hex().encode())
+        else:
+            await self.send(b"+ " + base64.b64encode(data))
+        try:
+            line = await self.read_line()
+        except LineTooLong:
+            self.transcript.client("<overlong SASL response>")
+            raise SaslProtocolError("SASL response too long") from None
+        self.transcript.client(REDACTED if line.strip() else "")
+        return decode_sasl(line)
+
+    async def run_mechanism(self, name: str, initial: bytes | None) -> AuthResult:
+        mechanism: Mechanism = MECHANISMS[name]
+        ctx = AuthContext(
+            conversation=self,
+            validate_bearer=self.validate_bearer,
+            check_password=self.check_password,
+            profile=self.profile,
+            scope=self.config.scope,
+            strict_answers=self.config.strict_sasl_answers,
+        )
+        if self.faults.endless_continuations:
+            for _ in range(ENDLESS_ROUNDS):
+                await self.send(b"+ ")
+                await self.read_line()
+            await self.cut_connection("endless continuations exhausted")
+        try:
+            return await mechanism.authenticate(ctx, initial)
+        except SaslAborted:
+            return AuthResult(Outcome.ABORTED, reason="client aborted")
+        except SaslProtocolError as exc:
+            return AuthResult(Outcome.MALFORMED, reason=str(exc))
+
+
+def decode_sasl(line: bytes) -> bytes:
+    """A client's SASL line: "*" aborts, "" and "=" are empty, otherwise strict base64."""
+    text = line.strip()
+    if text == b"*":
+        raise SaslAborted
+    if text in (b"", b"="):
+        return b""
+    try:
+        return base64.b64decode(text, validate=True)
+    except (binascii.Error, ValueError):
+        raise SaslProtocolError("invalid base64 in SASL response") from None

@@ -1,0 +1,37 @@
+"""The verdict of one matrix cell: pass / fail (checks) / error (infrastructure) / skip."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any, Literal
+
+Outcome = Literal["pass", "fail", "error", "skip"]
+OUTCOMES: tuple[Outcome, ...] = ("pass", "fail", "error", "skip")
+
+
+@dataclass
+class CellResult:
+    cell: str  # identifier
+    outcome: Outcome
+    reason: str = ""  # why it failed / errored / was skipped; empty on pass
+    duration: float = 0.0  # seconds spent running it (the original run, for cached results)
+    log: str | None = None  # path of the per-cell log
+    cached: bool = False  # taken from the result cache, not rerun
+    key: str = ""  # result-cache key (content of the inputs)
+    build_key: str = ""
+    binary: str | None = None
+    checks: list[str] = field(default_factory=list)  # what was verified, one line each
+
+    @property
+    def ok(self) -> bool:
+        return self.outcome in ("pass", "skip")
+
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> CellResult:
+        if data.get("outcome") not in OUTCOMES:
+            raise ValueError(f"bad outcome in cached result: {data.get('outcome')!r}")
+        known = set(cls.__dataclass_fields__)
+        return cls(**{k: v for k, v in data.items() if k in known})

@@ -1,0 +1,159 @@
+"""The matrix runner and its result cache, driven by a backend that records what it was asked.
+
+The backend here is not a stub of the real one: it is the runner's plug-in interface, used to
+check the runner's own logic (grouping, sharing, caching, error handling) without Docker.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+
+from harness.cells import Cell, generate
+from harness.errors import BuildError
+from harness.matrix import ResultCache, harness_hash, result_key, run_matrix
+from harness.outcomes import CellResult
+from harness.versions import Version
+
+
+@dataclass(frozen=True)
+class FakeBuilt:
+    key: str
+    binary: Path
+    cached: bool = False
+
+
+@dataclass
+class RecordingBackend:
+    build_keys: dict[str, str] = field(default_factory=dict)  # group -> key override
+    failing_groups: set[str] = field(default_factory=set)
+    verdicts: dict[str, str] = field(default_factory=dict)  # cell id -> outcome
+    builds: list[str] = field(default_factory=list)
+    runs: list[str] = field(default_factory=list)
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def build_key(self, cell: Cell) -> str:
+        return self.build_keys.get(cell.build_group, "key-" + cell.build_group)
+
+    def build(self, cell: Cell) -> FakeBuilt:
+        with self.lock:
+            self.builds.append(cell.build_group)
+        if cell.build_group in self.failing_groups:
+            raise BuildError(f"make failed for {cell.build_group}")
+        return FakeBuilt(self.build_key(cell), Path(f"/bin/{cell.build_group}"))
+
+    def run(self, cell: Cell, built: FakeBuilt, log_path: Path) -> CellResult:
+        with self.lock:
+            self.runs.append(cell.identifier)
+        assert built.key == self.build_key(cell)  # the cell got its own group's binary
+        log_path.write_text(f"log of {cell.identifier}\n")
+        outcome = self.verdicts.get(cell.identifier, "pass")
+        if outcome == "crash":
+            raise RuntimeError("harness bug")
+        reason = "" if outcome == "pass" else f"{outcome} on purpose"
+        return CellResult(cell.identifier, outcome, reason, checks=["checked"])  # type: ignore[arg-type]
+
+
+def _table(version: Version) -> str | None:
+    return "oauth64" if version.major == 6 else None
+
+
+CELLS = generate([Version.parse("6.4.32"), Version.parse("6.4.33"), Version.parse("next")],
+                 _table, distros=("bookworm",))
+
+
+def test_builds_are_shared_per_group(tmp_path: Path) -> None:
+    backend = RecordingBackend()
+    run = run_matrix(CELLS, backend, jobs=2, cache=None, log_dir=tmp_path)
+    assert sorted(backend.builds) == ["6.4.32-oauth64-bookworm", "6.4.33-oauth64-bookworm",
+                                      "next-native-bookworm"]
+    assert sorted(backend.runs) == sorted(c.identifier for c in CELLS)
+    assert [r.cell for r in run.results] == [c.identifier for c in CELLS]  # input order kept
+    assert run.ok and run.counts()["pass"] == len(CELLS)
+    assert all(Path(r.log or "").read_text() == f"log of {r.cell}\n" for r in run.results)
+    assert all(r.binary == f"/bin/{Cell.parse(r.cell).build_group}" for r in run.results)
+
+
+def test_build_failure_errors_its_cells_only(tmp_path: Path) -> None:
+    backend = RecordingBackend(failing_groups={"6.4.32-oauth64-bookworm"})
+    run = run_matrix(CELLS, backend, jobs=2, cache=None, log_dir=tmp_path)
+    bad = [r for r in run.results if r.outcome == "error"]
+    assert {Cell.parse(r.cell).build_group for r in bad} == {"6.4.32-oauth64-bookworm"}
+    assert all("make failed" in r.reason for r in bad)
+    assert not any(i.startswith("6.4.32") for i in backend.runs)
+    assert not run.ok
+    assert run.builds["6.4.32-oauth64-bookworm"].startswith("error")
+
+
+def test_crashing_cell_is_an_error_not_a_crash(tmp_path: Path) -> None:
+    victim = CELLS[0].identifier
+    backend = RecordingBackend(verdicts={victim: "crash"})
+    run = run_matrix(CELLS, backend, jobs=2, cache=None, log_dir=tmp_path)
+    by_id = {r.cell: r for r in run.results}
+    assert by_id[victim].outcome == "error" and "harness bug" in by_id[victim].reason
+    assert "Traceback" in Path(by_id[victim].log or "").read_text()
+    assert sum(r.outcome == "pass" for r in run.results) == len(CELLS) - 1
+
+
+def test_result_cache_hit_and_miss_on_input_change(tmp_path: Path) -> None:
+    cache = ResultCache(tmp_path / "results")
+    failing = CELLS[1].identifier
+    first = RecordingBackend(verdicts={failing: "fail"})
+    run1 = run_matrix(CELLS, first, cache=cache, log_dir=tmp_path / "l1")
+    assert len(first.runs) == len(CELLS) and not any(r.cached for r in run1.results)
+
+    # unchanged inputs: nothing is built or rerun, outcomes (including the failure) come back
+    second = RecordingBackend(verdicts={failing: "fail"})
+    run2 = run_matrix(CELLS, second, cache=cache, log_dir=tmp_path / "l2")
+    assert second.runs == [] and second.builds == []
+    assert all(r.cached for r in run2.results)
+    assert [r.outcome for r in run2.results] == [r.outcome for r in run1.results]
+    assert all(Path(r.log or "").read_text() == f"log of {r.cell}\n" for r in run2.results)
+
+    # one build's inputs change (new source commit / series / image): only its cells rerun
+    third = RecordingBackend(build_keys={"next-native-bookworm": "key-changed"})
+    run_matrix(CELLS, third, cache=cache, log_dir=tmp_path / "l3")
+    assert third.builds == ["next-native-bookworm"]
+    assert sorted(third.runs) == sorted(c.identifier for c in CELLS if c.version == "next")
+
+
+def test_errors_are_not_cached(tmp_path: Path) -> None:
+    cache = ResultCache(tmp_path / "results")
+    victim = CELLS[0].identifier
+    run_matrix(CELLS, RecordingBackend(verdicts={victim: "error"}), cache=cache,
+               log_dir=tmp_path / "l1")
+    again = RecordingBackend()
+    run_matrix(CELLS, again, cache=cache, log_dir=tmp_path / "l2")
+    assert again.runs == [victim]
+
+
+def test_result_key_depends_on_every_input() -> None:
+    cell = CELLS[0]
+    base = result_key(cell, "b1", "h1")
+    assert base == result_key(cell, "b1", "h1")
+    assert base != result_key(cell, "b2", "h1")
+    assert base != result_key(cell, "b1", "h2")
+    assert base != result_key(CELLS[1], "b1", "h1")
+    assert len(harness_hash()) == 64
+
+
+def test_corrupt_cache_entry_is_a_miss(tmp_path: Path) -> None:
+    cache = ResultCache(tmp_path)
+    key = result_key(CELLS[0], "b", "h")
+    (tmp_path / f"{key}.json").write_text("{not json")
+    assert cache.get(key) is None
+    stored = cache.put(CellResult(CELLS[0].identifier, "pass", key=key))
+    assert json.loads((tmp_path / f"{key}.json").read_text())["outcome"] == "pass"
+    hit = cache.get(key)
+    assert hit is not None and hit.cached and hit.outcome == stored.outcome
+
+
+@pytest.mark.parametrize("jobs", [1, 3])
+def test_job_counts(tmp_path: Path, jobs: int) -> None:
+    backend = RecordingBackend()
+    run = run_matrix(CELLS, backend, jobs=jobs, cache=None, log_dir=tmp_path)
+    assert run.ok and len(backend.runs) == len(CELLS)

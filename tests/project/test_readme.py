@@ -1,0 +1,28 @@
+"""The README's two commands are the ones CI and users run."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def _readme_command(label: str) -> str:
+    text = (ROOT / "README.md").read_text()
+    m = re.search(rf"<!-- {label} -->\s*```sh\n(.+?)\n```", text, re.S)
+    assert m, f"README has no {label} block"
+    return m.group(1).strip()
+
+
+def test_ci_runs_the_readme_test_command() -> None:
+    ci = (ROOT / ".ci" / "run").read_text().strip().splitlines()[-1]
+    assert ci == _readme_command("test-command")
+
+
+def test_main_command_names_a_real_cell() -> None:
+    from harness.cells import parse_identifier
+
+    main_cmd = _readme_command("main-command")
+    cell_id = main_cmd.split()[-1]
+    assert parse_identifier(cell_id).identifier == cell_id

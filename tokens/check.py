@@ -1,0 +1,164 @@
+"""Try XOAUTH2/OAUTHBEARER authentication against an IMAP, POP3 or SMTP server."""
+
+from __future__ import annotations
+
+import base64
+import contextlib
+import imaplib
+import poplib
+import smtplib
+import ssl
+import urllib.parse
+from dataclasses import dataclass
+from pathlib import Path
+
+from tokens.errors import CheckFailed, ConfigError
+from tokens.http import is_loopback
+from tokens.sasl import encode, sasl_string
+
+# scheme -> (protocol, default port, implicit TLS)
+SCHEMES = {
+    "imap": ("imap", 143, False),
+    "imaps": ("imap", 993, True),
+    "pop3": ("pop3", 110, False),
+    "pop3s": ("pop3", 995, True),
+    "smtp": ("smtp", 25, False),
+    "submission": ("smtp", 587, False),
+    "smtps": ("smtp", 465, True),
+}
+
+
+@dataclass(frozen=True)
+class Target:
+    protocol: str
+    host: str
+    port: int
+    implicit_tls: bool
+
+
+def parse_target(url: str) -> Target:
+    parts = urllib.parse.urlsplit(url)
+    if parts.scheme not in SCHEMES or not parts.hostname:
+        raise ConfigError(
+            f"check target {url!r} must look like SCHEME://host[:port], "
+            f"SCHEME one of {', '.join(SCHEMES)}"
+        )
+    protocol, port, implicit = SCHEMES[parts.scheme]
+    return Target(protocol, parts.hostname, parts.port or port, implicit)
+
+
+def tls_context(ca_file: Path | None) -> ssl.SSLContext:
+    return ssl.create_default_context(cafile=str(ca_file) if ca_file else None)
+
+
+def _server_error(reply: bytes) -> str:
+    """Decode a base64 JSON error challenge (XOAUTH2/OAUTHBEARER failure), if it is one."""
+    try:
+        return base64.b64decode(reply, validate=True).decode("utf-8")
+    except ValueError:
+        return reply.decode("utf-8", "replace")
+
+
+def check(
+    url: str,
+    user: str,
+    token: str,
+    *,
+    mechanism: str = "xoauth2",
+    ca_file: Path | None = None,
+    plain: bool = False,
+    timeout: float = 30.0,
+) -> str:
+    """Authenticate once; returns the server's success line, raises CheckFailed otherwise."""
+    target = parse_target(url)
+    if plain and not is_loopback(target.host):
+        raise ConfigError("--plain (no TLS) is only allowed to loopback hosts: tokens are secrets")
+    context = None if plain else tls_context(ca_file)
+    raw = sasl_string(mechanism, user, token, target.host, target.port)
+    mech = mechanism.upper()
+    try:
+        if target.protocol == "imap":
+            return _imap(target, context, mech, raw, timeout)
+        if target.protocol == "pop3":
+            return _pop3(target, context, mech, raw, timeout)
+        return _smtp(target, context, mech, raw, timeout)
+    except (OSError, ssl.SSLError) as exc:
+        raise CheckFailed(f"{url}: connection failed: {exc}") from None
+
+
+def _imap(t: Target, ctx: ssl.SSLContext | None, mech: str, raw: str, timeout: float) -> str:
+    if t.implicit_tls:
+        assert ctx is not None
+        client: imaplib.IMAP4 = imaplib.IMAP4_SSL(t.host, t.port, ssl_context=ctx, timeout=timeout)
+    else:
+        client = imaplib.IMAP4(t.host, t.port, timeout=timeout)
+        if ctx is not None:
+            client.starttls(ssl_context=ctx)
+    try:
+        answers = [raw.encode("utf-8")]  # then b"" to end a failed exchange, never twice
+
+        def respond(_challenge: bytes) -> bytes:
+            return answers.pop() if answers else b""
+
+        typ, data = client.authenticate(mech, respond)
+        text = " ".join(
+            d.decode("utf-8", "replace") if isinstance(d, bytes) else str(d) for d in data
+        )
+        return f"IMAP {typ} {text}"
+    except imaplib.IMAP4.error as exc:
+        raise CheckFailed(f"IMAP authentication failed: {exc}") from None
+    finally:
+        with contextlib.suppress(imaplib.IMAP4.error, OSError):
+            client.logout()
+
+
+def _pop3_line(client: poplib.POP3, line: str) -> bytes:
+    """Send one line, read one reply line (poplib has no AUTH with continuations)."""
+    client.sock.sendall(line.encode("utf-8") + b"\r\n")
+    reply = client.file.readline(8192)
+    if not reply:
+        raise poplib.error_proto("connection closed")
+    return reply.rstrip(b"\r\n")
+
+
+def _pop3(t: Target, ctx: ssl.SSLContext | None, mech: str, raw: str, timeout: float) -> str:
+    if t.implicit_tls:
+        client: poplib.POP3 = poplib.POP3_SSL(t.host, t.port, context=ctx, timeout=timeout)
+    else:
+        client = poplib.POP3(t.host, t.port, timeout=timeout)
+        if ctx is not None:
+            client.stls(context=ctx)
+    try:
+        reply = _pop3_line(client, f"AUTH {mech} {encode(raw)}")
+        if reply.startswith(b"+ ") or reply == b"+":
+            details = _server_error(reply[2:])
+            reply = _pop3_line(client, "")  # end the failed exchange; the server says -ERR
+            raise CheckFailed(f"POP3 authentication failed: {reply.decode()} ({details})")
+        if not reply.startswith(b"+OK"):
+            raise CheckFailed(f"POP3 authentication failed: {reply.decode('utf-8', 'replace')}")
+        return f"POP3 {reply.decode('utf-8', 'replace')}"
+    except poplib.error_proto as exc:
+        raise CheckFailed(f"POP3 authentication failed: {exc}") from None
+    finally:
+        with contextlib.suppress(poplib.error_proto, OSError):
+            client.quit()
+
+
+def _smtp(t: Target, ctx: ssl.SSLContext | None, mech: str, raw: str, timeout: float) -> str:
+    if t.implicit_tls:
+        client: smtplib.SMTP = smtplib.SMTP_SSL(t.host, t.port, context=ctx, timeout=timeout)
+    else:
+        client = smtplib.SMTP(t.host, t.port, timeout=timeout)
+        if ctx is not None:
+            client.starttls(context=ctx)
+    try:
+        client.ehlo()
+        code, reply = client.auth(
+            mech, lambda challenge=None: raw if challenge is None else "", initial_response_ok=True
+        )
+        return f"SMTP {code} {reply.decode('utf-8', 'replace')}"
+    except smtplib.SMTPException as exc:
+        raise CheckFailed(f"SMTP authentication failed: {exc}") from None
+    finally:
+        with contextlib.suppress(smtplib.SMTPException, OSError):
+            client.quit()
