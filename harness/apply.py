@@ -21,6 +21,7 @@ _HUNK_OK = re.compile(
 )
 _HUNK_FAILED = re.compile(r"^Hunk #(\d+) FAILED at (\d+)")
 _REVERSED = re.compile(r"Reversed \(or previously applied\) patch detected")
+_CREATES = re.compile(r"^The next patch would create the file (.+?),?$")
 _NO_FILE = re.compile(r"^can't find file to patch at input line (\d+)")
 _GARBAGE = re.compile(r"^Only garbage was found in the patch input")
 _MALFORMED = re.compile(r"^patch: \*\*\*\* (.*)$")
@@ -112,6 +113,8 @@ def parse_patch_output(name: str, output: str, returncode: int) -> PatchResult:
             failures.append(f"{current}: hunk #{m[1]} at line {m[2]}")
         elif _REVERSED.search(line):
             failures.append(f"{current}: already applied (or reversed)")
+        elif m := _CREATES.match(line):
+            failures.append(f"{m[1]}: would create a file that already exists")
         elif m := _NO_FILE.match(line):
             failures.append(f"no file to patch (patch input line {m[1]})")
         elif _GARBAGE.match(line):

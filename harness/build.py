@@ -224,6 +224,14 @@ def _container_build(
     return {"openssl": openssl, "cflags": cflags, "ldflags": ldflags, "cppflags": flags}
 
 
+def build_key(spec: BuildSpec, *, source: Source, patches_dir: Path | None = None) -> str:
+    """The cache key `build(spec)` would use, without building anything."""
+    images.check_distro(spec.distro)
+    commit = source.commit(source.resolve(spec.version))
+    series = load_series(spec.series, patches_dir) if spec.series else None
+    return _key(commit, series, images.dockerfile_hash(spec.distro), spec)
+
+
 def build(
     spec: BuildSpec,
     *,
@@ -235,13 +243,12 @@ def build(
 ) -> BuildResult:
     """Build `spec` (or serve it from the cache); BuildError / PatchError on failure."""
     cache = cache or paths.cache_dir()
-    images.check_distro(spec.distro)
     source = source or FetchmailSource(cache=cache)
+    key = build_key(spec, source=source, patches_dir=patches_dir)
     version = source.resolve(spec.version)
     commit = source.commit(version)
     series = load_series(spec.series, patches_dir) if spec.series else None
     recipe = images.dockerfile_hash(spec.distro)
-    key = _key(commit, series, recipe, spec)
     builds = cache / "builds"
     builds.mkdir(parents=True, exist_ok=True)
     out = builds / f"{spec.identifier}-{key[:12]}"
@@ -290,6 +297,8 @@ def build(
                 **extras,
             }
             (tmp_out / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n")
+            if out.exists():  # a damaged earlier result (no manifest): replace it
+                shutil.rmtree(out)
             os.replace(tmp_out, out)
         except (BuildError, PatchError) as exc:
             _keep_failure(exc, work / "out", builds / "failed" / out.name)

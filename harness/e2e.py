@@ -145,7 +145,7 @@ def rcfile(cell: Cell, port: int, *, keep: bool) -> str:
     """The .fetchmailrc of a cell (keywords differ between the patched 6.x and fetchmail 7)."""
     proto = cell.protocol.upper()
     if cell.is_native:  # fetchmail 7: sslmode, `auth oauthbearer` only
-        tls = "sslmode wrapped" if cell.transport == "tls" else "sslmode starttls=must"
+        tls = "sslmode wrapped" if cell.transport == "tls" else 'sslmode "starttls=must"'
     else:  # 6.4: ssl = implicit TLS; sslproto without ssl = mandatory STARTTLS
         tls = "ssl sslproto 'TLS1.2+'" if cell.transport == "tls" else "sslproto 'TLS1.2+'"
     lines = [
@@ -248,7 +248,7 @@ class DockerBackend:
         self.source = FetchmailSource(upstream)
         self.patches_dir = patches_dir
         self._client: Any = None
-        self._lock = threading.Lock()
+        self._lock = threading.RLock()
         self._images: dict[str, str] = {}
 
     @property
@@ -449,6 +449,7 @@ def _oneshot_run(cell: Cell, binary: Path, image: str, client: Any, world: World
         code = _run_with_timeout(box, _fetchmail_argv([]), output, FETCH_TIMEOUT)
         text = "".join(output)
         clog.section(f"fetchmail -vv (exit {code})", text)
+        _check_sanitizer(cell, text, checks)
         if code != 0:
             raise CheckFailed(f"fetchmail exited {code}: {_last_error(text)}")
         checks.append("fetchmail exited 0")
@@ -473,36 +474,71 @@ def _daemon_run(cell: Cell, binary: Path, image: str, client: Any, world: World,
         daemon.start()
         try:
             _wait_for(box, len(world.seeded), DAEMON_WAIT, output)
-            checks.append(f"first poll delivered {len(world.seeded)} messages")
-            # the provider expires the token mid-run; the refresher rotates it
+            checks.append(f"daemon: first poll delivered {len(world.seeded)} messages")
+            # mid-run the provider expires the token and new mail arrives: polls must fail
+            failures = _auth_failures(world)
             world.provider.expire(first)
+            _add_messages(world, 1)
+            _wait_until(lambda: _auth_failures(world) > failures, DAEMON_WAIT,
+                        "a poll with the expired token to be refused", output)
+            if _delivered_count(box) != len(world.seeded) - 1:
+                raise CheckFailed("a message was delivered while the only token was expired")
+            checks.append("daemon: expired token refused by the server, nothing fetched")
+            # the refresher rotates it; fetchmail re-reads the passwordfile on its next poll
             second = world.refresher.refresh(force=True)
             world.tokens.append(second)
-            if second == first:
-                raise CheckFailed("the refresher did not rotate the access token")
-            if world.provider.is_active(first) or not world.provider.is_active(second):
-                raise CheckFailed("provider state after rotation is wrong")
-            checks.append("token expired at the provider and rotated by fetchmail-oauth2")
+            if second == first or not world.provider.is_active(second):
+                raise CheckFailed("fetchmail-oauth2 did not rotate to a new, active token")
             rotated = world.tmp / "rotated"
             rotated.mkdir()
             shutil.copyfile(world.refresher.access_token_file, rotated / "token.new")
             box.put(rotated / "token.new", f"{WORK}/token.new")
             box.check(f"chmod 600 {WORK}/token.new && mv -f {WORK}/token.new {WORK}/token")
-            more = seed_messages(len(world.seeded) + 1, 2)
-            for data in more:
-                world.mailbox.add(data)
-            world.seeded += more
+            checks.append("daemon: fetchmail-oauth2 rotated the token (forced refresh)")
+            _add_messages(world, 1)
             _wait_for(box, len(world.seeded), DAEMON_WAIT, output)
-            checks.append(f"after rotation the daemon fetched {len(more)} new messages")
+            introspected = [p.get("token") for e, p in list(world.provider.log)
+                            if e == "introspect"]
+            if second not in introspected:
+                raise CheckFailed("the server never validated the rotated token")
+            checks.append("daemon: after rotation the same fetchmail process fetched the "
+                          "waiting and the new message with the rotated token")
         finally:
             box.run(f"kill $(cat {WORK}/fetchmail.pid 2>/dev/null | head -1) 2>/dev/null; "
                     "sleep 1")
             daemon.join(15)
             clog.section("fetchmail -vv (daemon)", "".join(output))
         delivered = _collect(box, world.tmp / "delivered")
+    _check_sanitizer(cell, "".join(output), checks)
     _check_delivery(delivered, world.seeded, clog, checks)
     _check_mailbox(cell, world, world.seeded, False, checks)
     _check_transcript(cell, world, "".join(output), checks)
+
+
+def _add_messages(world: World, count: int) -> None:
+    for data in seed_messages(len(world.seeded) + 1, count):
+        world.mailbox.add(data)
+        world.seeded.append(data)
+
+
+def _auth_failures(world: World) -> int:
+    """Refused authentications so far (the profile's failure text in server replies)."""
+    return sum(1 for line in world.transcript_text().splitlines()
+               if line.startswith("S: ") and "Authentication failed" in line)
+
+
+def _delivered_count(box: Any) -> int:
+    return len(box.check(f"ls {WORK}/out").split())
+
+
+def _wait_until(condition: Any, timeout: float, what: str, output: list[str]) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if condition():
+            return
+        time.sleep(0.3)
+    raise CheckFailed(f"timed out after {timeout:.0f}s waiting for {what}: "
+                      f"{_last_error(''.join(output))}")
 
 
 def _run_capturing(box: Any, argv: list[str], output: list[str]) -> None:
@@ -520,16 +556,8 @@ def _run_with_timeout(box: Any, argv: list[str], output: list[str], timeout: flo
 
 
 def _wait_for(box: Any, count: int, timeout: float, output: list[str]) -> None:
-    deadline = time.monotonic() + timeout
-    have = 0
-    while time.monotonic() < deadline:
-        listing = box.check(f"ls {WORK}/out")
-        have = len(listing.split())
-        if have >= count:
-            return
-        time.sleep(0.5)
-    raise CheckFailed(f"only {have} of {count} messages delivered within {timeout:.0f}s: "
-                      f"{_last_error(''.join(output))}")
+    _wait_until(lambda: _delivered_count(box) >= count, timeout,
+                f"{count} delivered messages", output)
 
 
 def _collect(box: Any, dest: Path) -> list[tuple[str, bytes]]:
@@ -538,10 +566,12 @@ def _collect(box: Any, dest: Path) -> list[tuple[str, bytes]]:
 
 
 def _last_error(text: str) -> str:
+    """The first line of fetchmail's output that looks like the cause, else its last line."""
     lines = [ln for ln in text.splitlines() if ln.strip()]
-    interesting = [ln for ln in lines if any(w in ln.lower() for w in (
-        "error", "fail", "refus", "denied", "invalid", "unknown", "not ", "warning"))]
-    return (interesting or lines or ["(no output)"])[-1][:300]
+    interesting = [ln for ln in lines if "running as root" not in ln.lower() and any(
+        w in ln.lower() for w in ("error", "fail", "refus", "denied", "invalid", "unknown",
+                                  "cannot", "timed out", "no such"))]
+    return interesting[0][:300] if interesting else (lines or ["(no output)"])[-1][:300]
 
 
 # -- checks ---------------------------------------------------------------------------------
@@ -620,8 +650,27 @@ def auth_attempts(transcript: str, protocol: str) -> tuple[list[str], list[str]]
     return mechanisms, passwords
 
 
+SANITIZER_MARKERS = ("ERROR: AddressSanitizer", "ERROR: LeakSanitizer", "runtime error:")
+
+
+def _check_sanitizer(cell: Cell, output: str, checks: list[str]) -> None:
+    """Sanitizer builds: any ASan/UBSan report in fetchmail's output fails the cell."""
+    found = [m for m in SANITIZER_MARKERS if m in output]
+    if found:
+        line = next(ln for ln in output.splitlines() if any(m in ln for m in found))
+        raise CheckFailed(f"sanitizer report: {line.strip()[:200]}")
+    if cell.sanitizer:
+        checks.append(f"no {cell.sanitizer}/ubsan report in fetchmail's output")
+
+
 def _check_transcript(cell: Cell, world: World, fetchmail_output: str,
                       checks: list[str]) -> None:
+    """Mechanism used, no password fallback, RFC 7628 error exchange kept, no token leaks.
+
+    One-shot cells hold a valid token, so any other mechanism is a failure. Daemon cells also
+    poll with an expired token; trying another SASL mechanism then is tolerated (and noted),
+    sending the token as a password or botching the error challenge is not.
+    """
     transcript = world.transcript_text()
     mech = cell.mechanism.upper()
     verb = "AUTHENTICATE" if cell.protocol == "imap" else "AUTH"
@@ -631,11 +680,21 @@ def _check_transcript(cell: Cell, world: World, fetchmail_output: str,
     if mech not in mechanisms:
         raise CheckFailed(f"server transcript shows no `{verb} {mech}` "
                           f"(saw: {', '.join(mechanisms) or 'none'})")
-    others = sorted(set(mechanisms) - {mech})
-    if others:
-        raise CheckFailed(f"fetchmail also tried {verb} {', '.join(others)}")
     if passwords:
-        raise CheckFailed(f"fetchmail fell back to a password login ({passwords[0]})")
+        raise CheckFailed(f"fetchmail fell back to a password login ({passwords[0]}), "
+                          "sending the bearer token as a password")
+    profile = world.server.config.profile
+    bad = profile.imap_bad_response if cell.protocol == "imap" else profile.pop3_bad_response
+    if any(line.startswith("S: ") and bad in line for line in transcript.splitlines()):
+        raise CheckFailed(f"the server rejected fetchmail's answer to the SASL error "
+                          f"challenge ({bad!r}): RFC 7628 wants a single %x01 for OAUTHBEARER")
+    others = sorted(set(mechanisms) - {mech})
+    if others and not cell.daemon:
+        raise CheckFailed(f"fetchmail also tried {verb} {', '.join(others)}")
+    if others:
+        checks.append(f"note: with the expired token fetchmail also tried {', '.join(others)}")
+    if world.server.errors:
+        raise CheckFailed(f"mock server error: {world.server.errors[0]}")
     checks.append(f"server transcript shows {verb} {mech}")
     for where, text in (("fetchmail -vv output", fetchmail_output),
                         ("server transcript", transcript)):

@@ -28,7 +28,7 @@ def _client() -> docker.DockerClient | None:
         return None
 
 
-def _apt_install(*packages: str) -> None:
+def apt_install(*packages: str) -> None:
     log.info("installing %s with apt-get", " ".join(packages))
     env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
     proc = subprocess.run(
@@ -53,7 +53,7 @@ def ensure_engine() -> docker.DockerClient:
             "remote engine."
         )
     if shutil.which("dockerd") is None:
-        _apt_install("docker.io")
+        apt_install("docker.io")
     logfile = paths.cache_dir() / "dockerd.log"
     log.info("starting dockerd (log: %s)", logfile)
     with logfile.open("ab") as out:

@@ -15,6 +15,7 @@ import docker.errors
 from filelock import FileLock
 
 from harness import paths
+from harness.engine import apt_install
 from harness.errors import ConfigError, EngineError
 
 log = logging.getLogger(__name__)
@@ -59,9 +60,7 @@ def _lock(name: str) -> FileLock:
 
 def _debootstrap(distro: str, client: docker.DockerClient) -> None:
     if shutil.which("debootstrap") is None:
-        from harness.engine import _apt_install
-
-        _apt_install("debootstrap")
+        apt_install("debootstrap")
     with tempfile.TemporaryDirectory(prefix=f"fmh-{distro}-") as root:
         log.info("debootstrap %s (minbase) into %s; this takes a few minutes", distro, root)
         proc = subprocess.run(

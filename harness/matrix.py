@@ -195,7 +195,7 @@ def run_matrix(
     for group, members in groups.items():
         try:
             build_key = backend.build_key(members[0])
-        except HarnessError as exc:
+        except Exception as exc:  # a bad source or series: that group errors, others run
             builds[group] = f"error: {exc}"
             for cell in members:
                 finish(CellResult(cell.identifier, "error", f"build key: {exc}"))

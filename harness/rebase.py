@@ -18,6 +18,7 @@ import json
 import os
 import re
 import shutil
+import tempfile
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -265,7 +266,12 @@ def _widen(source: FetchmailSource, series: Series, target: Version, max_fuzz: i
         return check_apply(source, series, v, max_fuzz).ok
 
     changes = map_release(doc, series.name, target, max_fuzz, releases, fits)
-    _test(target, series.name, patches_dir, opts.test, opts.distros, source.upstream, say)
+    if opts.test:
+        with tempfile.TemporaryDirectory(prefix="fmh-widen-") as tmp:
+            staging = _stage(patches_dir, Path(tmp) / "patches", doc.text())
+            _test(target, series.name, staging, True, opts.distros, source.upstream, say)
+    else:
+        _test(target, series.name, patches_dir, False, opts.distros, source.upstream, say)
     doc.save(_maps_to(target, series.name))
     say(f"{series.name} still applies to {target}: no new series needed")
     for change in changes:
@@ -476,11 +482,18 @@ def _export(state: RebaseState, tree: MaintainerTree, staging: Path) -> Path:
                f"(base {state.base}) onto {state.onto}.")
     atomic_write(out / TABLE_FILE, series_file_text(
         state.name, Version.parse(state.onto), state.description, kept, comment))
-    patches_dir = Path(state.patches_dir)
+    return _stage(Path(state.patches_dir), staging, None)
+
+
+def _stage(patches_dir: Path, staging: Path, table_text: str | None) -> Path:
+    """Make `staging` a patches dir: the series of `patches_dir` (symlinked) and a table."""
+    staging.mkdir(parents=True, exist_ok=True)
     for other in available_series(patches_dir):
-        if other != state.name:
+        if not (staging / other).exists():
             (staging / other).symlink_to(patches_dir / other, target_is_directory=True)
-    if (patches_dir / TABLE_FILE).is_file():
+    if table_text is not None:
+        atomic_write(staging / TABLE_FILE, table_text)
+    elif (patches_dir / TABLE_FILE).is_file():
         shutil.copyfile(patches_dir / TABLE_FILE, staging / TABLE_FILE)
     return staging
 
@@ -503,7 +516,7 @@ def _test(version: Version, series: str, patches_dir: Path, enabled: bool,
         return
     try:
         from harness.cells import generate
-        from harness.e2e import DockerBackend  # type: ignore[import-not-found,unused-ignore]
+        from harness.e2e import DockerBackend
         from harness.matrix import ResultCache, run_matrix
     except ImportError as exc:
         say(f"end-to-end cells: skipped (the matrix runner is not available here: {exc})")

@@ -21,6 +21,7 @@ _START = "<<<<<<< "
 _BASE = "||||||| "
 _END = ">>>>>>> "
 CONTEXT = 3  # lines shown around a conflict
+MAX_SHOWN = 120  # lines of conflicts shown per file
 
 
 def _env() -> dict[str, str]:
@@ -136,11 +137,12 @@ class MaintainerTree:
         return hits
 
     def _marker_hunks(self, path: str) -> list[str]:
+        """Each conflict region with CONTEXT lines around it (overlapping ones joined)."""
         file = self.path / path
         if not file.is_file():
             return []
         lines = file.read_text(errors="replace").splitlines()
-        hunks = []
+        spans: list[list[int]] = []
         i = 0
         while i < len(lines):
             if not lines[i].startswith(_START):
@@ -150,8 +152,20 @@ class MaintainerTree:
             while end < len(lines) and not lines[end].startswith(_END):
                 end += 1
             lo, hi = max(0, i - CONTEXT), min(len(lines), end + 1 + CONTEXT)
-            hunks.append("\n".join(f"{n + 1:6}  {lines[n]}" for n in range(lo, hi)))
+            if spans and lo <= spans[-1][1]:
+                spans[-1][1] = hi
+            else:
+                spans.append([lo, hi])
             i = end + 1
+        shown = 0
+        hunks: list[str] = []
+        for lo, hi in spans:
+            if shown + hi - lo > MAX_SHOWN:
+                rest = sum(end - start for start, end in spans[len(hunks):])
+                hunks.append(f"        ... {rest} more lines with conflicts in {path}")
+                break
+            hunks.append("\n".join(f"{n + 1:6}  {lines[n]}" for n in range(lo, hi)))
+            shown += hi - lo
         return hunks
 
     # -- steps ----------------------------------------------------------------------------------

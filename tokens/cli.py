@@ -104,9 +104,12 @@ def cmd_check(args: argparse.Namespace) -> int:
         raise ConfigError(f"no user: pass --user or set user= in {cfg.path}")
     from tokens.check import check
 
+    url = args.url or (f"imaps://{cfg.imap_server}" if cfg.imap_server else None)
+    if url is None:
+        raise ConfigError(f"give a URL such as imaps://host, or set imap_server= in {cfg.path}")
     token = ensure_fresh(cfg).token
     result = check(
-        args.url,
+        url,
         user,
         token,
         mechanism=args.mechanism,
@@ -217,6 +220,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = add("check", cmd_check, "test authentication against a mail server")
     p.add_argument(
         "url",
+        nargs="?",
         help="SCHEME://host[:port]; SCHEME: imap(s), pop3(s), smtp(s), submission",
     )
     p.add_argument("--mechanism", choices=sasl.MECHANISMS, default="xoauth2")
@@ -256,6 +260,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("fetchmail-oauth2: interrupted", file=sys.stderr)
         return 130
+    except OSError as exc:  # e.g. a token directory we may not write to
+        print(f"fetchmail-oauth2: error: {exc}", file=sys.stderr)
+        return 1
 
 
 if __name__ == "__main__":

@@ -12,6 +12,7 @@ from pathlib import Path
 
 from tokens.errors import ConfigError
 from tokens.files import check_private
+from tokens.http import check_url
 
 MS_SCOPES = " ".join(
     [
@@ -32,6 +33,7 @@ PRESETS: dict[str, dict[str, str]] = {
         "scope": "https://mail.google.com/",
         "auth_params": "access_type=offline prompt=consent",
         "postfix_relay": "[smtp.gmail.com]:587",
+        "imap_server": "imap.gmail.com",
     },
     "microsoft": {
         "auth_url": MS_BASE + "/authorize",
@@ -40,6 +42,7 @@ PRESETS: dict[str, dict[str, str]] = {
         "scope": MS_SCOPES,
         "auth_params": "",
         "postfix_relay": "[smtp.office365.com]:587",
+        "imap_server": "outlook.office365.com",
     },
 }
 TENANT_RE = re.compile(
@@ -57,7 +60,7 @@ KEYS: dict[str, str] = {
     "refresh_token_file": "where the refresh token lives (required)",
     "access_token_file": "fetchmail's passwordfile: the access token and a newline (required)",
     "state_file": "sidecar with expiry metadata (default: access_token_file + .state)",
-    "max_age_sec": "refresh when the access token is older than this (default 1800)",
+    "max_age_sec": "refresh when the access token is older than this (default 3000)",
     "refresh_margin_sec": "refresh when the token expires within this (default 300)",
     "auth_url": "authorization endpoint",
     "token_url": "token endpoint",
@@ -69,6 +72,9 @@ KEYS: dict[str, str] = {
     "postfix_relay": "relay key for the postfix SASL map, e.g. [smtp.gmail.com]:587",
     "postfix_key": "map key instead of postfix_relay (the sender address, for "
     "smtp_sender_dependent_authentication)",
+    "imap_server": "default host for `check` (imaps://HOST:993)",
+    "smtp_server": "SMTP host (classic key; `check submission://HOST`)",
+    "umask": "accepted for classic configs; token files are always written 0600",
     "http_timeout_sec": "HTTP timeout (default 30)",
     "retries": "extra attempts on transient provider failures (default 3)",
     "retry_backoff_sec": "first backoff delay, doubled each retry (default 2)",
@@ -95,7 +101,8 @@ class Config:
     user: str | None
     postfix_relay: str | None
     postfix_key: str | None
-    max_age_sec: int = 1800
+    imap_server: str | None = None
+    max_age_sec: int = 3000
     refresh_margin_sec: int = 300
     http_timeout_sec: float = 30.0
     retries: int = 3
@@ -179,6 +186,10 @@ def _resolve(base: Path, raw: str) -> Path:
     return path if path.is_absolute() else base / path
 
 
+def _sidecar(access: Path) -> Path:
+    return access.with_name(access.name + ".state")
+
+
 def load_config(path: Path) -> Config:
     path = Path(path)
     try:
@@ -219,6 +230,13 @@ def load_config(path: Path) -> Config:
             f"{path}:{values['client_secret_cmd'][0]}: give client_secret or "
             "client_secret_cmd, not both"
         )
+    for key in ("auth_url", "token_url", "device_auth_url"):
+        if merged.get(key):
+            try:
+                check_url(merged[key])
+            except ConfigError as exc:
+                where = f"{path}:{values[key][0]}" if key in values else str(path)
+                raise ConfigError(f"{where}: {key}: {exc}") from None
     auth_params: dict[str, str] = {}
     for item in merged.get("auth_params", "").split():
         k, sep, v = item.partition("=")
@@ -237,9 +255,7 @@ def load_config(path: Path) -> Config:
         client_secret_cmd=get.get("client_secret_cmd") or None,
         refresh_token_file=_resolve(base, merged["refresh_token_file"]),
         access_token_file=access,
-        state_file=_resolve(base, state_raw)
-        if state_raw
-        else access.with_name(access.name + ".state"),
+        state_file=_resolve(base, state_raw) if state_raw else _sidecar(access),
         auth_url=merged["auth_url"],
         token_url=merged["token_url"],
         device_auth_url=merged.get("device_auth_url") or None,
@@ -249,7 +265,8 @@ def load_config(path: Path) -> Config:
         user=merged.get("user") or None,
         postfix_relay=merged.get("postfix_relay") or None,
         postfix_key=merged.get("postfix_key") or None,
-        max_age_sec=int(_number(path, values, "max_age_sec", 1800)),
+        imap_server=merged.get("imap_server") or None,
+        max_age_sec=int(_number(path, values, "max_age_sec", 3000)),
         refresh_margin_sec=int(_number(path, values, "refresh_margin_sec", 300)),
         http_timeout_sec=_number(path, values, "http_timeout_sec", 30.0),
         retries=int(_number(path, values, "retries", 3)),

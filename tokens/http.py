@@ -87,9 +87,12 @@ def post_form(
     if basic is not None:
         pair = ":".join(urllib.parse.quote(part, safe="") for part in basic)
         request.add_header("Authorization", "Basic " + base64.b64encode(pair.encode()).decode())
-    host = urllib.parse.urlsplit(url).hostname
+    host = urllib.parse.urlsplit(url).hostname or ""
+    # a local (mock) provider is never reached through an http_proxy from the environment
+    handlers = [urllib.request.ProxyHandler({})] if is_loopback(host) else []
+    opener = urllib.request.build_opener(*handlers)
     try:
-        with urllib.request.urlopen(request, timeout=timeout) as reply:
+        with opener.open(request, timeout=timeout) as reply:
             body = reply.read()
             status = reply.status
     except urllib.error.HTTPError as exc:

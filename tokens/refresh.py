@@ -78,7 +78,12 @@ def store_grant(cfg: Config, reply: dict[str, Any], old_refresh: str | None) -> 
 
 
 def _refresh_locked(cfg: Config, state: TokenState) -> TokenState:
-    if state.phase in (Phase.EMPTY, Phase.PENDING) or state.refresh_token is None:
+    if state.phase is Phase.PENDING:
+        raise ReauthRequired(
+            "an authorisation is in progress (or was interrupted); finish it, or "
+            + reauth_hint(cfg)
+        )
+    if state.phase is Phase.EMPTY or state.refresh_token is None:
         raise ReauthRequired(f"no refresh token in {cfg.refresh_token_file}; " + reauth_hint(cfg))
     if state.phase is Phase.REVOKED:
         raise ReauthRequired("the refresh token was revoked or expired; " + reauth_hint(cfg))

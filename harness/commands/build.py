@@ -9,7 +9,8 @@ from pathlib import Path
 
 from harness import images
 from harness.build import BuildSpec, build, check_spec, default_series, export
-from harness.sources import FetchmailSource
+from harness.errors import ConfigError
+from harness.sources import FetchmailSource, Source, TarballSource
 
 NAME = "build"
 HELP = "build fetchmail VERSION (patched with its series) in a container and print where it is"
@@ -27,6 +28,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--dist", type=Path, help="also copy the result to DIST/<identifier>/")
     parser.add_argument("--upstream", help="git URL or path of fetchmail")
+    parser.add_argument("--tarball", help="build from a release tarball (URL or path) instead")
+    parser.add_argument("--sha256", help="the tarball's sha256 (required with --tarball)")
     parser.add_argument("--quiet", "-q", action="store_true", help="do not echo the build log")
 
 
@@ -35,7 +38,13 @@ def _echo(text: str) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    source = FetchmailSource(args.upstream)
+    source: Source
+    if args.tarball:
+        if not args.sha256:
+            raise ConfigError("--tarball needs --sha256 (the checksum is always verified)")
+        source = TarballSource(args.tarball, args.sha256)
+    else:
+        source = FetchmailSource(args.upstream)
     version = source.resolve(args.version)
     series = None if args.no_series else args.series or default_series(version, args.patches_dir)
     spec = BuildSpec(str(version), args.distro, series, args.sanitize)

@@ -30,13 +30,13 @@ def fetch_all(port: int, token: str, expected: list[bytes], batch: int) -> float
     start = time.perf_counter()
     client = imaplib.IMAP4("127.0.0.1", port)
     client.authenticate("XOAUTH2", lambda _: f"user={USER}\x01auth=Bearer {token}\x01\x01".encode())
-    typ, data = client.select("INBOX", readonly=True)
-    count = int(data[0] or 0)
+    _, selected = client.select("INBOX", readonly=True)
+    count = int(selected[0] or 0)
     got: list[bytes] = []
     for first in range(1, count + 1, batch):
         last = min(first + batch - 1, count)
-        typ, data = client.fetch(f"{first}:{last}", "(BODY.PEEK[])")
-        got.extend(item[1] for item in data if isinstance(item, tuple))
+        _, data = client.fetch(f"{first}:{last}", "(BODY.PEEK[])")
+        got.extend(bytes(item[1]) for item in data if isinstance(item, tuple))
     client.logout()
     elapsed = time.perf_counter() - start
     if got != expected:

@@ -193,4 +193,6 @@ class MailServerController:
             session.transcript.note(f"internal error: {exc!r}")
         finally:
             self._tasks.discard(task)
+            if not writer.transport.is_closing():
+                session.write_pending()  # e.g. a BYE queued just before Disconnect
             writer.transport.abort() if writer.transport.is_closing() else writer.close()

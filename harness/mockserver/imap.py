@@ -14,6 +14,7 @@ from harness.mockserver.imapwire import (
     Token,
     check_sequence_numbers,
     quote,
+    sequence_indexes,
     sequence_set,
     text,
     tokenize,
@@ -39,6 +40,7 @@ FETCH_MACROS = {
     "FULL": ["FLAGS", "INTERNALDATE", "RFC822.SIZE"],
 }
 _BODY_ITEM = re.compile(r"(BODY(?:\.PEEK)?)\[([^\]]*)\](?:<(\d+)(?:\.(\d+))?>)?$", re.IGNORECASE)
+_TAG = re.compile(r"[!#-'*+,\-./0-9:-z|~]+")
 _SIMPLE_ITEMS = {
     "UID",
     "FLAGS",
@@ -69,7 +71,25 @@ class FetchItem:
         return self.name in ("BODY", "RFC822", "RFC822.TEXT")
 
 
+_FETCH_ITEMS_CACHE: dict[object, list[FetchItem]] = {}
+
+
 def parse_fetch_items(token: Token) -> list[FetchItem]:
+    """FETCH items of a request; the same request (fetchmail's, every message) is parsed once."""
+    key = token if isinstance(token, str) else tuple(token)
+    try:
+        cached = _FETCH_ITEMS_CACHE.get(key)
+    except TypeError:  # nested lists: not hashable, not cached
+        return _parse_fetch_items(token)
+    if cached is None:
+        cached = _parse_fetch_items(token)
+        if len(_FETCH_ITEMS_CACHE) >= 256:
+            _FETCH_ITEMS_CACHE.clear()
+        _FETCH_ITEMS_CACHE[key] = cached
+    return list(cached)
+
+
+def _parse_fetch_items(token: Token) -> list[FetchItem]:
     names: list[Token] = token if isinstance(token, list) else [token]
     if isinstance(token, str) and token.upper() in FETCH_MACROS:
         names = list(FETCH_MACROS[token.upper()])
@@ -149,6 +169,7 @@ class ImapSession(LineSession):
         super().__init__(config, reader, writer)
         self.state = NOT_AUTH
         self.view: list[Message] = []
+        self._uids: list[int] | None = None  # UIDs of `view`, built by the first UID command
         self.readonly = False
 
     # ---- main loop -----------------------------------------------------------------------------
@@ -175,6 +196,8 @@ class ImapSession(LineSession):
 
     async def read_command(self) -> bytes:
         line = await self.read_line()
+        if not line.endswith(b"}"):  # no literal: the usual case
+            return line
         buf = bytearray(line)
         while m := LITERAL_AT_END.search(line):
             size, sync = int(m.group(1)), not m.group(2)
@@ -194,7 +217,7 @@ class ImapSession(LineSession):
     async def dispatch(self, raw: bytes) -> None:
         head = raw.split(b" ", 2)
         tag = head[0].decode("utf-8", "replace")
-        if len(head) < 2 or not tag or not re.fullmatch(r"[!#-'*+,\-./0-9:-z|~]+", tag):
+        if len(head) < 2 or not _TAG.fullmatch(tag):
             self.transcript.client(show(raw))
             await self.send("* BAD Error in IMAP command received by server.")
             return
@@ -334,7 +357,7 @@ class ImapSession(LineSession):
 
     async def _select(self, tag: str, args: list[Token], readonly: bool) -> None:
         self._inbox(args)
-        self.view = self.config.mailbox.snapshot()
+        self.view, self._uids = self.config.mailbox.snapshot(), None
         self.readonly = readonly
         self.state = SELECTED
         box = self.config.mailbox
@@ -417,16 +440,20 @@ class ImapSession(LineSession):
 
     # ---- selected ------------------------------------------------------------------------------
     def _messages(self, spec: str, by_uid: bool) -> list[tuple[int, Message]]:
+        view = self.view
         try:
             if by_uid:
-                uids = [m.uid for m in self.view]
-                chosen = set(sequence_set(spec, uids))
-                return [(i, m) for i, m in enumerate(self.view, 1) if m.uid in chosen]
-            check_sequence_numbers(spec, len(self.view)) if spec else None
-            numbers = sequence_set(spec, list(range(1, len(self.view) + 1)))
+                if self._uids is None:
+                    self._uids = [m.uid for m in view]
+                chosen = sequence_indexes(spec, self._uids)
+            elif spec.isdigit() and spec.isascii() and 0 < int(spec) <= len(view):
+                chosen = [int(spec) - 1]  # one message, as fetchmail asks
+            else:
+                check_sequence_numbers(spec, len(view)) if spec else None
+                chosen = sequence_indexes(spec, range(1, len(view) + 1))
         except (ParseError, ValueError) as exc:
             raise Bad(f"Error in IMAP command: {exc}") from None
-        return [(n, self.view[n - 1]) for n in numbers]
+        return [(i + 1, view[i]) for i in chosen]
 
     async def cmd_FETCH(self, tag: str, args: list[Token], by_uid: bool = False) -> None:
         if len(args) != 2 or not isinstance(args[0], str):
@@ -441,34 +468,34 @@ class ImapSession(LineSession):
         await self.tagged(tag, "OK", "Fetch completed.")
 
     async def _fetch_one(self, seq: int, msg: Message, items: list[FetchItem]) -> None:
-        out = bytearray(b"* %d FETCH (" % seq)
+        chunks = [b"* %d FETCH (" % seq]  # queued as they are: message bytes are not copied
         shown = f"* {seq} FETCH ("
         flags_changed = False
-        if not self.readonly and any(i.sets_seen for i in items) and SEEN not in msg.flags:
+        if not self.readonly and SEEN not in msg.flags and any(i.sets_seen for i in items):
             msg.flags.add(SEEN)
             flags_changed = True
         parts: list[str] = []
-        for n, item in enumerate(items):
-            if n:
-                out += b" "
+        for item in items:
             name, value = self._fetch_value(msg, item)
+            sep = " " if parts else ""
             if isinstance(value, bytes):
-                out += f"{name} {{{len(value)}}}\r\n".encode()
+                head = f"{sep}{name} {{{len(value)}}}"
+                chunks.append(head.encode() + CRLF)
                 parts.append(f"{name} {{{len(value)}}}<{len(value)} bytes>")
                 if self.faults.disconnect_mid_fetch:
-                    await self.send_raw(bytes(out) + value[: len(value) // 2], shown)
+                    await self.send_raw(b"".join(chunks) + value[: len(value) // 2], shown)
                     await self.cut_connection("disconnect mid-FETCH")
-                out += value
+                chunks.append(value)
             else:
-                out += f"{name} {value}".encode()
+                chunks.append(f"{sep}{name} {value}".encode())
                 parts.append(f"{name} {value}")
         if flags_changed and not any(i.name == "FLAGS" for i in items):
-            out += f" FLAGS ({' '.join(sorted(msg.flags))})".encode()
+            chunks.append(f" FLAGS ({' '.join(sorted(msg.flags))})".encode())
             parts.append("FLAGS (...)")
-        out += b")\r\n"
+        chunks.append(b")\r\n")
         if self.faults.delay:
-            await asyncio.sleep(self.faults.delay)
-        await self.send_raw(bytes(out), shown + " ".join(parts) + ")")
+            await self.pause()
+        self.send_chunks(chunks, shown + " ".join(parts) + ")")
 
     def _fetch_value(self, msg: Message, item: FetchItem) -> tuple[str, str | bytes]:
         if item.name == "UID":
@@ -653,6 +680,7 @@ class ImapSession(LineSession):
         self.config.mailbox.expunge(self.view[i - 1].uid for i in gone)
         for i in reversed(gone):
             del self.view[i - 1]
+        self._uids = None
         return list(reversed(gone))
 
     async def cmd_EXPUNGE(self, tag: str, args: list[Token]) -> None:
@@ -665,11 +693,11 @@ class ImapSession(LineSession):
     async def cmd_CLOSE(self, tag: str, args: list[Token]) -> None:
         if not self.readonly:
             self._expunge()
-        self.state, self.view = AUTH, []
+        self.state, self.view, self._uids = AUTH, [], None
         await self.tagged(tag, "OK", "Close completed.")
 
     async def cmd_UNSELECT(self, tag: str, args: list[Token]) -> None:
-        self.state, self.view = AUTH, []
+        self.state, self.view, self._uids = AUTH, [], None
         await self.tagged(tag, "OK", "Unselect completed.")
 
     async def cmd_CHECK(self, tag: str, args: list[Token]) -> None:

@@ -3,11 +3,19 @@
 from __future__ import annotations
 
 import re
+from bisect import bisect_left, bisect_right
+from collections.abc import Sequence
 
 Token = str | bytes | list["Token"]  # atom (str), string (bytes), parenthesised list
 
 LITERAL_AT_END = re.compile(rb"\{(\d+)(\+?)\}$")
-_ATOM_STOP = b' ()\r\n"'
+_ATOM_END = b' ()"'  # ends an atom outside [brackets]
+# Fast paths (the general loops in _quoted/_atom handle the rest): a quoted string without
+# escapes; an atom whose [brackets] do not nest.
+_PLAIN_QUOTED = re.compile(rb'"([^"\\\r\n]*)"')
+_PLAIN_ATOM = re.compile(rb'[^ ()"\r\n\x00\[]*(?:\[[^\[\]\r\n\x00]*\][^ ()"\r\n\x00\[]*)*')
+_LITERAL = re.compile(rb"\{(\d+)\+?\}\r\n")
+_SEQUENCE_SET = re.compile(r"(\d+|\*)(:(\d+|\*))?(,(\d+|\*)(:(\d+|\*))?)*")
 
 
 class ParseError(Exception):
@@ -26,67 +34,89 @@ def _parse(data: bytes, pos: int, *, nested: bool) -> tuple[list[Token], int]:
     out: list[Token] = []
     n = len(data)
     while pos < n:
-        c = data[pos : pos + 1]
-        if c == b" ":
+        c = data[pos]
+        if c == 0x20:  # space
             pos += 1
-        elif c == b"(":
+        elif c == 0x28:  # (
             inner, pos = _parse(data, pos + 1, nested=True)
             out.append(inner)
-        elif c == b")":
+        elif c == 0x29:  # )
             if not nested:
                 raise ParseError("unexpected ')'")
             return out, pos + 1
-        elif c == b'"':
-            value = bytearray()
-            pos += 1
-            while True:
-                if pos >= n:
-                    raise ParseError("unterminated quoted string")
-                ch = data[pos]
-                if ch == 0x5C:  # backslash
-                    if pos + 1 >= n:
-                        raise ParseError("bad escape")
-                    value.append(data[pos + 1])
-                    pos += 2
-                elif ch == 0x22:
-                    pos += 1
-                    break
-                elif ch in (0x0D, 0x0A):
-                    raise ParseError("CR/LF in quoted string")
-                else:
-                    value.append(ch)
-                    pos += 1
-            out.append(bytes(value))
-        elif c == b"{":
-            m = re.match(rb"\{(\d+)\+?\}\r\n", data[pos:])
+        elif c == 0x22:  # "
+            m = _PLAIN_QUOTED.match(data, pos)
+            if m:
+                out.append(m.group(1))
+                pos = m.end()
+            else:
+                value, pos = _quoted(data, pos + 1)
+                out.append(value)
+        elif c == 0x7B:  # {
+            m = _LITERAL.match(data, pos)
             if not m:
                 raise ParseError("bad literal")
             size = int(m.group(1))
-            start = pos + m.end()
+            start = m.end()
             if start + size > n:
                 raise ParseError("short literal")
             out.append(data[start : start + size])
             pos = start + size
         else:
-            start = pos
-            depth = 0
-            while pos < n:
-                ch = data[pos]
-                if ch == 0x5B:  # [
-                    depth += 1
-                elif ch == 0x5D and depth:
-                    depth -= 1
-                elif depth == 0 and data[pos : pos + 1] in (b" ", b"(", b")", b'"'):
-                    break
-                elif ch in (0x0D, 0x0A, 0x00):
-                    raise ParseError("control character in atom")
-                pos += 1
-            if depth:
-                raise ParseError("unbalanced brackets")
-            out.append(data[start:pos].decode("utf-8", "replace"))
+            m = _PLAIN_ATOM.match(data, pos)
+            end = m.end() if m else pos
+            if end > pos and (end == n or data[end] in _ATOM_END):
+                atom = data[pos:end]
+                pos = end
+            else:
+                atom, pos = _atom(data, pos)
+            out.append(atom.decode("utf-8", "replace"))
     if nested:
         raise ParseError("unbalanced parentheses")
     return out, pos
+
+
+def _quoted(data: bytes, pos: int) -> tuple[bytes, int]:
+    """A quoted string with escapes, from just after its opening quote."""
+    value = bytearray()
+    n = len(data)
+    while True:
+        if pos >= n:
+            raise ParseError("unterminated quoted string")
+        ch = data[pos]
+        if ch == 0x5C:  # backslash
+            if pos + 1 >= n:
+                raise ParseError("bad escape")
+            value.append(data[pos + 1])
+            pos += 2
+        elif ch == 0x22:
+            return bytes(value), pos + 1
+        elif ch in (0x0D, 0x0A):
+            raise ParseError("CR/LF in quoted string")
+        else:
+            value.append(ch)
+            pos += 1
+
+
+def _atom(data: bytes, pos: int) -> tuple[bytes, int]:
+    """An atom with nested [brackets] (inside which spaces and parentheses are allowed)."""
+    start = pos
+    depth = 0
+    n = len(data)
+    while pos < n:
+        ch = data[pos]
+        if ch == 0x5B:  # [
+            depth += 1
+        elif ch == 0x5D and depth:
+            depth -= 1
+        elif depth == 0 and ch in _ATOM_END:
+            break
+        elif ch in (0x0D, 0x0A, 0x00):
+            raise ParseError("control character in atom")
+        pos += 1
+    if depth:
+        raise ParseError("unbalanced brackets")
+    return data[start:pos], pos
 
 
 def text(token: Token) -> str:
@@ -100,17 +130,16 @@ def quote(value: str) -> str:
     return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
 
 
-def sequence_set(spec: str, numbers: list[int]) -> list[int]:
-    """Members of `numbers` (ascending sequence numbers or UIDs) selected by `spec`.
+def sequence_indexes(spec: str, numbers: Sequence[int]) -> list[int]:
+    """Positions (0-based, ascending, unique) in `numbers` of the members selected by `spec`.
 
-    For sequence numbers, `numbers` is 1..N and a number beyond N is an error; for UIDs,
-    non-existent UIDs are silently skipped (RFC 3501 6.4.8).
+    `numbers` are ascending sequence numbers (a `range` is fine) or UIDs; each part of the set
+    costs two binary searches, so one FETCH of one message does not walk the whole mailbox.
     """
-    if not spec or not re.fullmatch(r"(\d+|\*)(:(\d+|\*))?(,(\d+|\*)(:(\d+|\*))?)*", spec):
+    if not spec or not _SEQUENCE_SET.fullmatch(spec):
         raise ParseError(f"invalid sequence set {spec!r}")
     top = numbers[-1] if numbers else 0
-    wanted: set[int] = set()
-    ranges: list[tuple[int, int]] = []
+    spans: list[tuple[int, int]] = []
     for part in spec.split(","):
         lo_s, _, hi_s = part.partition(":")
         lo = top if lo_s == "*" else int(lo_s)
@@ -119,12 +148,26 @@ def sequence_set(spec: str, numbers: list[int]) -> list[int]:
             lo, hi = hi, lo
         if lo == 0 and "*" not in part:
             raise ParseError("invalid sequence number 0")
-        ranges.append((lo, hi))
-    for lo, hi in ranges:
-        for number in numbers:
-            if lo <= number <= hi:
-                wanted.add(number)
-    return [n for n in numbers if n in wanted]
+        spans.append((bisect_left(numbers, lo), bisect_right(numbers, hi)))
+    if len(spans) == 1:
+        return list(range(*spans[0]))
+    out: list[int] = []
+    end = 0
+    for start, stop in sorted(spans):
+        start = max(start, end)
+        if start < stop:
+            out.extend(range(start, stop))
+            end = stop
+    return out
+
+
+def sequence_set(spec: str, numbers: Sequence[int]) -> list[int]:
+    """Members of `numbers` (ascending sequence numbers or UIDs) selected by `spec`.
+
+    For sequence numbers, `numbers` is 1..N and a number beyond N is an error; for UIDs,
+    non-existent UIDs are silently skipped (RFC 3501 6.4.8).
+    """
+    return [numbers[i] for i in sequence_indexes(spec, numbers)]
 
 
 def check_sequence_numbers(spec: str, count: int) -> None:

@@ -226,7 +226,7 @@ class Pop3Session(LineSession):
             await self.send_raw(payload[: len(payload) // 2], f"<half of {len(data)} bytes>")
             await self.cut_connection("disconnect mid-RETR")
         if self.faults.delay:
-            await asyncio.sleep(self.faults.delay)
+            await self.pause()
         await self.send_raw(payload, f"<{len(data)} bytes, dot-stuffed>")
 
     async def cmd_RETR(self, args: list[str]) -> None:

@@ -82,24 +82,46 @@ class LineSession:
         self.tls_active = config.tls == "implicit"
         self.user: str | None = None
         self.commands = 0
+        self._out: list[bytes] = []  # queued output, see send()
 
     async def run(self) -> None:
         raise NotImplementedError
 
     # ---- output --------------------------------------------------------------------------------
+    # Replies are queued and leave in one write when the session next reads (or flushes): one
+    # segment per response, so a client's delayed ACK never meets a half-sent reply.
     async def send(self, line: bytes | str, *, log_as: str | None = None) -> None:
         data = line.encode() if isinstance(line, str) else line
         if self.faults.delay:
-            await asyncio.sleep(self.faults.delay)
+            await self.pause()
         self.transcript.server(log_as if log_as is not None else show(data))
-        self.writer.write(data + CRLF)
+        self._out.append(data)
+        self._out.append(CRLF)
 
     async def send_raw(self, data: bytes, note: str) -> None:
         """Bytes that are part of a bigger response (literal bodies); noted, not copied."""
         self.transcript.server(note)
-        self.writer.write(data)
+        self._out.append(data)
+
+    def send_chunks(self, chunks: list[bytes], note: str) -> None:
+        """One response in pieces (e.g. a FETCH line and its literal), queued without copying."""
+        self.transcript.server(note)
+        self._out.extend(chunks)
+
+    async def pause(self) -> None:
+        """The `delay` fault: what is queued goes out now, the next line after the delay."""
+        await self.flush()
+        await asyncio.sleep(self.faults.delay)
+
+    def write_pending(self) -> None:
+        """Hand queued output to the transport (without waiting for it to drain)."""
+        if self._out:
+            data = b"".join(self._out)
+            self._out.clear()
+            self.writer.write(data)
 
     async def flush(self) -> None:
+        self.write_pending()
         try:
             await self.writer.drain()
         except (ConnectionError, OSError) as exc:
@@ -147,6 +169,7 @@ class LineSession:
             raise Disconnect("client closed the connection") from exc
 
     async def read_exactly(self, n: int) -> bytes:
+        await self.flush()
         try:
             return await self.reader.readexactly(n)
         except (asyncio.IncompleteReadError, ConnectionError, OSError) as exc:

@@ -115,6 +115,20 @@ def test_already_applied_patch_fails(tree_of: TreeOf, tmp_path: Path) -> None:
     assert again.status == FAILED and "already applied" in again.failures[0]
 
 
+def test_new_file_is_created_once(tree_of: TreeOf, tmp_path: Path) -> None:
+    tree = tree_of("6.4.33")
+    text = format_patch("Add a file", [])
+    text = text.replace("-- \n", "diff --git a/oauth2.c b/oauth2.c\nnew file mode 100644\n"
+                        "--- /dev/null\n+++ b/oauth2.c\n@@ -0,0 +1,2 @@\n+int a;\n+int b;\n-- \n")
+    root = _series(tmp_path, {"0001-new.patch": text})
+    series = load_series("t", root)
+    [first] = apply_series(series, tree).results
+    assert first.status == CLEAN and (tree / "oauth2.c").read_text() == "int a;\nint b;\n"
+    [again] = apply_series(series, tree).results
+    assert again.status == FAILED
+    assert again.failures == ("oauth2.c: would create a file that already exists",)
+
+
 def test_patch_for_a_missing_file_fails(tree_of: TreeOf, tmp_path: Path) -> None:
     tree = tree_of("6.4.33")
     text = format_patch("Touch a file 6.4.33 lacks", [("oauth2.c", "a\nb\nc\n", "a\nB\nc\n")])

@@ -10,7 +10,15 @@ from typing import Any
 import pytest
 
 from harness import images, paths
-from harness.build import BuildResult, BuildSpec, build, compat_flags, diagnose, export
+from harness.build import (
+    BuildResult,
+    BuildSpec,
+    build,
+    build_key,
+    compat_flags,
+    diagnose,
+    export,
+)
 from harness.cli import main
 from harness.errors import BuildError, PatchError
 from harness.sources import FetchmailSource
@@ -69,8 +77,9 @@ def test_second_build_is_served_from_the_cache_without_an_engine(
     plain: BuildResult, shared_source: FetchmailSource, session_cache: Path, tmp_path: Path
 ) -> None:
     again = build(plain.spec, source=shared_source, cache=session_cache,
-                  client=_NoEngine())  # type: ignore[arg-type]
+                  client=_NoEngine())
     assert again.cached and not plain.cached
+    assert build_key(plain.spec, source=shared_source) == plain.key
     assert (again.key, again.dist_dir, again.version_output) == (
         plain.key, plain.dist_dir, plain.version_output)
     copied = export(again, tmp_path / "dist")
@@ -104,7 +113,7 @@ def test_broken_series_is_a_patch_error_before_any_container(
     spec = BuildSpec("6.4.33", "bookworm", "broken")
     with pytest.raises(PatchError, match=r"failed  0001-bad.patch: imap.c: hunk #1") as info:
         build(spec, source=shared_source, cache=session_cache, patches_dir=root,
-              client=_NoEngine())  # type: ignore[arg-type]
+              client=_NoEngine())
     assert not list((session_cache / "builds").glob("6.4.33-bookworm-broken-*"))
     report = Path(str(info.value).split("kept: ", 1)[1].strip())
     assert report.name == "apply-report.txt" and "FAILED" in report.read_text()

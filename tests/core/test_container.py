@@ -105,5 +105,5 @@ def test_using_a_removed_container_is_an_error(client: docker.DockerClient, imag
 def test_engine_error_names_what_to_do(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("DOCKER_HOST", "unix:///nonexistent/docker.sock")
     monkeypatch.setattr(os, "geteuid", lambda: 1000)
-    with pytest.raises(EngineError, match="no Docker engine answers.*fetchmail-harness setup"):
+    with pytest.raises(EngineError, match=r"no Docker engine answers.*fetchmail-harness setup"):
         ensure_engine()

@@ -105,7 +105,7 @@ def test_overlapping_ranges_are_rejected(patches: Path) -> None:
 
 def test_missing_patch_file_is_named(patches: Path) -> None:
     (patches / "oauth64" / "0002-b.patch").unlink()
-    with pytest.raises(ConfigError, match="patch file 0002-b.patch is missing"):
+    with pytest.raises(ConfigError, match=r"patch file 0002-b\.patch is missing"):
         load_series("oauth64", patches)
 
 

@@ -44,6 +44,13 @@ def test_mirror_into_isolated_cache_lists_versions(
     assert not any(str(v).startswith(("5.", "7.")) for v in versions)
 
 
+def test_file_url_upstream_works_like_a_path(fetchmail_upstream: str) -> None:
+    if "://" in fetchmail_upstream:
+        pytest.skip("upstream is already a URL")
+    source = FetchmailSource(f"file://{Path(fetchmail_upstream).resolve()}")
+    assert _v("6.4.33") in source.versions()
+
+
 def test_resolve_accepts_tag_names_and_rejects_unknown_with_suggestions(
     fetchmail_upstream: str,
 ) -> None:
@@ -171,7 +178,7 @@ def test_tarball_source_verifies_and_extracts(tarball: tuple[Path, str]) -> None
     tree = source.worktree()
     assert (tree / "fetchmail.c").is_file()
     assert TarballSource(f"file://{path}", digest).worktree() == tree  # extracted once
-    with pytest.raises(ConfigError, match="holds fetchmail 6.4.33"):
+    with pytest.raises(ConfigError, match=r"holds fetchmail 6\.4\.33"):
         source.resolve("6.4.32")
 
 

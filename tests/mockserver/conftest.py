@@ -49,8 +49,13 @@ def tokens(provider: MockOAuthProvider) -> dict[str, str]:
     provider.expire(expired)
     other = provider.mint_token("bob@example.com")["access_token"]
     noscope = provider.mint_token(USER, scope="openid")["access_token"]
-    return {"good": good, "expired": expired, "bad": "not-a-token", "other": other,
-            "noscope": noscope}
+    return {
+        "good": good,
+        "expired": expired,
+        "bad": "not-a-token",
+        "other": other,
+        "noscope": noscope,
+    }
 
 
 @pytest.fixture

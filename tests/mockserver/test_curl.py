@@ -28,12 +28,24 @@ def curl() -> str:
     return path
 
 
-def fetch(curl: str, ctrl: MailServerController, scheme: str, n: int, token: str, ca: TestCA):
+def fetch(
+    curl: str, ctrl: MailServerController, scheme: str, n: int, token: str, ca: TestCA
+) -> subprocess.CompletedProcess[bytes]:
     path = f"INBOX/;MAILINDEX={n}" if scheme.startswith("imap") else str(n)
     url = f"{scheme}://127.0.0.1:{ctrl.port}/{path}"
     return subprocess.run(
-        [curl, "-sS", "--ssl-reqd", "--cacert", str(ca.ca_path), "--oauth2-bearer", token,
-         "--user", f"{USER}:", url],
+        [
+            curl,
+            "-sS",
+            "--ssl-reqd",
+            "--cacert",
+            str(ca.ca_path),
+            "--oauth2-bearer",
+            token,
+            "--user",
+            f"{USER}:",
+            url,
+        ],
         capture_output=True,
         timeout=30,
     )
@@ -42,8 +54,13 @@ def fetch(curl: str, ctrl: MailServerController, scheme: str, n: int, token: str
 @pytest.mark.parametrize("mechs", [None, ("XOAUTH2",)], ids=["preferred", "xoauth2-only"])
 @pytest.mark.parametrize("scheme", sorted(SCHEMES))
 def test_curl_fetches_byte_exact(
-    curl: str, server: ServerFactory, ca: TestCA, mailbox: Mailbox, tokens: dict[str, str],
-    scheme: str, mechs: tuple[str, ...] | None,
+    curl: str,
+    server: ServerFactory,
+    ca: TestCA,
+    mailbox: Mailbox,
+    tokens: dict[str, str],
+    scheme: str,
+    mechs: tuple[str, ...] | None,
 ) -> None:
     protocol, tls = SCHEMES[scheme]
     ctrl = server(protocol, tls=tls, mechanisms=mechs)
@@ -61,13 +78,18 @@ def test_curl_fetches_byte_exact(
 @pytest.mark.parametrize("mechs", [None, ("XOAUTH2",)], ids=["preferred", "xoauth2-only"])
 @pytest.mark.parametrize("scheme", ["imap", "pop3s"])
 def test_curl_expired_token_is_refused(
-    curl: str, server: ServerFactory, ca: TestCA, tokens: dict[str, str], scheme: str,
+    curl: str,
+    server: ServerFactory,
+    ca: TestCA,
+    tokens: dict[str, str],
+    scheme: str,
     mechs: tuple[str, ...] | None,
 ) -> None:
     protocol, tls = SCHEMES[scheme]
     ctrl = server(protocol, tls=tls, mechanisms=mechs)
     result = fetch(curl, ctrl, scheme, 1, tokens["expired"], ca)
     assert result.returncode == 67, result.stderr.decode()  # CURLE_LOGIN_DENIED
+    ctrl.stop()  # the session is over and its transcript complete
     said = ctrl.transcripts[0].lines
     challenge = next(i for i, line in enumerate(said) if line.startswith("S: + eyJ"))
     if mechs is None:
@@ -78,4 +100,4 @@ def test_curl_expired_token_is_refused(
         assert "NO [AUTHENTICATIONFAILED]" in final or "-ERR [AUTH]" in final
     else:
         # XOAUTH2: curl 7.88 does not answer the error challenge; it hangs up.
-        assert said[challenge + 1].startswith("-- disconnected")
+        assert not [line for line in said[challenge + 1 :] if line.startswith(("C:", "S:"))]

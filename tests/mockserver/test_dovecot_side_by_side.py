@@ -41,10 +41,13 @@ def pair() -> Iterator[tuple[MockOAuthProvider, dict[str, dict[str, int]]]]:
                 for p in ("imap", "pop3")
             ]
             try:
-                yield provider, {
-                    "dovecot": {"imap": dc.imap_port, "pop3": dc.pop3_port},
-                    "mock": {"imap": servers[0].port, "pop3": servers[1].port},
-                }
+                yield (
+                    provider,
+                    {
+                        "dovecot": {"imap": dc.imap_port, "pop3": dc.pop3_port},
+                        "mock": {"imap": servers[0].port, "pop3": servers[1].port},
+                    },
+                )
             finally:
                 for s in servers:
                     s.stop()
@@ -76,7 +79,10 @@ CASES = ["good", "bad", "expired", "other-user", "wrong-scope", "unavailable"]
 @pytest.mark.parametrize("case", CASES)
 def test_same_outcome_as_dovecot(
     pair: tuple[MockOAuthProvider, dict[str, dict[str, int]]],
-    case: str, protocol: str, mech: str, ir: bool,
+    case: str,
+    protocol: str,
+    mech: str,
+    ir: bool,
 ) -> None:
     provider, ports = pair
     user = "bob@example.com" if case == "other-user" else USER

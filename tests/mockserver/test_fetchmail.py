@@ -26,8 +26,13 @@ def fetchmail() -> str:
 @pytest.mark.parametrize("tls", ["implicit", "starttls"])
 @pytest.mark.parametrize("protocol", ["imap", "pop3"])
 def test_fetchmail_password_login_fetches_byte_exact(
-    fetchmail: str, server: ServerFactory, ca: TestCA, mailbox: Mailbox, tmp_path: Path,
-    protocol: str, tls: str,
+    fetchmail: str,
+    server: ServerFactory,
+    ca: TestCA,
+    mailbox: Mailbox,
+    tmp_path: Path,
+    protocol: str,
+    tls: str,
 ) -> None:
     ctrl = server(protocol, tls=tls)
     expected = sorted(m.data for m in mailbox.snapshot())
@@ -47,7 +52,9 @@ def test_fetchmail_password_login_fetches_byte_exact(
     env = dict(os.environ, HOME=str(tmp_path), FETCHMAILHOME=str(tmp_path))
     result = subprocess.run(
         [fetchmail, "-f", str(rc), "-v", "--nodetach"],
-        capture_output=True, env=env, timeout=120,
+        capture_output=True,
+        env=env,
+        timeout=120,
     )
     log = result.stderr.decode(errors="replace") + result.stdout.decode(errors="replace")
     assert result.returncode == 0, log

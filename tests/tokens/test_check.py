@@ -11,6 +11,7 @@ from harness.mockserver.oauth_provider import MockOAuthProvider
 from harness.mockserver.tls import TestCA
 from harness.mockserver.validators import IntrospectionValidator
 from tests.tokens.conftest import Account
+from tests.tokens.smtp_server import SmtpServer
 
 
 @pytest.fixture(scope="module")
@@ -74,3 +75,45 @@ def test_check_plain_only_to_loopback(account: Account, provider: MockOAuthProvi
     assert remote.returncode == 2 and "loopback" in remote.stderr
     bad = account.run("check", "ftp://127.0.0.1")
     assert bad.returncode == 2 and "SCHEME" in bad.stderr
+
+
+@pytest.mark.parametrize(("scheme", "implicit"), [("submission", False), ("smtps", True)])
+@pytest.mark.parametrize("mechanism", ["xoauth2", "oauthbearer"])
+def test_check_smtp(
+    account: Account,
+    provider: MockOAuthProvider,
+    ca: TestCA,
+    scheme: str,
+    implicit: bool,
+    mechanism: str,
+) -> None:
+    def validate(user: str, token: str) -> bool:
+        claims = provider.handle_introspect({"token": token}, provider.resource_credentials)
+        return bool(claims["active"]) and claims["username"] == user
+
+    grant = account.seed()
+    with SmtpServer(validate, ca.server_context(), implicit) as server:
+        url = f"{scheme}://127.0.0.1:{server.port}"
+        ok = account.run("check", url, "--mechanism", mechanism, "--ca-file", str(ca.ca_path))
+        assert ok.returncode == 0, ok.stderr
+        assert "235" in ok.stderr
+        wrong_user = account.run(
+            "check", url, "--mechanism", mechanism, "--ca-file", str(ca.ca_path), "--user", "x@y"
+        )
+        assert wrong_user.returncode == 6 and "535" in wrong_user.stderr
+        provider.revoke(grant["refresh_token"])
+        refused = account.run("check", url, "--mechanism", mechanism, "--ca-file", str(ca.ca_path))
+        assert refused.returncode == 6 and "535" in refused.stderr
+
+
+def test_check_defaults_to_imap_server(
+    account: Account, provider: MockOAuthProvider, ca: TestCA
+) -> None:
+    account.seed()
+    with _server(provider, "imap", "implicit", ca) as server:
+        account.write_config(imap_server=f"127.0.0.1:{server.port}")
+        done = account.run("check", "--ca-file", str(ca.ca_path))
+        assert done.returncode == 0, done.stderr
+    account.write_config()
+    missing = account.run("check")
+    assert missing.returncode == 2 and "imap_server" in missing.stderr

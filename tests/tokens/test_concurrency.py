@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import os
 import random
 import signal
+import subprocess
 import threading
 import time
+from pathlib import Path
 
 from harness.mockserver.oauth_provider import MockOAuthProvider
 from tests.tokens.conftest import Account, popen_cli
@@ -21,6 +24,7 @@ def _reader(path: object, seen: set[bytes], stop: threading.Event) -> None:
 def test_fifty_concurrent_refreshers_one_refresh(
     account: Account, provider: MockOAuthProvider
 ) -> None:
+    provider.access_token_bytes = 300_000  # big tokens: a non-atomic write would show
     account.seed()
     procs0 = popen_cli("-c", str(account.config), "refresh")
     assert procs0.wait(60) == 0
@@ -54,16 +58,37 @@ def test_fifty_concurrent_refreshers_one_refresh(
     assert leftovers == []
 
 
+def _signature(path: Path) -> tuple[int, int, int]:
+    st = path.stat()
+    return st.st_ino, st.st_size, st.st_mtime_ns
+
+
+def _kill_when_writing(proc: subprocess.Popen[str], path: Path) -> None:
+    """SIGKILL the moment a write to `path` starts (a temp file appears or `path` changes)."""
+    before = _signature(path)
+    prefix = f".{path.name}."
+    while proc.poll() is None:
+        if _signature(path) != before or any(
+            name.startswith(prefix) for name in os.listdir(path.parent)
+        ):
+            break
+    proc.send_signal(signal.SIGKILL)
+
+
 def test_sigkill_never_leaves_partial_token(account: Account, provider: MockOAuthProvider) -> None:
+    provider.access_token_bytes = 300_000  # big tokens: a non-atomic write would show
     account.seed()
     assert popen_cli("-c", str(account.config), "refresh").wait(60) == 0
     rng = random.Random(1234)
     outcomes: set[str] = set()
-    for _ in range(20):
+    for attempt in range(24):
         before = account.access_file.read_bytes()
         proc = popen_cli("-c", str(account.config), "refresh", "--force")
-        time.sleep(rng.uniform(0.0, 0.6))  # a random point: startup, HTTP, or the writes
-        proc.send_signal(signal.SIGKILL)
+        if attempt % 2:
+            _kill_when_writing(proc, account.access_file)  # in the middle of the writes
+        else:
+            time.sleep(rng.uniform(0.0, 0.6))  # anywhere: startup, lock, HTTP, writes
+            proc.send_signal(signal.SIGKILL)
         proc.wait(30)
         for stream in (proc.stdin, proc.stdout, proc.stderr):
             stream.close()  # type: ignore[union-attr]
@@ -71,7 +96,7 @@ def test_sigkill_never_leaves_partial_token(account: Account, provider: MockOAut
         text = after.decode()
         assert after == before or (
             text.endswith("\n") and text.count("\n") == 1 and provider.is_active(text.strip())
-        ), f"damaged passwordfile: {after!r}"
+        ), f"damaged passwordfile ({len(after)} bytes, attempt {attempt})"
         outcomes.add("old" if after == before else "new")
     # after all the killing, a normal run still works (lock released, temps cleaned)
     done = popen_cli("-c", str(account.config), "refresh", "--force")

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import stat
+import subprocess
+import sys
 import urllib.error
 import urllib.parse
 import urllib.request
@@ -10,7 +12,7 @@ import urllib.request
 import pytest
 
 from harness.mockserver.oauth_provider import DEVICE_GRANT, MockOAuthProvider
-from tests.tokens.conftest import Account, popen_cli, wait_for_line
+from tests.tokens.conftest import Account, cli_cmd, cli_env, popen_cli, wait_for_line
 
 
 class _NoRedirect(urllib.request.HTTPRedirectHandler):
@@ -50,16 +52,27 @@ def _authorize_url(proc_stderr: object, provider: MockOAuthProvider) -> str:
     return url
 
 
-def test_loopback_flow(account: Account, provider: MockOAuthProvider) -> None:
-    account.write_config(user="alice@example.com")
+@pytest.mark.parametrize(
+    ("redirect_uri", "host", "path"),
+    [
+        (None, "127.0.0.1", "/"),
+        ("http://[::1]/cb", "::1", "/cb"),
+        ("http://localhost", "localhost", "/"),
+    ],
+)
+def test_loopback_flow(
+    account: Account, provider: MockOAuthProvider, redirect_uri: str | None, host: str, path: str
+) -> None:
+    account.write_config(user="alice@example.com", redirect_uri=redirect_uri)
     proc = popen_cli("-c", str(account.config), "authorize", "--flow", "loopback", "--no-browser")
     try:
         url = _authorize_url(proc.stderr, provider)
         redirect = dict(urllib.parse.parse_qsl(urllib.parse.urlsplit(url).query))["redirect_uri"]
-        assert urllib.parse.urlsplit(redirect).hostname == "127.0.0.1"
+        parts = urllib.parse.urlsplit(redirect)
+        assert (parts.hostname, parts.path) == (host, path) and parts.port
         # a stray request (favicon) first: answered 404, the listener keeps waiting
         with pytest.raises(urllib.error.HTTPError) as stray:
-            urllib.request.urlopen(redirect.rstrip("/") + "/favicon.ico", timeout=10)
+            urllib.request.urlopen(parts._replace(path="/favicon.ico").geturl(), timeout=10)
         assert stray.value.code == 404
         # the "browser": GET /authorize, follow the redirect to the loopback listener
         with urllib.request.urlopen(url, timeout=30) as page:
@@ -167,3 +180,43 @@ def test_device_flow_failures(
     assert done.returncode == 5
     assert message in done.stderr
     assert not account.refresh_file.exists()
+
+
+def test_loopback_opens_browser(account: Account, provider: MockOAuthProvider) -> None:
+    """With a display, $BROWSER is started (in the background) and can complete the flow."""
+    browser = account.dir / "browser.py"
+    visited = account.dir / "visited"
+    browser.write_text(
+        "import sys, urllib.request\n"
+        f"open({str(visited)!r}, 'w').write(sys.argv[1])\n"
+        "urllib.request.urlopen(sys.argv[1], timeout=30).read()\n"
+    )
+    env = cli_env()
+    env.update(DISPLAY=":fake", BROWSER=f"{sys.executable} {browser} %s")
+    done = subprocess.run(
+        cli_cmd("-c", str(account.config), "authorize"),
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    assert visited.read_text().startswith(provider.authorize_url)
+    assert visited.read_text() in done.stderr  # the URL is printed even so
+    _assert_authorised(account, provider, "user@example.com")
+
+
+def test_reauthorisation_after_revocation(account: Account, provider: MockOAuthProvider) -> None:
+    grant = account.seed()
+    assert account.run("refresh").returncode == 0
+    provider.revoke(grant["refresh_token"])
+    assert account.run("refresh", "--force").returncode == 3
+    assert "revoked" in account.run("status").stdout
+    provider.on_device_authorization(lambda code: provider.approve_device(code))
+    done = account.run("authorize", "--flow", "device")
+    assert done.returncode == 0, done.stderr
+    assert account.refresh_file.read_text().strip() != grant["refresh_token"]
+    assert "active" in account.run("status").stdout
+    assert account.run("refresh", "--force").returncode == 0
+    _assert_authorised(account, provider, "user@example.com")

@@ -182,3 +182,14 @@ def test_refresh_file_readable_by_others_is_refused(account: Account) -> None:
     done = account.run("refresh")
     assert done.returncode == 2
     assert f"chmod 600 {account.refresh_file}" in done.stderr
+
+
+def test_passwordfile_readable_by_others_is_refused(account: Account) -> None:
+    account.seed()
+    assert account.run("refresh").returncode == 0
+    os.chmod(account.access_file, 0o640)
+    before = account.access_file.read_bytes()
+    done = account.run("refresh", "--force")
+    assert done.returncode == 2
+    assert f"chmod 600 {account.access_file}" in done.stderr
+    assert account.access_file.read_bytes() == before

@@ -1,0 +1,139 @@
+"""`fetchmail-harness bench`: the matrix's wall time, cold and warm, against plain builds.
+
+Everything is measured side by side in one run on the same machine and reported as ratios:
+the baseline is a sequential `bootstrap && ./configure && make -j2` of the same releases in one
+container of the same build image (no ccache, no patches, no tests).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shlex
+import statistics
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from harness.cells import Cell, Selector, cells_for, group_by_build
+
+NAME = "bench"
+HELP = "time the matrix cold/warm against plain sequential builds (reports ratios)"
+DEFAULT_SELECT = "6.4.32-*-bookworm-*,6.4.33-*-bookworm-*,next-*-bookworm-*"
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--select", default=DEFAULT_SELECT,
+                        help=f"cells to time (default {DEFAULT_SELECT})")
+    parser.add_argument("--upstream", help="git URL or path of fetchmail")
+    parser.add_argument("--patches-dir", type=Path, help="patch series dir (default patches/)")
+    parser.add_argument("--jobs", "-j", type=int, default=2)
+    parser.add_argument("--json-out", type=Path, help="also write the numbers here")
+
+
+@contextmanager
+def _fresh_cache() -> Iterator[Path]:
+    """A throwaway cache dir (FETCHMAIL_HARNESS_CACHE) for the duration: a truly cold start."""
+    old = os.environ.get("FETCHMAIL_HARNESS_CACHE")
+    with tempfile.TemporaryDirectory(prefix="fmh-bench-") as tmp:
+        os.environ["FETCHMAIL_HARNESS_CACHE"] = tmp
+        try:
+            yield Path(tmp)
+        finally:
+            if old is None:
+                os.environ.pop("FETCHMAIL_HARNESS_CACHE", None)
+            else:
+                os.environ["FETCHMAIL_HARNESS_CACHE"] = old
+
+
+def _timed_matrix(cells: list[Cell], backend: Any, jobs: int, cache: Any, logs: Path) -> Any:
+    from harness.matrix import run_matrix
+
+    t0 = time.monotonic()
+    run = run_matrix(cells, backend, jobs=jobs, cache=cache, log_dir=logs)
+    run.duration = time.monotonic() - t0
+    return run
+
+
+def _baseline(backend: Any, groups: dict[str, list[Cell]]) -> float:
+    """Sequential plain builds of the same releases, one container of the same image."""
+    from harness.build import compat_flags
+    from harness.container import Container
+
+    firsts = [members[0] for members in groups.values()]
+    with Container(backend.client, backend.image(firsts[0].distro), network_mode="none") as box:
+        trees = []
+        for cell in firsts:
+            version = backend.source.resolve(cell.version)
+            tree = backend.source.worktree(version)
+            dest = f"/plain/{cell.build_group}"
+            box.put(tree, dest)
+            trees.append((dest, compat_flags(tree)))
+        t0 = time.monotonic()
+        for dest, flags in trees:
+            script = (
+                "set -e; if [ -x ./autogen.sh ]; then ./autogen.sh; else autoreconf -fi; fi; "
+                f"./configure --with-ssl CPPFLAGS={shlex.quote(' '.join(flags))}; make -j2"
+            )
+            code = box.run(script, workdir=dest, stream=lambda _text: None)
+            if code != 0:
+                raise SystemExit(f"baseline build in {dest} failed with exit {code}")
+        return time.monotonic() - t0
+
+
+def run(args: argparse.Namespace) -> int:
+    from harness.e2e import DockerBackend
+    from harness.matrix import ResultCache
+
+    with _fresh_cache() as cache_root:
+        backend = DockerBackend(upstream=args.upstream, patches_dir=args.patches_dir)
+        backend.source.ensure_mirror()
+        universe = cells_for(backend.source.versions(), patches_dir=args.patches_dir)
+        cells = Selector.parse(args.select).select(universe)
+        groups = group_by_build(cells)
+        for cell in cells[:1]:
+            backend.image(cell.distro)  # images exist before any clock starts
+        print(f"bench: {len(cells)} cells, {len(groups)} builds: {', '.join(groups)}",
+              file=sys.stderr)
+
+        results = ResultCache(cache_root / "results")
+        cold = _timed_matrix(cells, backend, args.jobs, results, cache_root / "l1")
+        print(f"cold matrix: {cold.duration:.1f}s {cold.counts()}", file=sys.stderr)
+        warm = _timed_matrix(cells, backend, args.jobs, results, cache_root / "l2")
+        print(f"warm matrix: {warm.duration:.1f}s", file=sys.stderr)
+        rerun = _timed_matrix(cells, backend, args.jobs, ResultCache(cache_root / "r2"),
+                              cache_root / "l3")
+        print(f"builds cached, cells rerun: {rerun.duration:.1f}s", file=sys.stderr)
+        baseline = _baseline(backend, groups)
+        print(f"plain sequential builds: {baseline:.1f}s", file=sys.stderr)
+        durations = [r.duration for r in rerun.results if not r.cached]
+        one = [r.duration for r in rerun.results if not r.cached and "-daemon" not in r.cell]
+
+    numbers = {
+        "cells": len(cells),
+        "builds": len(groups),
+        "jobs": args.jobs,
+        "cold_matrix_s": round(cold.duration, 2),
+        "warm_matrix_s": round(warm.duration, 2),
+        "cells_only_s": round(rerun.duration, 2),
+        "plain_builds_s": round(baseline, 2),
+        "ratio_cold_vs_plain": round(cold.duration / baseline, 3),
+        "ratio_warm_vs_plain": round(warm.duration / baseline, 4),
+        "ratio_cells_only_vs_plain": round(rerun.duration / baseline, 3),
+        "one_cell_median_s": round(statistics.median(one), 2) if one else None,
+        "daemon_cell_median_s": round(statistics.median(
+            [r.duration for r in rerun.results if "-daemon" in r.cell] or [0.0]), 2),
+        "cell_durations_sum_s": round(sum(durations), 2),
+        "outcomes": cold.counts(),
+    }
+    width = max(len(k) for k in numbers)
+    for key, value in numbers.items():
+        print(f"{key:<{width}}  {value}")
+    if args.json_out:
+        args.json_out.write_text(json.dumps(numbers, indent=2) + "\n")
+    return 0 if cold.ok else 1

@@ -1,0 +1,58 @@
+"""`matrix --list [--json]` and `run` argument handling, through the real CLI entry point."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from harness.cli import main
+
+
+@pytest.fixture(scope="module")
+def upstream(fetchmail_upstream: str) -> str:
+    return fetchmail_upstream
+
+
+def test_list_json_for_ci(upstream: str, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["matrix", "--upstream", upstream, "--list", "--json",
+                 "--select", "next-*", "--chunks", "2"]) == 0
+    data = json.loads(capsys.readouterr().out)
+    assert data["cells"] and all(c.startswith("next-native-") for c in data["cells"])
+    assert set(data["groups"]) == {"next-native-bookworm", "next-native-bullseye",
+                                   "next-native-trixie"}
+    assert len(data["include"]) == 2
+    selected = ",".join(e["select"] for e in data["include"]).split(",")
+    assert sorted(selected) == sorted(data["cells"])
+
+
+def test_list_json_one_entry_per_build(upstream: str, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["matrix", "--upstream", upstream, "--list", "--json",
+                 "--select", "next-*-bookworm-*,next-*-trixie-imap-*"]) == 0
+    data = json.loads(capsys.readouterr().out)
+    assert [e["name"] for e in data["include"]] == ["next-native-bookworm", "next-native-trixie"]
+
+
+def test_list_plain(upstream: str, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["matrix", "--upstream", upstream, "--list", "--select",
+                 "next-*-bookworm-imap-*,!*-daemon"]) == 0
+    out = capsys.readouterr().out.split()
+    assert out == ["#", "build", "next-native-bookworm",
+                   "next-native-bookworm-imap-oauthbearer-tls",
+                   "next-native-bookworm-imap-oauthbearer-starttls"]
+
+
+def test_selector_without_match_is_exit_2(upstream: str,
+                                          capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["matrix", "--upstream", upstream, "--list", "--select", "9.9.9-*"]) == 2
+    assert "match no cell: 9.9.9-*" in capsys.readouterr().err
+
+
+def test_run_rejects_a_bad_identifier(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["run", "6.4.33-oauth64-bookworm-imap-kerberos-tls"]) == 2
+    assert "unknown mechanism 'kerberos'" in capsys.readouterr().err
+
+
+def test_run_rejects_the_wrong_series(upstream: str, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["run", "--upstream", upstream, "next-oauth64-bookworm-imap-oauthbearer-tls"]) == 2
+    assert "uses series 'native'" in capsys.readouterr().err

@@ -1,0 +1,66 @@
+"""`fetchmail-harness serve` as a user runs it: real CLI process, real client, Ctrl-C."""
+
+from __future__ import annotations
+
+import imaplib
+import re
+import signal
+import ssl
+import subprocess
+import sys
+from pathlib import Path
+
+from harness.mockserver import generate_message
+
+
+def test_serve_prints_details_and_serves_until_interrupted(tmp_path: Path) -> None:
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "harness",
+            "serve",
+            "--protocol",
+            "imap",
+            "--tls",
+            "starttls",
+            "--generate",
+            "3",
+            "--size",
+            "1500",
+            "--workdir",
+            str(tmp_path),
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert proc.stdout is not None
+        out = []
+        for line in proc.stdout:
+            out.append(line)
+            if line.startswith("serving"):
+                break
+        text = "".join(out)
+        found = re.search(r"IMAP \(starttls, profile dovecot\): 127\.0\.0\.1:(\d+)", text)
+        assert found, text
+        port = int(found[1])
+        token_file = Path(re.search(r"token file: (\S+)", text)[1])  # type: ignore[index]
+        ca = re.search(r"CA certificate .*: (\S+)", text)[1]  # type: ignore[index]
+        assert "auth oauthbearer" in text and f'passwordfile "{token_file}"' in text
+        token = token_file.read_text().strip()
+        client = imaplib.IMAP4("127.0.0.1", port)
+        client.starttls(ssl_context=ssl.create_default_context(cafile=ca))
+        user = "user@example.com"
+        client.authenticate(
+            "XOAUTH2", lambda _: f"user={user}\x01auth=Bearer {token}\x01\x01".encode()
+        )
+        client.select("INBOX")
+        _, data = client.fetch("2", "(RFC822)")
+        assert next(d for d in data if isinstance(d, tuple))[1] == generate_message(2, 1500)
+        client.logout()
+    finally:
+        proc.send_signal(signal.SIGINT)
+        proc.wait(20)
+    assert proc.returncode == 0
