@@ -337,7 +337,8 @@ def _conflict_message(state: RebaseState, tree: MaintainerTree,
         f"series' base {state.base} | ======= | >>>>>>> the patch.",
         "To resolve:",
         f"  cd {tree.path}",
-        "  edit the files above (remove every marker), then `git add FILE...`",
+        "  edit the files above (remove every marker), then `git add FILE...` "
+        "(`git rm FILE` to delete one)",
         f"  fetchmail-harness rebase --continue --name {state.name}",
         f"Or give up: fetchmail-harness rebase --abort --name {state.name}",
     ]

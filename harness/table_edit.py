@@ -14,6 +14,7 @@ import tempfile
 import tomllib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from itertools import pairwise
 from pathlib import Path
 from typing import Any
 
@@ -268,7 +269,12 @@ def map_release(
         changes.append(f"widened {old} to {widened.first}..{widened.last}")
         return changes
     entry = Range(series, version, version, max_fuzz)
-    at = next((i for i, r in enumerate(ranges) if r.first > version), len(ranges))
+    newest_first = len(ranges) > 1 and all(
+        a.first > b.first for a, b in pairwise(ranges))
+    if newest_first:  # keep a table written newest first that way
+        at = next((i for i, r in enumerate(ranges) if r.first < version), len(ranges))
+    else:
+        at = next((i for i, r in enumerate(ranges) if r.first > version), len(ranges))
     doc.insert(at, entry)
     changes.append(f"added range {entry} (max_fuzz {max_fuzz})")
     return changes

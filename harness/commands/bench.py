@@ -24,7 +24,7 @@ from harness.cells import Cell, Selector, cells_for, group_by_build
 
 NAME = "bench"
 HELP = "time the matrix cold/warm against plain sequential builds (reports ratios)"
-DEFAULT_SELECT = "6.4.32-*-bookworm-*,6.4.33-*-bookworm-*,next-*-bookworm-*"
+DEFAULT_SELECT = "6.4.32-*-bookworm-*,6.4.33-*-bookworm-*,next-*-bookworm-*,!next-*-daemon"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

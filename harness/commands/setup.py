@@ -4,9 +4,15 @@ from __future__ import annotations
 
 import argparse
 
+import logging
+
 from harness import images
 from harness.engine import ensure_engine
+from harness.errors import SourceError
+from harness.peers import ensure_test_peers
 from harness.sources import FetchmailSource, remember_upstream
+
+log = logging.getLogger(__name__)
 
 NAME = "setup"
 HELP = "make everything builds need: Docker engine, base/build images (idempotent)"
@@ -16,9 +22,18 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--distro", action="append", choices=sorted(images.DISTROS),
                         help="only these distros (repeatable; default all)")
     parser.add_argument("--upstream", help="also mirror fetchmail from this git URL/path")
+    parser.add_argument("--source", action="store_true",
+                        help="also make sure a fetchmail mirror exists (remembered/default "
+                        "upstream); a failure is a warning, source-needing tests then skip")
+    parser.add_argument("--test-peers", action="store_true",
+                        help="also install the real peers tests compare against "
+                        "(Debian's fetchmail, curl, dovecot, postfix's postmap, GNU patch)")
 
 
 def run(args: argparse.Namespace) -> int:
+    if args.test_peers:
+        installed = ensure_test_peers()
+        print(f"test peers: {'installed ' + ' '.join(installed) if installed else 'present'}")
     client = ensure_engine()
     print(f"engine: Docker {client.version().get('Version', '?')} answers")
     for distro in args.distro or list(images.DISTROS):
@@ -34,4 +49,13 @@ def run(args: argparse.Namespace) -> int:
         if existed:
             source.update()
         print(f"mirror {source.mirror}: {'refreshed' if existed else 'cloned'}")
+    elif args.source:
+        source = FetchmailSource()
+        try:
+            existed = source.mirror.exists()
+            source.ensure_mirror()
+            print(f"mirror {source.mirror}: {'present' if existed else 'cloned'} "
+                  f"(upstream {source.upstream})")
+        except SourceError as exc:
+            log.warning("WARNING: no fetchmail source, tests that need it will skip: %s", exc)
     return 0

@@ -11,6 +11,15 @@ Used by tests and by `fetchmail-harness serve` alike::
 Endpoints: GET /authorize, POST /token, POST /device (RFC 8628), GET|POST /device/approve
 (stands in for the user typing the code into a browser), POST /introspect (RFC 7662),
 POST /revoke (RFC 7009). Everything is guarded by one lock; the HTTP server runs in a thread.
+
+Knobs: `token_lifetime`, `rotate_refresh_tokens`, `access_token_bytes` (long tokens),
+`authorize_error` (/authorize redirects with that error), `user` (whom /authorize approves
+unless login_hint names someone), `device_interval`, `register_client(id, secret|None)`,
+`inject(endpoint, kind, count=N, ...)` with kind status|rate_limit|delay|timeout|invalid_json|
+drop, device helpers `approve_device`/`deny_device`/`expire_device`/`script_device`/
+`on_device_authorization`. Counters: `count("token")` per endpoint (every request, faults
+included), `count("token:<grant_type>")` per grant that reached the grant logic,
+`count("device:too_fast")` for polls that ignored the interval.
 """
 
 from __future__ import annotations

@@ -36,7 +36,7 @@ max_fuzz = 0
 
 @pytest.fixture
 def table_file(tmp_path: Path) -> Path:
-    for name in ("old", "cur", "new"):
+    for name in ("old", "cur", "new", "x"):
         (tmp_path / name).mkdir()
         (tmp_path / name / "series.toml").write_text(
             series_file_text(name, V("6.4.0"), "d", ["0001-x.patch"]))
@@ -151,3 +151,35 @@ def test_series_file_text_round_trips_awkward_strings() -> None:
     assert data == {"name": 'we"ird', "base": "6.5.0.beta7",
                     "description": 'quote " back\\slash\ttab\nline', "patches": ["0001-a.patch"]}
     assert text.startswith("# two\n# lines\n")
+
+
+def test_a_table_written_newest_first_stays_so(table_file: Path) -> None:
+    blocks = TABLE.split("\n\n# ")
+    table_file.write_text(blocks[0] + "\n\n# " + blocks[2] + "\n# " + blocks[1])
+    assert [e[0] for e in entries(table_file)] == ["cur", "old"]
+    doc = TableDoc(table_file)
+    map_release(doc, "new", V("6.4.16"), 0, RELEASES)
+    map_release(doc, "x", V("6.5.0.beta7"), 0, RELEASES)
+    doc.save()
+    assert [e[0] for e in entries(table_file)] == ["x", "cur", "new", "old"]
+
+
+def test_the_real_table_reads_the_same_and_keeps_its_comments(tmp_path: Path) -> None:
+    from harness import paths
+
+    real = paths.PATCHES_DIR / "series.toml"
+    if not real.is_file():
+        pytest.skip("patches/series.toml is not written yet")
+    expected = [(e.series, e.first, e.last, e.max_fuzz) for e in load_table(paths.PATCHES_DIR)]
+    assert [(r.series, r.first, r.last, r.max_fuzz) for r in TableDoc(real).ranges()] == expected
+
+    copy = tmp_path / "series.toml"
+    copy.write_text(real.read_text())
+    newest = max(expected, key=lambda e: e[2])
+    later = Version(newest[2].major, newest[2].minor, newest[2].patch + 1)
+    doc = TableDoc(copy)
+    map_release(doc, newest[0], later, 0, [*RELEASES, later], lambda v: True)
+    before, after = real.read_text().splitlines(), doc.text().splitlines()
+    assert len(before) == len(after)
+    changed = [(a, b) for a, b in zip(before, after, strict=True) if a != b]
+    assert changed == [(f'last = "{newest[2]}"', f'last = "{later}"')]

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import base64
+import io
+import sys
 
 import pytest
 
 from harness.mockserver.oauth_provider import MockOAuthProvider
 from tests.tokens.conftest import Account, run_cli
+from tokens.cli import main
 
 SEEDS = {
     "sha1": b"12345678901234567890",
@@ -26,22 +29,24 @@ VECTORS = {
 
 
 @pytest.mark.parametrize("algorithm", ["sha1", "sha256", "sha512"])
-def test_totp_rfc6238_vectors(algorithm: str) -> None:
+def test_totp_rfc6238_vectors(
+    algorithm: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """All RFC 6238 appendix B vectors through main(argv), the secret on stdin."""
     column = ("sha1", "sha256", "sha512").index(algorithm)
     secret = base64.b32encode(SEEDS[algorithm]).decode().rstrip("=").lower()
     for at, codes in VECTORS.items():
-        done = run_cli(
-            "totp",
-            "--digits",
-            "8",
-            "--algorithm",
-            algorithm,
-            "--time",
-            str(at),
-            input=f"{secret[:8]} {secret[8:]}\n",  # spaces/case as apps show them
-        )
-        assert done.returncode == 0, done.stderr
-        assert done.stdout.strip() == codes[column], (algorithm, at)
+        # spaces and lower case, as authenticator apps show secrets
+        monkeypatch.setattr(sys, "stdin", io.StringIO(f"{secret[:8]} {secret[8:]}\n"))
+        argv = ["totp", "--digits", "8", "--algorithm", algorithm, "--time", str(at)]
+        assert main(argv) == 0
+        assert capsys.readouterr().out.strip() == codes[column], (algorithm, at)
+
+
+def test_totp_subprocess_reads_stdin() -> None:
+    secret = base64.b32encode(SEEDS["sha1"]).decode()
+    done = run_cli("totp", "--digits", "8", "--time", "1111111109", input=secret + "\n")
+    assert done.returncode == 0 and done.stdout.strip() == "07081804"
 
 
 def test_totp_secret_formats_and_errors() -> None:

@@ -1,0 +1,180 @@
+"""End to end: fetchmail 6.4.33 + oauth64, built natively, logs in with bearer tokens.
+
+Slow (one native build, cached for the session).  The version x distro matrix in containers is
+the harness's job; this checks the patches themselves against the mock mail server.
+"""
+
+from __future__ import annotations
+
+import base64
+import os
+import secrets
+import shutil
+import subprocess
+import tarfile
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from harness.mockserver.controller import MailServerController
+from harness.mockserver.mailbox import Mailbox
+from harness.mockserver.tls import TestCA
+from harness.mockserver.validators import InMemoryValidator
+from harness.series import load_series
+from tests.conftest import skip_loudly
+
+pytestmark = [pytest.mark.slow, pytest.mark.fetchmail_source]
+
+USER = "user@example.org"
+BUILD_TOOLS = ("autoreconf", "autopoint", "flex", "bison", "make", "gcc", "pkg-config", "patch")
+MESSAGES = [
+    f"From: a@example.org\r\nSubject: test {i}\r\n\r\nbody {i}\r\n".encode() for i in (1, 2)
+]
+
+
+@pytest.fixture(scope="session")
+def patched_fetchmail(fetchmail_upstream: str, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    missing = [t for t in BUILD_TOOLS if shutil.which(t) is None]
+    if missing or not Path("/usr/include/openssl/ssl.h").exists():
+        skip_loudly(f"cannot build fetchmail here: missing {missing or ['libssl-dev']}")
+    root = tmp_path_factory.mktemp("fetchmail-6.4.33")
+    clone = root / "fetchmail.git"
+    subprocess.run(["git", "clone", "--quiet", "--bare", fetchmail_upstream, str(clone)],
+                   check=True, capture_output=True)
+    archive = subprocess.run(
+        ["git", "--git-dir", str(clone), "archive", "RELEASE_6-4-33"],
+        check=True, capture_output=True,
+    ).stdout
+    tar_path = root / "src.tar"
+    tar_path.write_bytes(archive)
+    with tarfile.open(tar_path) as tar:
+        tar.extractall(root / "src", filter="data")
+    src = root / "src"
+    for patch in load_series("oauth64").patches:
+        subprocess.run(["patch", "-p1", "-F0", "--batch", "-s", "-d", str(src), "-i",
+                        str(patch.path)], check=True)
+    log = root / "build.log"
+    with log.open("wb") as out:
+        for cmd in (["./autogen.sh"], ["./configure", "--with-ssl"], ["make", "-j2"]):
+            if subprocess.run(cmd, cwd=src, stdout=out, stderr=subprocess.STDOUT).returncode:
+                pytest.fail(f"{' '.join(cmd)} failed:\n{log.read_text(errors='replace')[-3000:]}")
+    return src / "fetchmail"
+
+
+@pytest.fixture(scope="module")
+def ca() -> Iterator[TestCA]:
+    the_ca = TestCA()
+    yield the_ca
+    the_ca.cleanup()
+
+
+def _token_file(path: Path, token: str) -> Path:
+    tmp = path.with_suffix(".new")
+    tmp.write_text(token + "\n")
+    tmp.chmod(0o600)
+    os.replace(tmp, path)
+    return path
+
+
+def _rcfile(tmp: Path, ca: TestCA, protocol: str, tls: str, port: int, mech: str,
+            pwfile: Path, out: Path) -> Path:
+    tls_opts = "ssl sslcertck" if tls == "implicit" else "sslproto 'tls1.2+' sslcertck"
+    rc = tmp / "fetchmailrc"
+    rc.write_text(
+        "set no syslog\n"
+        f"poll localhost service {port} protocol {protocol} auth {mech} timeout 30:\n"
+        f'  user "{USER}" passwordfile "{pwfile}"\n'
+        f'  {tls_opts} sslcertfile "{ca.ca_path}"\n'
+        f'  keep fetchall mda "cat >> {out}"\n'
+    )
+    rc.chmod(0o600)
+    return rc
+
+
+def _run(fetchmail: Path, tmp: Path, rc: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    env = dict(os.environ, HOME=str(tmp), FETCHMAILHOME=str(tmp))
+    return subprocess.run([str(fetchmail), "-f", str(rc), "--nodetach", *args],
+                          capture_output=True, text=True, env=env, timeout=120)
+
+
+def _leaks(text: str, token: str) -> list[str]:
+    found = ["raw token"] if token in text else []
+    for word in text.split():
+        if len(word) > 40:
+            try:
+                if token[:24].encode() in base64.b64decode(word + "==="):
+                    found.append("base64 blob")
+            except ValueError:
+                pass
+    return found
+
+
+@pytest.mark.parametrize("tls", ["implicit", "starttls"])
+@pytest.mark.parametrize("mech", ["xoauth2", "oauthbearer"])
+@pytest.mark.parametrize("protocol", ["imap", "pop3"])
+@pytest.mark.parametrize("kind", ["good", "long", "bad"])
+def test_bearer_login(patched_fetchmail: Path, ca: TestCA, tmp_path: Path,
+                      protocol: str, mech: str, tls: str, kind: str) -> None:
+    validator = InMemoryValidator()
+    token = secrets.token_urlsafe(12_000 if kind == "long" else 48)  # long: 16 000 chars
+    validator.add(token, USER)
+    sent = token if kind != "bad" else "not-" + token
+    pwfile = _token_file(tmp_path / "token", sent)
+    out = tmp_path / "mbox"
+    with MailServerController(protocol, tls=tls, validator=validator, ca=ca,
+                              mailbox=Mailbox(MESSAGES)) as server:
+        rc = _rcfile(tmp_path, ca, protocol, tls, server.port, mech, pwfile, out)
+        result = _run(patched_fetchmail, tmp_path, rc, "-vv")
+    log = result.stdout + result.stderr
+    assert not _leaks(log, sent), log
+    if kind == "bad":
+        assert result.returncode == 3, log  # PS_AUTHFAIL
+        assert ("401" if mech == "xoauth2" else "invalid_token") in result.stderr, log
+        assert "authentication failed" in result.stderr, log
+    else:
+        assert result.returncode == 0, log
+        assert out.read_text().count("Subject: test") == 2
+
+
+def test_passwordfile_rotation_in_daemon_mode(patched_fetchmail: Path, ca: TestCA,
+                                              tmp_path: Path) -> None:
+    validator = InMemoryValidator()
+    first, second = secrets.token_urlsafe(40), secrets.token_urlsafe(40)
+    validator.add(first, USER)
+    pwfile = _token_file(tmp_path / "token", first)
+    with MailServerController("imap", tls="implicit", validator=validator, ca=ca,
+                              mailbox=Mailbox(MESSAGES)) as server:
+        rc = _rcfile(tmp_path, ca, "imap", "implicit", server.port, "xoauth2", pwfile,
+                     tmp_path / "mbox")
+        env = dict(os.environ, HOME=str(tmp_path), FETCHMAILHOME=str(tmp_path))
+        daemon = subprocess.Popen([str(patched_fetchmail), "-f", str(rc), "-d", "1", "-N", "-v"],
+                                  stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                                  env=env)
+        try:
+            def logins() -> int:
+                return sum(t.text().count("Logged in") for t in server.transcripts)
+
+            def wait_for(count: int) -> bool:
+                for _ in range(300):  # polls every second; this is a deadline, not a timing
+                    if logins() >= count:
+                        return True
+                    time.sleep(0.1)
+                return False
+
+            assert wait_for(1), "first poll did not log in"
+            validator.remove(first)  # the server now only accepts the new token
+            validator.add(second, USER)
+            _token_file(pwfile, second)
+            assert wait_for(logins() + 2), "no login with the rotated token"
+            pwfile.chmod(0o644)  # too open: that poll fails, the daemon goes on
+            time.sleep(2.5)
+            assert daemon.poll() is None, "daemon exited on a bad passwordfile"
+            pwfile.chmod(0o600)
+            assert wait_for(logins() + 1), "no login after the file was fixed"
+        finally:
+            daemon.terminate()
+            output, _ = daemon.communicate(timeout=30)
+    assert "too open" in output, output
+    assert first not in output and second not in output
