@@ -25,7 +25,7 @@ NATIVE_SERIES = "native"  # fetchmail 7 (`next`): OAuth built in, no patch serie
 NATIVE_MECHANISMS = ("oauthbearer",)  # `next` knows `auth oauthbearer` only
 DAEMON_SUFFIX = "daemon"
 
-_NAME = re.compile(r"^[a-z0-9][a-z0-9_.]*$")
+_NAME = re.compile(r"^[a-z0-9][a-z0-9_.-]*$")  # a series name may contain '-' (oauth63-10)
 
 
 @dataclass(frozen=True, order=True)
@@ -58,7 +58,9 @@ class Cell:
                 f"unknown sanitizer {self.sanitizer!r} (one of: {', '.join(SANITIZERS)})"
             )
         if not _NAME.match(self.series):
-            raise ConfigError(f"bad series name {self.series!r} (lowercase, digits, _ and .)")
+            raise ConfigError(
+                f"bad series name {self.series!r} (lowercase letters, digits, _ . and -)"
+            )
         if self.series == NATIVE_SERIES and self.mechanism not in NATIVE_MECHANISMS:
             raise ConfigError(
                 f"{self.version} (native OAuth) supports only "
@@ -78,15 +80,20 @@ class Cell:
 
     @classmethod
     def parse(cls, identifier: str) -> Cell:
+        """Fields are split at '-': the version has none, the last 4 (or 5 with -daemon) are
+        fixed, so whatever lies between is the series (which may contain '-')."""
         parts = identifier.strip().split("-")
-        daemon = len(parts) == 7 and parts[6] == DAEMON_SUFFIX
-        if len(parts) != 6 and not daemon:
+        daemon = parts[-1] == DAEMON_SUFFIX
+        if daemon:
+            parts = parts[:-1]
+        if len(parts) < 6:
             raise ConfigError(
                 f"not a cell identifier: {identifier!r} (expected VERSION-SERIES-DISTRO"
                 "[+SANITIZER]-PROTOCOL-MECHANISM-TRANSPORT[-daemon], "
                 "e.g. 6.4.33-oauth64-bookworm-imap-xoauth2-tls)"
             )
-        version, series, distro, protocol, mechanism, transport = parts[:6]
+        version, series = parts[0], "-".join(parts[1:-4])
+        distro, protocol, mechanism, transport = parts[-4:]
         distro, _, sanitizer = distro.partition("+")
         return cls(
             version=str(Version.parse(version)),

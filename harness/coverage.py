@@ -101,10 +101,30 @@ def closest_series(version: Version, candidates: Iterable[Series],
     return ranked[0] if ranked else None
 
 
+def current_releases(versions: Iterable[Version]) -> list[Version]:
+    """Releases from 6.3.0 on, without `next` and without superseded pre-releases (a beta
+    counts only while it is the newest pre-release of a version that has no final release)."""
+    found = sorted(v for v in versions if not v.branch and v >= OLDEST)
+    finals = {(v.major, v.minor, v.patch) for v in found if v.pre is None}
+    newest_pre: dict[tuple[int, int, int], Version] = {}
+    for v in found:
+        if v.pre is not None:
+            newest_pre[(v.major, v.minor, v.patch)] = v  # sorted: the last one wins
+    return [v for v in found if v.pre is None
+            or ((v.major, v.minor, v.patch) not in finals
+                and newest_pre[(v.major, v.minor, v.patch)] == v)]
+
+
+def superseded(versions: Iterable[Version]) -> list[Version]:
+    current = set(current_releases(versions))
+    return [v for v in sorted(versions) if v.pre is not None and v >= OLDEST
+            and v not in current]
+
+
 def find_gaps(source: FetchmailSource, patches_dir: Path | None, *, apply_check: bool = True,
               progress: Callable[[Version], None] | None = None) -> tuple[list[Version], list[Gap]]:
     """(releases checked, those uncovered with a reason each)."""
-    releases = [v for v in source.versions() if not v.branch and v >= OLDEST]
+    releases = current_releases(source.versions())
     table = load_table(patches_dir)
     series_cache: dict[str, Series] = {}
     all_series = [load_series(n, patches_dir) for n in available_series(patches_dir)]

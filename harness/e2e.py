@@ -39,6 +39,7 @@ from harness import paths
 from harness.cells import Cell
 from harness.errors import ConfigError, HarnessError
 from harness.outcomes import CellResult
+from harness.versions import Version
 
 log = logging.getLogger(__name__)
 
@@ -141,21 +142,41 @@ def find_leaks(text: str, tokens: list[str]) -> list[str]:
 # -- the rc file ----------------------------------------------------------------------------
 
 
+def _tls_options(cell: Cell) -> tuple[str, str]:
+    """(poll name, TLS keywords) for the cell's fetchmail family.
+
+    fetchmail 7: `sslmode`. 6.4/6.5: `ssl` = implicit TLS, `sslproto` without `ssl` =
+    mandatory STARTTLS. 6.3: `sslproto tls1` for STARTTLS; `sslcertfile` only since 6.3.17
+    (older: a hashed `sslcertpath`), `sslcommonname` only since 6.3.9 (older: poll the name
+    the certificate carries).
+    """
+    version = Version.parse(cell.version)
+    implicit = cell.transport == "tls"
+    if cell.is_native:
+        mode = "sslmode wrapped" if implicit else 'sslmode "starttls=must"'
+    elif version >= Version(6, 4, 0):
+        mode = "ssl sslproto 'TLS1.2+'" if implicit else "sslproto 'TLS1.2+'"
+    else:
+        mode = "ssl" if implicit else "sslproto tls1"
+    certs = (f'sslcertfile "{WORK}/ca.pem"' if version >= Version(6, 3, 17)
+             else f'sslcertpath "{WORK}/certs"')
+    if version >= Version(6, 3, 9):
+        return "127.0.0.1", f"{mode} sslcertck {certs} sslcommonname localhost"
+    return "localhost", f"{mode} sslcertck {certs}"
+
+
 def rcfile(cell: Cell, port: int, *, keep: bool) -> str:
-    """The .fetchmailrc of a cell (keywords differ between the patched 6.x and fetchmail 7)."""
+    """The .fetchmailrc of a cell (keywords differ between fetchmail families)."""
     proto = cell.protocol.upper()
-    if cell.is_native:  # fetchmail 7: sslmode, `auth oauthbearer` only
-        tls = "sslmode wrapped" if cell.transport == "tls" else 'sslmode "starttls=must"'
-    else:  # 6.4: ssl = implicit TLS; sslproto without ssl = mandatory STARTTLS
-        tls = "ssl sslproto 'TLS1.2+'" if cell.transport == "tls" else "sslproto 'TLS1.2+'"
+    host, tls = _tls_options(cell)
     lines = [
         "set invisible",
         "set no bouncemail",
         "set no syslog",
-        f"poll 127.0.0.1 protocol {proto} port {port} auth {cell.mechanism}",
+        f"poll {host} protocol {proto} port {port} auth {cell.mechanism}",
         f'  user "{USER}" is root here',
         f'  passwordfile "{WORK}/token"',
-        f"  {tls} sslcertck sslcertfile \"{WORK}/ca.pem\" sslcommonname localhost",
+        f"  {tls}",
         f'  mda "{WORK}/deliver"',
         "  no rewrite stripcr",
         "  keep" if keep else "  no keep",
@@ -282,19 +303,10 @@ class DockerBackend:
                          sanitize=cell.sanitizer is not None)
 
     def build_key(self, cell: Cell) -> str:
-        """The build's key without building (mirrors harness.build's keying)."""
-        from harness import build as build_mod
-        from harness import images
-        from harness.series import load_series
+        """The build's key (source commit, series content, image recipe), without building."""
+        from harness.build import build_key
 
-        public = getattr(build_mod, "build_key", None)
-        spec = self.spec(cell)
-        if callable(public):
-            return str(public(spec, source=self.source, patches_dir=self.patches_dir))
-        version = self.source.resolve(spec.version)
-        series = load_series(spec.series, self.patches_dir) if spec.series else None
-        recipe = images.dockerfile_hash(spec.distro)
-        return str(build_mod._key(self.source.commit(version), series, recipe, spec))
+        return build_key(self.spec(cell), source=self.source, patches_dir=self.patches_dir)
 
     def build(self, cell: Cell) -> Any:
         from harness.build import build
@@ -350,6 +362,9 @@ def run_cell(cell: Cell, binary: Path, image: str, client: Any, log_path: Path) 
         clog.section("verdict", f"FAIL: {exc}")
         return CellResult(cell.identifier, "fail", str(exc), time.monotonic() - started,
                           str(log_path), checks=checks)
+    except Exception as exc:
+        clog.section("verdict", f"ERROR (infrastructure): {type(exc).__name__}: {exc}")
+        raise
     clog.section("verdict", "PASS\n" + "\n".join(checks))
     return CellResult(cell.identifier, "pass", "", time.monotonic() - started, str(log_path),
                       checks=checks)
@@ -418,11 +433,15 @@ def _prepare_container(box: Any, binary: Path, world: World, rc: str) -> None:
         f"cd {WORK} && mkdir -p out && chown -R root:root . && chmod 700 fetchmail deliver "
         "&& chmod 600 fetchmailrc token ca.pem"
     )
+    if "sslcertpath" in rc:  # old 6.3: a directory of hashed CA certificates
+        box.check(f"mkdir -p {WORK}/certs && cp {WORK}/ca.pem {WORK}/certs/ && "
+                  f"(openssl rehash {WORK}/certs || c_rehash {WORK}/certs)")
 
 
 def _fetchmail_argv(extra: list[str]) -> list[str]:
+    # no --pidfile (6.3.0 lacks it): FETCHMAILHOME puts the pid file in WORK anyway
     return [f"{WORK}/fetchmail", "-f", f"{WORK}/fetchmailrc", "--idfile", f"{WORK}/fetchids",
-            "--pidfile", f"{WORK}/fetchmail.pid", "-vv", "--nosyslog", *extra]
+            "-vv", "--nosyslog", *extra]
 
 
 _ENV = {"HOME": WORK, "FETCHMAILHOME": WORK, "LC_ALL": "C",
@@ -504,8 +523,8 @@ def _daemon_run(cell: Cell, binary: Path, image: str, client: Any, world: World,
             checks.append("daemon: after rotation the same fetchmail process fetched the "
                           "waiting and the new message with the rotated token")
         finally:
-            box.run(f"kill $(cat {WORK}/fetchmail.pid 2>/dev/null | head -1) 2>/dev/null; "
-                    "sleep 1")
+            box.run(f"kill $(head -1 {WORK}/fetchmail.pid 2>/dev/null || pidof fetchmail) "
+                    "2>/dev/null; sleep 1")
             daemon.join(15)
             clog.section("fetchmail -vv (daemon)", "".join(output))
         delivered = _collect(box, world.tmp / "delivered")

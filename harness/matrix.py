@@ -25,8 +25,8 @@ from filelock import FileLock
 
 from harness import __version__, paths
 from harness.cells import Cell, group_by_build
-from harness.errors import HarnessError
-from harness.outcomes import CellResult
+from harness.errors import BuildError, HarnessError, PatchError
+from harness.outcomes import CellResult, Outcome
 
 log = logging.getLogger(__name__)
 
@@ -217,9 +217,12 @@ def run_matrix(
     with ThreadPoolExecutor(max_workers=max(1, jobs), thread_name_prefix="cell") as pool:
         futures: dict[Future[Any], tuple[str, Any]] = {}
 
+        def do_build(group: str, cell: Cell) -> Built:
+            emit("build-start", group, None)  # when a worker takes it, not when queued
+            return backend.build(cell)
+
         def start_build(group: str, members: list[Cell]) -> None:
-            emit("build-start", group, None)
-            futures[pool.submit(backend.build, members[0])] = ("build", (group, members))
+            futures[pool.submit(do_build, group, members[0])] = ("build", (group, members))
 
         def start_cell(cell: Cell, built: Built) -> None:
             path = log_dir / f"{cell.identifier}.log"
@@ -236,11 +239,16 @@ def run_matrix(
                     try:
                         built = fut.result()
                     except Exception as exc:  # reported per cell
+                        # the series did not apply / the code did not compile: the cells
+                        # fail; anything else (engine, images, disk) is an infrastructure error
+                        outcome: Outcome = (
+                            "fail" if isinstance(exc, PatchError | BuildError) else "error"
+                        )
                         reason = f"build failed: {exc}"
-                        builds[group] = f"error: {exc}"
+                        builds[group] = f"{outcome}: {exc}"
                         emit("build-done", group, None)
                         for cell in members:
-                            finish(CellResult(cell.identifier, "error", reason))
+                            finish(CellResult(cell.identifier, outcome, reason))
                         continue
                     builds[group] = "cached" if getattr(built, "cached", False) else "built"
                     emit("build-done", group, None)

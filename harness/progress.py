@@ -24,6 +24,15 @@ class Progress:
         self._lock = threading.Lock()
         self._drawn = 0  # lines of the live block currently on screen
         self._started = time.monotonic()
+        self._stop = threading.Event()
+        if self.live:  # keep the clocks of long builds moving between events
+            threading.Thread(target=self._tick, name="progress", daemon=True).start()
+
+    def _tick(self) -> None:
+        while not self._stop.wait(1.0):
+            with self._lock:
+                if self._drawn and not self._stop.is_set():
+                    self._redraw(None)
 
     def __call__(self, kind: str, name: str, result: CellResult | None) -> None:
         with self._lock:
@@ -70,6 +79,7 @@ class Progress:
         self._drawn = len(block)
 
     def close(self) -> None:
+        self._stop.set()
         with self._lock:
             if self.live and self._drawn:
                 self.stream.write(f"\x1b[{self._drawn}F\x1b[J")

@@ -126,7 +126,7 @@ def _pick_in_progress(name: str | None) -> str:
 
 def default_name(from_series: str, onto: Version) -> str:
     stem = re.sub(r"_\d+\.\d+\.\d+[a-z0-9.]*$", "", from_series)
-    return f"{stem}_{onto}".lower()
+    return re.sub(r"[^a-z0-9_.]", "_", f"{stem}_{onto}".lower())  # cell identifiers split at -
 
 
 def _lock(name: str) -> FileLock:

@@ -40,7 +40,9 @@ def skip_loudly(reason: str) -> None:
 
 
 @pytest.fixture(autouse=True)
-def isolated_cache(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> Path:
+def isolated_cache(
+    tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch
+) -> Path:
     """No test touches the user's real cache: FETCHMAIL_HARNESS_CACHE points at a temp dir."""
     cache = tmp_path_factory.mktemp("cache")
     monkeypatch.setenv("FETCHMAIL_HARNESS_CACHE", str(cache))

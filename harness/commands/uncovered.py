@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from harness.coverage import find_gaps
+from harness.coverage import find_gaps, superseded
 from harness.sources import FetchmailSource
 
 NAME = "uncovered"
@@ -29,4 +29,7 @@ def run(args: argparse.Namespace) -> int:
         print(f"{gap.version!s:<{width}}  {gap.version.tag:<16} {gap.reason}")
     checked = "table and apply check" if args.apply_check else "table only"
     print(f"{len(releases) - len(gaps)} of {len(releases)} releases covered ({checked})")
+    skipped = superseded(source.versions())
+    if skipped:
+        print(f"not counted (superseded pre-releases): {', '.join(map(str, skipped))}")
     return 1 if gaps else 0

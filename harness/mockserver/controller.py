@@ -17,6 +17,7 @@ from types import TracebackType
 from typing import Any
 
 from harness.errors import ConfigError, HarnessError
+from harness.mockserver.fastlane import CommandReader
 from harness.mockserver.faults import Faults
 from harness.mockserver.imap import ImapSession
 from harness.mockserver.mailbox import Mailbox
@@ -159,12 +160,17 @@ class MailServerController:
         self._loop = asyncio.get_running_loop()
         self._stop = asyncio.Event()
         implicit = self.config.ssl_context if self.tls == "implicit" else None
-        self._server = await asyncio.start_server(
-            self._accept,
+        loop = self._loop
+
+        def protocol() -> asyncio.StreamReaderProtocol:  # asyncio.start_server, our reader
+            reader = CommandReader(self.config.max_line + 2, loop)
+            return asyncio.StreamReaderProtocol(reader, self._accept, loop=loop)
+
+        self._server = await loop.create_server(
+            protocol,
             self.host,
             self._port,
             ssl=implicit,
-            limit=self.config.max_line + 2,
             ssl_handshake_timeout=10 if implicit else None,
         )
         self._port = self._server.sockets[0].getsockname()[1]
@@ -181,6 +187,8 @@ class MailServerController:
         assert task is not None
         self._tasks.add(task)
         session = SESSIONS[self.protocol](self.config, reader, writer)
+        if isinstance(reader, CommandReader):
+            reader.take = session.take_commands
         try:
             await session.run()
         except Disconnect as exc:
@@ -192,6 +200,8 @@ class MailServerController:
             self.errors.append(repr(exc))
             session.transcript.note(f"internal error: {exc!r}")
         finally:
+            if isinstance(reader, CommandReader):
+                reader.take = None
             self._tasks.discard(task)
             if not writer.transport.is_closing():
                 session.write_pending()  # e.g. a BYE queued just before Disconnect

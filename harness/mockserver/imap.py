@@ -195,7 +195,7 @@ class ImapSession(LineSession):
         await self.flush()
 
     async def read_command(self) -> bytes:
-        line = await self.read_line()
+        line = await self.next_command_line()
         if not line.endswith(b"}"):  # no literal: the usual case
             return line
         buf = bytearray(line)
@@ -213,6 +213,12 @@ class ImapSession(LineSession):
             line = await self.read_line()
             buf += line
         return bytes(buf)
+
+    fast_verbs = frozenset({b"FETCH", b"UID", b"STORE", b"SEARCH", b"NOOP", b"CHECK"})
+
+    def is_fast(self, line: bytes) -> bool:
+        head = line.split(b" ", 2)
+        return len(head) > 1 and head[1].upper() in self.fast_verbs and not line.endswith(b"}")
 
     async def dispatch(self, raw: bytes) -> None:
         head = raw.split(b" ", 2)

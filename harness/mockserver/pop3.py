@@ -44,7 +44,7 @@ class Pop3Session(LineSession):
             await self.cut_connection("early disconnect after greeting")
         while self.state != UPDATE:
             try:
-                line = await self.read_line()
+                line = await self.next_command_line()
             except LineTooLong:
                 self.transcript.client("<overlong line>")
                 await self.err("Line too long.")
@@ -54,6 +54,11 @@ class Pop3Session(LineSession):
             if self.faults.disconnect_after and self.commands >= self.faults.disconnect_after:
                 await self.cut_connection(f"disconnect after {self.commands} commands")
         await self.flush()
+
+    fast_verbs = frozenset({b"RETR", b"TOP", b"LIST", b"UIDL", b"STAT", b"NOOP", b"DELE"})
+
+    def is_fast(self, line: bytes) -> bool:
+        return line.split(b" ", 1)[0].upper() in self.fast_verbs
 
     async def dispatch(self, line: bytes) -> None:
         verb_b, _, rest_b = line.partition(b" ")

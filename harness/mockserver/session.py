@@ -11,6 +11,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from harness.mockserver.fastlane import finish
 from harness.mockserver.faults import Faults
 from harness.mockserver.mailbox import Mailbox
 from harness.mockserver.profiles import Profile
@@ -29,6 +30,7 @@ from harness.mockserver.validators import BearerValidator, Validation, Verdict
 log = logging.getLogger(__name__)
 
 CRLF = b"\r\n"
+READ_CHUNK = 64 * 1024
 ENDLESS_ROUNDS = 100_000  # "endless" continuations stop here (or when the client leaves)
 
 
@@ -83,6 +85,11 @@ class LineSession:
         self.user: str | None = None
         self.commands = 0
         self._out: list[bytes] = []  # queued output, see send()
+        small_reads(writer.transport)
+        # Fast lane (see fastlane.py): never with faults, which must behave line by line.
+        self._lane_open = config.faults == Faults()
+        self._waiting_for_command = False
+        self._unfinished: asyncio.Future[None] | None = None  # a fast command that suspended
 
     async def run(self) -> None:
         raise NotImplementedError
@@ -175,6 +182,75 @@ class LineSession:
         except (asyncio.IncompleteReadError, ConnectionError, OSError) as exc:
             raise Disconnect("client closed the connection") from exc
 
+    async def next_command_line(self) -> bytes:
+        """`read_line` for the first line of a command: the fast lane may answer meanwhile."""
+        self._waiting_for_command = True
+        try:
+            return await self.read_line()
+        finally:
+            self._waiting_for_command = False
+            if self._unfinished is not None:
+                await self._settle()
+
+    # ---- fast lane -----------------------------------------------------------------------------
+    fast_verbs: frozenset[bytes] = frozenset()  # commands that never change the session's state
+
+    def is_fast(self, line: bytes) -> bool:
+        raise NotImplementedError
+
+    async def dispatch(self, line: bytes) -> None:
+        raise NotImplementedError
+
+    def take_commands(self, data: bytes) -> bytes:
+        """New bytes while the task waits in `next_command_line` with nothing buffered: answer
+        the leading complete fast commands now; return the rest for the task."""
+        if not (self._lane_open and self._waiting_for_command) or self._unfinished is not None:
+            return data
+        transport = self.writer.transport
+        high_water = transport.get_write_buffer_limits()[1]
+        pos = 0
+        try:
+            while transport.get_write_buffer_size() < high_water and not transport.is_closing():
+                end = data.find(b"\n", pos)
+                if end < 0 or end - pos > self.config.max_line:
+                    break
+                line = data[pos : end - 1] if data[end - 1 : end] == b"\r" else data[pos:end]
+                if not self.is_fast(line):
+                    break
+                pos = end + 1
+                self.commands += 1
+                if not self._answer_now(line):
+                    break
+        finally:
+            self.write_pending()
+        return data[pos:]
+
+    def _answer_now(self, line: bytes) -> bool:
+        """Run the command's handler here; False if it has not finished (or failed)."""
+        coro = self.dispatch(line)
+        try:
+            awaited = coro.send(None)
+        except StopIteration:
+            return True
+        except Exception as exc:  # the task ends the session as if it had run it
+            self.reader.set_exception(exc)
+            return False
+        self._unfinished = asyncio.ensure_future(finish(coro, awaited))
+        self._unfinished.add_done_callback(self._unfinished_done)
+        return False
+
+    def _unfinished_done(self, task: asyncio.Future[None]) -> None:
+        if not task.cancelled() and task.exception() is not None:
+            self.reader.set_exception(task.exception())  # type: ignore[arg-type]
+
+    async def _settle(self) -> None:
+        """Let a fast command that suspended finish before the task goes on."""
+        task, self._unfinished = self._unfinished, None
+        if task is not None:
+            await asyncio.wait([task])
+            if not task.cancelled() and task.exception() is not None:
+                raise task.exception()  # type: ignore[misc]
+
     # ---- TLS -----------------------------------------------------------------------------------
     async def start_tls(self) -> None:
         assert self.config.ssl_context is not None
@@ -240,6 +316,13 @@ class LineSession:
             return AuthResult(Outcome.ABORTED, reason="client aborted")
         except SaslProtocolError as exc:
             return AuthResult(Outcome.MALFORMED, reason=str(exc))
+
+
+def small_reads(transport: asyncio.BaseTransport) -> None:
+    """Read plain TCP in 64 KiB chunks, not asyncio's 256 KiB: a buffer that big is above
+    glibc's mmap threshold, so every command cost an mmap, an mremap and an munmap."""
+    if isinstance(getattr(transport, "max_size", None), int):
+        transport.max_size = READ_CHUNK  # type: ignore[attr-defined]
 
 
 def decode_sasl(line: bytes) -> bytes:

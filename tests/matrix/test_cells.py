@@ -33,12 +33,21 @@ def V(text: str) -> Version:
         "next-native-bookworm-imap-oauthbearer-starttls",
         "6.4.33-oauth64-bookworm+asan-pop3-xoauth2-tls",
         "next-native-bookworm-pop3-oauthbearer-tls-daemon",
+        "6.3.12-oauth63-10-bullseye-imap-xoauth2-starttls",
+        "6.3.12-oauth63-10-bullseye+asan-imap-xoauth2-starttls-daemon",
     ],
 )
 def test_identifier_round_trips(ident: str) -> None:
     cell = Cell.parse(ident)
     assert cell.identifier == ident
     assert Cell.parse(cell.identifier) == cell
+
+
+def test_hyphenated_series_name() -> None:
+    cell = Cell.parse("6.3.12-oauth63-10-bullseye-imap-xoauth2-starttls-daemon")
+    assert (cell.version, cell.series, cell.distro, cell.daemon) == (
+        "6.3.12", "oauth63-10", "bullseye", True)
+    assert cell.build_group == "6.3.12-oauth63-10-bullseye"
 
 
 def test_identifier_fields() -> None:
@@ -59,7 +68,9 @@ def test_identifier_fields() -> None:
         ("6.4.33-oauth64-bookworm-imap-xoauth2-ssl", "unknown transport"),
         ("6.4.33-oauth64-jessie-imap-xoauth2-tls", "unknown distro"),
         ("6.4.33-oauth64-bookworm+msan-imap-xoauth2-tls", "unknown sanitizer"),
-        ("6.4.33-oauth64-bookworm-imap-xoauth2-tls-forever", "not a cell identifier"),
+        ("6.4.33-oauth64-bookworm-imap-xoauth2-tls-forever", "unknown protocol"),
+        ("6.4.33-bookworm-imap-xoauth2-tls", "not a cell identifier"),
+        ("6.4.33--bookworm-imap-xoauth2-tls", "bad series name"),
         ("seven-oauth64-bookworm-imap-xoauth2-tls", "not a fetchmail version"),
         ("next-native-bookworm-imap-xoauth2-tls", "supports only oauthbearer"),
         ("6.4.33-OAuth-bookworm-imap-xoauth2-tls", "bad series name"),

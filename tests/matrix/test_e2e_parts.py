@@ -83,3 +83,26 @@ def test_rcfile_keywords_per_family() -> None:
     assert 'sslmode "starttls=must"' in native
     for text in (patched, implicit, native):
         assert "set invisible" in text and "no rewrite" in text and "sslcertck" in text
+
+
+@pytest.mark.parametrize(
+    ("ident", "expect", "absent"),
+    [
+        ("6.3.26-oauth63-bookworm-imap-xoauth2-starttls",
+         ["poll 127.0.0.1 ", "sslproto tls1", 'sslcertfile "/fmh/ca.pem"', "sslcommonname"],
+         ["\n  ssl ", "TLS1.2+"]),
+        ("6.3.12-oauth63-10-bookworm-pop3-xoauth2-tls",
+         ["poll 127.0.0.1 ", "  ssl sslcertck", 'sslcertpath "/fmh/certs"', "sslcommonname"],
+         ["sslcertfile", "sslproto"]),
+        ("6.3.5-oauth63-5-bookworm-imap-oauthbearer-tls",
+         ["poll localhost ", 'sslcertpath "/fmh/certs"'], ["sslcommonname", "sslcertfile"]),
+        ("6.5.0.beta7-oauth65-trixie-imap-xoauth2-starttls",
+         ["sslproto 'TLS1.2+'", "sslcertfile"], ["\n  ssl ", "sslmode"]),
+    ],
+)
+def test_rcfile_follows_the_version(ident: str, expect: list[str], absent: list[str]) -> None:
+    text = rcfile(Cell.parse(ident), 10143, keep=False)
+    for needle in expect:
+        assert needle in text, needle
+    for needle in absent:
+        assert needle not in text, needle

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from harness.cells import Cell, generate
-from harness.errors import BuildError
+from harness.errors import BuildError, EngineError
 from harness.matrix import ResultCache, harness_hash, result_key, run_matrix
 from harness.outcomes import CellResult
 from harness.versions import Version
@@ -78,15 +78,26 @@ def test_builds_are_shared_per_group(tmp_path: Path) -> None:
     assert all(r.binary == f"/bin/{Cell.parse(r.cell).build_group}" for r in run.results)
 
 
-def test_build_failure_errors_its_cells_only(tmp_path: Path) -> None:
+def test_build_failure_fails_its_cells_only(tmp_path: Path) -> None:
     backend = RecordingBackend(failing_groups={"6.4.32-oauth64-bookworm"})
     run = run_matrix(CELLS, backend, jobs=2, cache=None, log_dir=tmp_path)
-    bad = [r for r in run.results if r.outcome == "error"]
+    bad = [r for r in run.results if r.outcome == "fail"]
     assert {Cell.parse(r.cell).build_group for r in bad} == {"6.4.32-oauth64-bookworm"}
     assert all("make failed" in r.reason for r in bad)
     assert not any(i.startswith("6.4.32") for i in backend.runs)
     assert not run.ok
-    assert run.builds["6.4.32-oauth64-bookworm"].startswith("error")
+    assert run.builds["6.4.32-oauth64-bookworm"].startswith("fail")
+    assert run.counts()["pass"] == len(CELLS) - len(bad)
+
+
+def test_engine_trouble_during_build_is_an_error(tmp_path: Path) -> None:
+    class NoEngine(RecordingBackend):
+        def build(self, cell: Cell) -> FakeBuilt:
+            raise EngineError("no Docker engine answers")
+
+    run = run_matrix(CELLS, NoEngine(), jobs=2, cache=None, log_dir=tmp_path)
+    assert {r.outcome for r in run.results} == {"error"}
+    assert all("no Docker engine" in r.reason for r in run.results)
 
 
 def test_crashing_cell_is_an_error_not_a_crash(tmp_path: Path) -> None:

@@ -15,10 +15,15 @@ def test_every_command_module_is_wired() -> None:
         assert name in help_text, f"subcommand {name} missing from fetchmail-harness --help"
 
 
-def test_unknown_version_exits_with_config_error_code(capsys: pytest.CaptureFixture[str]) -> None:
-    code = main(["apply", "not-a-version"])
+def test_unknown_version_exits_with_config_error_code(
+    fetchmail_upstream: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("FETCHMAIL_UPSTREAM", fetchmail_upstream)
+    code = main(["apply", "6.4.99"])
     assert code == 2
-    assert "not a fetchmail version" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert "unknown fetchmail version '6.4.99'" in err
+    assert "fetchmail-harness versions" in err
 
 
 def test_module_entry_point_runs() -> None:

@@ -33,7 +33,9 @@ def test_ordering_numeric_and_prerelease() -> None:
     assert ordered == ["6.3.26", "6.4.9", "6.4.10", "6.5.0.beta1", "6.5.0.beta7", "6.5.0", "next"]
 
 
-@pytest.mark.parametrize("tag", ["BRANCH_6-3", "SNAPSHOT_6-4-22-rc1", "BEFORE-SSL", "RELEASE_6-3-2_4678"])
+@pytest.mark.parametrize(
+    "tag", ["BRANCH_6-3", "SNAPSHOT_6-4-22-rc1", "BEFORE-SSL", "RELEASE_6-3-2_4678"]
+)
 def test_non_release_tags_are_ignored(tag: str) -> None:
     assert Version.from_tag(tag) is None
 

@@ -274,3 +274,17 @@ def test_series_that_does_not_apply_to_its_own_base_is_refused(
     assert out.returncode == 4
     assert "does not apply with `git am` to its own base 6.4.0" in out.stderr
     assert not (isolated_cache / "rebase" / "demo_6.4.23").exists()
+
+
+def test_default_names_fit_matrix_cell_identifiers() -> None:
+    from harness.cells import Cell
+    from harness.rebase import default_name
+    from harness.versions import Version
+
+    names = [default_name("oauth63-17", Version.parse("6.3.18")),
+             default_name("oauth64early_6.4.22", Version.parse("6.4.24")),
+             default_name("oauth64", Version.parse("6.5.0.beta7"))]
+    assert names == ["oauth63_17_6.3.18", "oauth64early_6.4.24", "oauth64_6.5.0.beta7"]
+    for name in names:
+        cell = Cell.parse(f"6.4.24-{name}-bookworm-imap-xoauth2-tls")
+        assert cell.series == name

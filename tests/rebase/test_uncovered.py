@@ -5,6 +5,9 @@ from __future__ import annotations
 import pytest
 from rebase_helpers import ENVELOPE_COMMENT, NEW_FILE, PASSWORDFILE_FIELD, Cli, Workshop
 
+from harness.coverage import current_releases
+from harness.versions import Version
+
 pytestmark = pytest.mark.fetchmail_source
 
 
@@ -29,6 +32,7 @@ def test_all_covered_exits_zero(workshop: Workshop, cli: Cli) -> None:
     total = int(out.stdout.split(" of ")[1].split()[0])
     assert total >= 61 + 1  # RELEASE_6-3-0 .. RELEASE_6-4-33 and 6.5.0.beta7, never `next`
     assert "next" not in out.stdout
+    assert "not counted (superseded pre-releases): 6.5.0.beta1" in out.stdout
 
 
 def test_unmapped_and_no_longer_applying_releases_are_listed(
@@ -74,3 +78,10 @@ def test_empty_patches_dir_leaves_everything_uncovered(workshop: Workshop, cli: 
     out = cli("uncovered", "--no-apply-check", "--patches-dir", str(workshop.patches_dir))
     assert out.returncode == 1
     assert "(no series exists yet)" in reasons(out.stdout)["6.4.33"]
+
+
+def test_only_the_newest_pre_release_of_an_unreleased_version_counts() -> None:
+    names = ["6.2.5", "6.3.0", "6.4.0.beta1", "6.4.0", "6.5.0.beta1", "6.5.0.beta7",
+             "6.5.0.rc1", "next"]
+    got = current_releases(Version.parse(n) for n in names)
+    assert [str(v) for v in got] == ["6.3.0", "6.4.0", "6.5.0.rc1"]
