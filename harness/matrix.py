@@ -225,6 +225,8 @@ def run_matrix(
             futures[pool.submit(do_build, group, members[0])] = ("build", (group, members))
 
         def start_cell(cell: Cell, built: Built) -> None:
+            # key the result by what was really built (inputs may change while we run)
+            keys[cell.identifier] = result_key(cell, built.key)
             path = log_dir / f"{cell.identifier}.log"
             futures[pool.submit(_run_one, backend, cell, built, path, emit)] = ("cell", cell)
 

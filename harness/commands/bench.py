@@ -11,6 +11,7 @@ import argparse
 import json
 import os
 import shlex
+import shutil
 import statistics
 import sys
 import tempfile
@@ -20,6 +21,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+from harness import paths
 from harness.cells import Cell, Selector, cells_for, group_by_build
 
 NAME = "bench"
@@ -91,9 +93,13 @@ def run(args: argparse.Namespace) -> int:
     from harness.matrix import ResultCache
 
     with _fresh_cache() as cache_root:
-        backend = DockerBackend(upstream=args.upstream, patches_dir=args.patches_dir)
+        # a frozen copy of the series: an edit while the bench runs must not turn the warm
+        # run into a rebuild (the cache would rightly treat it as a new input)
+        patches = cache_root / "patches"
+        shutil.copytree(args.patches_dir or paths.PATCHES_DIR, patches)
+        backend = DockerBackend(upstream=args.upstream, patches_dir=patches)
         backend.source.ensure_mirror()
-        universe = cells_for(backend.source.versions(), patches_dir=args.patches_dir)
+        universe = cells_for(backend.source.versions(), patches_dir=patches)
         cells = Selector.parse(args.select).select(universe)
         groups = group_by_build(cells)
         for cell in cells[:1]:

@@ -247,6 +247,8 @@ class ImapSession(LineSession):
             await self.tagged(tag, "NO", str(exc))
 
     def _redacted(self, tag: str, verb: str, raw: bytes) -> str:
+        if verb != "LOGIN" and verb != "AUTHENTICATE":
+            return show(raw)
         parts = raw.split(b" ")
         if verb == "LOGIN" and len(parts) >= 3:
             return f"{tag} LOGIN {show(parts[2].split(b'{')[0])} {REDACTED}"
@@ -255,7 +257,8 @@ class ImapSession(LineSession):
         return show(raw)
 
     async def tagged(self, tag: str, status: str, message: str) -> None:
-        await self.hostile_prelude(b"* ")
+        if self.hostile:
+            await self.hostile_prelude(b"* ")
         await self.send(f"{tag} {status} {message}")
 
     def capabilities(self) -> list[str]:

@@ -80,11 +80,13 @@ class Pop3Session(LineSession):
             await self.err(str(exc))
 
     async def ok(self, message: str = "") -> None:
-        await self.hostile_prelude(b"+OK ")
+        if self.hostile:
+            await self.hostile_prelude(b"+OK ")
         await self.send(f"+OK {message}".rstrip())
 
     async def err(self, message: str) -> None:
-        await self.hostile_prelude(b"-ERR ")
+        if self.hostile:
+            await self.hostile_prelude(b"-ERR ")
         await self.send(f"-ERR {message}")
 
     async def multiline(self, first: str, lines: list[str]) -> None:

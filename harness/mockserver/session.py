@@ -88,6 +88,7 @@ class LineSession:
         small_reads(writer.transport)
         # Fast lane (see fastlane.py): never with faults, which must behave line by line.
         self._lane_open = config.faults == Faults()
+        self.hostile = bool(config.faults.malformed or config.faults.overlong)  # hostile_prelude
         self._waiting_for_command = False
         self._unfinished: asyncio.Future[None] | None = None  # a fast command that suspended
 
@@ -135,7 +136,7 @@ class LineSession:
             raise Disconnect(str(exc)) from exc
 
     async def hostile_prelude(self, untagged: bytes) -> None:
-        """Faults that precede every reply: a garbage line, an overlong line."""
+        """Faults that precede every reply (when `hostile`): a garbage line, an overlong line."""
         if self.faults.malformed:
             await self.send(untagged + b'\x00\xff\xfe ((( garbage "unterminated {99')
         if self.faults.overlong:
@@ -186,14 +187,23 @@ class LineSession:
         """`read_line` for the first line of a command: the fast lane may answer meanwhile."""
         self._waiting_for_command = True
         try:
-            return await self.read_line()
-        finally:
+            line = await self.read_line()
+        except LineTooLong:
+            self._waiting_for_command = False
+            await self._settle()  # its reply comes after the unfinished command's
+            raise
+        except BaseException:  # the session ends (client gone, server stopping)
             self._waiting_for_command = False
             if self._unfinished is not None:
-                await self._settle()
+                self._unfinished.cancel()
+                self._unfinished = None
+            raise
+        self._waiting_for_command = False
+        await self._settle()
+        return line
 
     # ---- fast lane -----------------------------------------------------------------------------
-    fast_verbs: frozenset[bytes] = frozenset()  # commands that never change the session's state
+    fast_verbs: frozenset[bytes] = frozenset()  # never read more input nor change `state`
 
     def is_fast(self, line: bytes) -> bool:
         raise NotImplementedError
@@ -247,7 +257,11 @@ class LineSession:
         """Let a fast command that suspended finish before the task goes on."""
         task, self._unfinished = self._unfinished, None
         if task is not None:
-            await asyncio.wait([task])
+            try:
+                await asyncio.wait([task])
+            except BaseException:  # cancelled: the server is stopping
+                task.cancel()
+                raise
             if not task.cancelled() and task.exception() is not None:
                 raise task.exception()  # type: ignore[misc]
 

@@ -31,11 +31,13 @@ class Transcript:
         self._add("-- " + text)
 
     def _add(self, line: str) -> None:
+        if self.path is None:
+            self.lines.append(line)  # atomic under the GIL; the lock orders file writes
+            return
         with self._lock:
             self.lines.append(line)
-            if self.path is not None:
-                with self.path.open("a", encoding="utf-8") as out:
-                    out.write(f"[{self.protocol} {self.peer}] {line}\n")
+            with self.path.open("a", encoding="utf-8") as out:
+                out.write(f"[{self.protocol} {self.peer}] {line}\n")
 
     def text(self) -> str:
         with self._lock:

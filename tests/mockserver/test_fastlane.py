@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from harness.mockserver import Mailbox
+from harness.mockserver import Mailbox, MailServerController
 from harness.mockserver import session as session_module
 from tests.mockserver.conftest import PASSWORD, USER, Raw, ServerFactory
 
@@ -59,11 +59,8 @@ def test_command_split_across_segments(server: ServerFactory, mailbox: Mailbox) 
     assert raw.line() == b"c2 OK Fetch completed."
 
 
-def test_big_fetch_waits_for_a_slow_reader_and_keeps_order(
-    server: ServerFactory, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """A FETCH answered in the fast lane that must wait for the client to read (the send
-    buffer is full) finishes as a task; the next command is answered after it."""
+def count_suspended(monkeypatch: pytest.MonkeyPatch) -> list[object]:
+    """Record each fast-lane command that had to wait (and so finishes as a task)."""
     finished: list[object] = []
     finish = session_module.finish
 
@@ -72,12 +69,15 @@ def test_big_fetch_waits_for_a_slow_reader_and_keeps_order(
         return finish(coro, awaited)
 
     monkeypatch.setattr(session_module, "finish", counting_finish)
-    box = Mailbox.generate(1000, 8192, seed=5)  # 8 MB: more than any socket buffer holds
-    imap = server("imap", mailbox=box)
+    return finished
+
+
+def slow_reader(port: int) -> Raw:
+    """Logged in and EXAMINEd, with a tiny receive buffer: the server's sends soon block."""
     sock = socket.socket()
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
     sock.settimeout(30)
-    sock.connect(("127.0.0.1", imap.port))
+    sock.connect(("127.0.0.1", port))
     raw = Raw.__new__(Raw)
     raw.sock, raw.file = sock, sock.makefile("rb")
     raw.greeting = raw.line()
@@ -85,6 +85,17 @@ def test_big_fetch_waits_for_a_slow_reader_and_keeps_order(
     raw.send("b EXAMINE INBOX")
     while not raw.line().startswith(b"b OK"):
         pass
+    return raw
+
+
+def test_big_fetch_waits_for_a_slow_reader_and_keeps_order(
+    server: ServerFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A FETCH answered in the fast lane that must wait for the client to read (the send
+    buffer is full) finishes as a task; the next command is answered after it."""
+    finished = count_suspended(monkeypatch)
+    box = Mailbox.generate(1000, 8192, seed=5)  # 8 MB: more than any socket buffer holds
+    raw = slow_reader(server("imap", mailbox=box).port)
     raw.sock.sendall(b"c FETCH 1:* (BODY.PEEK[])\r\nd NOOP\r\n")
     time.sleep(0.2)  # let the server fill its buffers before this client reads anything
     for number, msg in enumerate(box.snapshot(), 1):
@@ -94,6 +105,25 @@ def test_big_fetch_waits_for_a_slow_reader_and_keeps_order(
     assert raw.line() == b"c OK Fetch completed."
     assert raw.line() == b"d OK NOOP completed."
     assert finished, "the FETCH never had to wait: this test did not test the suspended path"
+    raw.close()
+
+
+def test_server_stops_while_a_fast_fetch_waits(monkeypatch: pytest.MonkeyPatch) -> None:
+    finished = count_suspended(monkeypatch)
+    box = Mailbox.generate(1000, 8192, seed=5)
+    ctrl = MailServerController("imap", mailbox=box, passwords={USER: PASSWORD}).start()
+    raw = slow_reader(ctrl.port)
+    raw.sock.sendall(b"c FETCH 1:* (BODY.PEEK[])\r\n")
+    for _ in range(200):  # wait (not a timing check) until the FETCH is stuck
+        if finished:
+            break
+        time.sleep(0.05)
+    assert finished, "the FETCH never had to wait"
+    thread = ctrl._thread
+    assert thread is not None
+    ctrl.stop()
+    assert not thread.is_alive(), "the server did not stop while a command was waiting"
+    assert ctrl.errors == []
     raw.close()
 
 

@@ -51,7 +51,7 @@ def test_fetchmail_password_login_fetches_byte_exact(
     rc.chmod(0o600)
     env = dict(os.environ, HOME=str(tmp_path), FETCHMAILHOME=str(tmp_path))
     result = subprocess.run(
-        [fetchmail, "-f", str(rc), "-v", "--nodetach"],
+        [fetchmail, "-f", str(rc), "-v", "--nodetach", "--pidfile", str(tmp_path / "pid")],
         capture_output=True,
         env=env,
         timeout=120,

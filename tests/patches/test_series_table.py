@@ -118,3 +118,29 @@ def test_new_sources_are_built(all_series: dict[str, Series]) -> None:
             assert re.search(rf"^\+fetchmail_SOURCES \+=.*\b{re.escape(source)}", text, re.M), (
                 f"{series.name}: {source} not in Makefile.am"
             )
+
+
+def _new_file(series: Series, path: str) -> str:
+    """The content a series gives a file it creates (from the `new file` diff)."""
+    for patch in series.patches:
+        text = patch.path.read_text(encoding="utf-8")
+        m = re.search(
+            rf"^diff --git a/{re.escape(path)} b/{re.escape(path)}\nnew file mode .*?\n"
+            rf"(?:index .*\n)?--- /dev/null\n\+\+\+ b/{re.escape(path)}\n@@ .*? @@\n"
+            r"((?:\+.*\n|\\ No newline.*\n)*)",
+            text,
+            re.MULTILINE,
+        )
+        if m:
+            return "".join(line[1:] + "\n" for line in m[1].splitlines() if line.startswith("+"))
+    raise AssertionError(f"{series.name}: does not create {path}")
+
+
+def test_new_files_are_identical_in_every_series(all_series: dict[str, Series]) -> None:
+    """pwfile.c and oauthsasl.[ch] are version independent: one copy, no drift between series."""
+    for path in ("pwfile.c", "oauthsasl.c", "oauthsasl.h"):
+        contents = {name: _new_file(s, path) for name, s in all_series.items()}
+        reference = contents["oauth64"]
+        assert len(reference) > 1000
+        differing = sorted(name for name, text in contents.items() if text != reference)
+        assert not differing, f"{path} differs from oauth64's in {differing}"
