@@ -34,7 +34,7 @@ from harness.versions import Version
 log = logging.getLogger(__name__)
 
 # Bump when the steps below change in a way that changes the binary.
-BUILD_SCRIPT_VERSION = 1
+BUILD_SCRIPT_VERSION = 2  # bump when the build recipe changes
 SRC = "/build/src"
 SANITIZE_FLAGS = "-fsanitize=address,undefined -fno-omit-frame-pointer -g"
 
@@ -89,6 +89,19 @@ def compat_flags(tree: Path) -> list[str]:
     if grammar.is_file() and "yytoknum" in grammar.read_text(errors="replace"):
         flags.append("-Dyytoknum=0")
     return flags
+
+
+def configure_options(tree: Path) -> list[str]:
+    """Extra ./configure options a release needs with today's toolchains.
+
+    - 6.3.x ships po/ja.po with a plural-forms header today's msgfmt rejects: no NLS.
+    """
+    configure_ac = tree / "configure.ac"
+    text = configure_ac.read_text(errors="replace") if configure_ac.is_file() else ""
+    match = re.search(r"AC_INIT\(\[?fetchmail\]?,\s*\[?([0-9.]+)", text)
+    if match and match.group(1).startswith("6.3."):
+        return ["--disable-nls"]
+    return []
 
 
 def _key(commit: str, series: Series | None, recipe: str, spec: BuildSpec) -> str:
@@ -185,7 +198,7 @@ def _container_build(
     ldflags = SANITIZE_FLAGS if spec.sanitize else ""
     env = {"CCACHE_DIR": "/ccache", "ASAN_OPTIONS": "detect_leaks=0"}
     configure = [
-        "./configure", "--with-ssl", "CC=ccache gcc", f"CFLAGS={cflags}",
+        "./configure", "--with-ssl", *configure_options(tree), "CC=ccache gcc", f"CFLAGS={cflags}",
         f"CPPFLAGS={' '.join(flags)}", f"LDFLAGS={ldflags}",
     ]
     steps: list[tuple[str, list[str] | str]] = [
@@ -221,7 +234,8 @@ def _container_build(
             raise BuildError(f"the built fetchmail does not run: {version_output[-500:]}")
         (out / "version.txt").write_text(version_output)
         box.get(f"{SRC}/fetchmail", out / "fetchmail")
-    return {"openssl": openssl, "cflags": cflags, "ldflags": ldflags, "cppflags": flags}
+    return {"openssl": openssl, "cflags": cflags, "ldflags": ldflags, "cppflags": flags,
+            "configure_options": configure_options(tree)}
 
 
 def build_key(spec: BuildSpec, *, source: Source, patches_dir: Path | None = None) -> str:

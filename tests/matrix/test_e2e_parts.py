@@ -6,14 +6,14 @@ import base64
 
 import pytest
 
+from harness.cellrc import rcfile
 from harness.cells import Cell
-from harness.e2e import (
+from harness.mailcheck import (
     USER,
     auth_attempts,
     expected_delivery,
     find_leaks,
     message_id,
-    rcfile,
     seed_messages,
     token_forms,
 )

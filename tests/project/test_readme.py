@@ -21,8 +21,27 @@ def test_ci_runs_the_readme_test_command() -> None:
 
 
 def test_main_command_names_a_real_cell() -> None:
-    from harness.cells import parse_identifier
+    from harness.cells import Cell
+    from harness.series import series_for
+    from harness.versions import Version
 
     main_cmd = _readme_command("main-command")
     cell_id = main_cmd.split()[-1]
-    assert parse_identifier(cell_id).identifier == cell_id
+    cell = Cell.parse(cell_id)
+    assert cell.identifier == cell_id
+    resolved = series_for(Version.parse(cell.version))
+    assert resolved is not None and resolved[0].name == cell.series
+
+
+def test_readme_series_table_matches_patches_table() -> None:
+    from harness.series import markdown_table
+
+    text = (ROOT / "README.md").read_text()
+    block = text.split("<!-- series-table -->", 1)[1].strip().splitlines()
+    rows = []
+    for line in block[2:]:
+        if not line.startswith("|"):
+            break
+        rows.append(line)
+    assert "\n".join(rows) == markdown_table(), "README table is stale: " \
+        "regenerate with `fetchmail-harness versions --table`"
