@@ -10,11 +10,19 @@ What a cell checks (each failed check makes the cell `fail`, with the check as i
 2. The server's mailbox state matches the rc file: `keep` (starttls one-shot cells) leaves every
    message in place and, for IMAP, flagged \\Seen; otherwise every message is deleted.
 3. The server transcript shows the cell's mechanism (AUTHENTICATE XOAUTH2 / OAUTHBEARER for
-   IMAP, AUTH XOAUTH2 / OAUTHBEARER for POP3) succeeding, and no other login.
+   IMAP, AUTH XOAUTH2 / OAUTHBEARER for POP3) and no other login; never a password login
+   (LOGIN, PASS, APOP); the server never had to reject the client's answer to a SASL error
+   challenge (RFC 7628: %x01 for OAUTHBEARER, an empty line for XOAUTH2). With an expired
+   token (daemon cells) another SASL mechanism or a bare USER is tolerated and noted.
 4. No access token, in raw or any base64 form (alone or inside the SASL string), appears in
    fetchmail's -vv output or in the server transcript.
-5. Daemon cells: after the first poll the provider expires the token, the refresher rotates it,
-   fetchmail (re-reading its passwordfile every poll) fetches messages added after the rotation.
+5. Daemon cells: after the first poll the provider expires the token and mail arrives; a poll
+   with the dead token must be refused and fetch nothing; then the refresher rotates the token
+   and the same fetchmail process (re-reading its passwordfile every poll) fetches the waiting
+   and a new message, the server having validated the rotated token.
+6. Sanitizer cells: no ASan/UBSan report in fetchmail's output.
+
+A build that fails (series does not apply, code does not compile) fails its cells.
 
 Infrastructure trouble (engine, image, provider) makes a cell `error`, not `fail`.
 """
@@ -542,9 +550,15 @@ def _check_transcript(cell: Cell, world: World, fetchmail_output: str,
     if mech not in mechanisms:
         raise CheckFailed(f"server transcript shows no `{verb} {mech}` "
                           f"(saw: {', '.join(mechanisms) or 'none'})")
-    if passwords:
-        raise CheckFailed(f"fetchmail fell back to a password login ({passwords[0]}), "
+    sent_secret = [p for p in passwords if p in ("PASS", "LOGIN", "APOP")]
+    if sent_secret:
+        raise CheckFailed(f"fetchmail fell back to a password login ({sent_secret[0]}), "
                           "sending the bearer token as a password")
+    if passwords and not cell.daemon:
+        raise CheckFailed(f"fetchmail started a password login ({passwords[0]})")
+    if passwords:
+        checks.append("note: with the expired token fetchmail began a password login "
+                      f"({', '.join(passwords)}) and gave up before sending a secret")
     profile = world.server.config.profile
     bad = profile.imap_bad_response if cell.protocol == "imap" else profile.pop3_bad_response
     if any(line.startswith("S: ") and bad in line for line in transcript.splitlines()):

@@ -185,7 +185,7 @@ def markdown_table(patches_dir: Path | None = None) -> str:
     """The version→series table as Markdown rows (newest first), as the README shows it."""
     rows = []
     for entry in sorted(load_table(patches_dir), key=lambda e: e.first, reverse=True):
-        span = str(entry.first) if entry.first == entry.last else f"{entry.first} – {entry.last}"
+        span = str(entry.first) if entry.first == entry.last else f"{entry.first} to {entry.last}"
         series = load_series(entry.series, patches_dir)
         rows.append(f"| {span} | `{entry.series}` ({len(series.patches)} patches, "
                     f"made for {series.base}) | {entry.max_fuzz} |")
