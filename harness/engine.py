@@ -7,6 +7,7 @@ import os
 import shutil
 import subprocess
 import time
+from pathlib import Path
 
 import docker
 import docker.errors
@@ -17,6 +18,9 @@ from harness.errors import EngineError
 log = logging.getLogger(__name__)
 
 START_TIMEOUT = 60.0
+# Left behind when dockerd/containerd were killed (e.g. at the end of a CI job); a stale
+# one makes the next dockerd refuse to start.
+PID_FILES = ("/var/run/docker.pid", "/var/run/docker/containerd/containerd.pid")
 
 
 def _client() -> docker.DockerClient | None:
@@ -31,10 +35,11 @@ def _client() -> docker.DockerClient | None:
 def apt_install(*packages: str) -> None:
     log.info("installing %s with apt-get", " ".join(packages))
     env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
-    proc = subprocess.run(
-        ["apt-get", "install", "-y", "--no-install-recommends", *packages],
-        env=env, capture_output=True, text=True,
-    )
+    cmd = ["apt-get", "install", "-y", "--no-install-recommends", *packages]
+    proc = subprocess.run(cmd, env=env, capture_output=True, text=True)
+    if proc.returncode != 0:  # a fresh machine may have no package lists yet
+        subprocess.run(["apt-get", "update", "-q"], env=env, capture_output=True)
+        proc = subprocess.run(cmd, env=env, capture_output=True, text=True)
     if proc.returncode != 0:
         raise EngineError(
             f"apt-get install {' '.join(packages)} failed:\n{proc.stderr.strip()[-2000:]}"
@@ -55,9 +60,19 @@ def ensure_engine() -> docker.DockerClient:
     if shutil.which("dockerd") is None:
         apt_install("docker.io")
     logfile = paths.cache_dir() / "dockerd.log"
+    deadline = time.monotonic() + START_TIMEOUT
+    # A dockerd that is still starting up or shutting down: give it time before starting ours.
+    while _running("dockerd") and time.monotonic() < deadline:
+        client = _client()
+        if client is not None:
+            return client
+        time.sleep(1)
+    if _running("dockerd"):
+        raise EngineError("a dockerd process runs but does not answer; stop it and retry")
+    remove_stale_pid_files()
     log.info("starting dockerd (log: %s)", logfile)
     with logfile.open("ab") as out:
-        subprocess.Popen(
+        proc = subprocess.Popen(
             ["dockerd"], stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
             start_new_session=True,
         )
@@ -66,5 +81,54 @@ def ensure_engine() -> docker.DockerClient:
         client = _client()
         if client is not None:
             return client
+        if proc.poll() is not None:
+            tail = logfile.read_text(errors="replace").strip().splitlines()[-3:]
+            raise EngineError(
+                f"dockerd exited with status {proc.returncode}: " + " / ".join(tail)
+                + f" (full log: {logfile})"
+            )
         time.sleep(1)
     raise EngineError(f"dockerd did not answer within {START_TIMEOUT:.0f}s; see {logfile}")
+
+
+def _running(name: str) -> bool:
+    """A live (not zombie) process with this exact name."""
+    return any(stat == (name, state) for stat in _proc_stats() for state in "RSDIT")
+
+
+def _proc_stats() -> list[tuple[str, str]]:
+    stats = []
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            text = Path(f"/proc/{entry}/stat").read_text()
+        except OSError:
+            continue
+        name = text[text.index("(") + 1 : text.rindex(")")]
+        stats.append((name, text[text.rindex(")") + 2 :].split()[0]))
+    return stats
+
+
+def remove_stale_pid_files(pid_files: tuple[str, ...] = PID_FILES) -> list[str]:
+    """Delete pid files whose process is gone (or a zombie); returns what was removed."""
+    removed = []
+    for pid_file in pid_files:
+        try:
+            pid = int(Path(pid_file).read_text().strip() or 0)
+        except (OSError, ValueError):
+            continue
+        if pid > 0 and _alive(pid):
+            continue
+        os.unlink(pid_file)
+        log.info("removed stale %s (pid %d is gone)", pid_file, pid)
+        removed.append(pid_file)
+    return removed
+
+
+def _alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (OSError, IndexError):
+        return False
+    return state != "Z"
