@@ -55,6 +55,10 @@ def run(args: argparse.Namespace) -> int:
     print(verdict)
     if result.log:
         print(f"log: {result.log}")
+    if result.binary:
+        sanitize = " --sanitize" if cell.sanitizer else ""
+        print(f"binary: {result.binary}  (copy it out with `fetchmail-harness build "
+              f"{cell.version} --distro {cell.distro}{sanitize} --dist DIR`)")
     if result.outcome == "fail":
         return CellFailure.exit_code
     if result.outcome == "error":
