@@ -59,6 +59,12 @@ def _server_error(reply: bytes) -> str:
         return reply.decode("utf-8", "replace")
 
 
+def error_ack(mech: str) -> str:
+    """What ends a failed exchange after the server's error challenge: %x01 for OAUTHBEARER
+    (RFC 7628 section 3.2.3), an empty response for XOAUTH2."""
+    return "\x01" if mech.upper() == "OAUTHBEARER" else ""
+
+
 def check(
     url: str,
     user: str,
@@ -95,10 +101,11 @@ def _imap(t: Target, ctx: ssl.SSLContext | None, mech: str, raw: str, timeout: f
         if ctx is not None:
             client.starttls(ssl_context=ctx)
     try:
-        answers = [raw.encode("utf-8")]  # then b"" to end a failed exchange, never twice
+        answers = [raw.encode("utf-8")]  # then the error acknowledgement, never twice
+        ack = error_ack(mech).encode()
 
         def respond(_challenge: bytes) -> bytes:
-            return answers.pop() if answers else b""
+            return answers.pop() if answers else ack
 
         typ, data = client.authenticate(mech, respond)
         text = " ".join(
@@ -132,7 +139,8 @@ def _pop3(t: Target, ctx: ssl.SSLContext | None, mech: str, raw: str, timeout: f
         reply = _pop3_line(client, f"AUTH {mech} {encode(raw)}")
         if reply.startswith(b"+ ") or reply == b"+":
             details = _server_error(reply[2:])
-            reply = _pop3_line(client, "")  # end the failed exchange; the server says -ERR
+            ack = error_ack(mech)  # end the failed exchange; the server says -ERR
+            reply = _pop3_line(client, encode(ack) if ack else "")
             raise CheckFailed(f"POP3 authentication failed: {reply.decode()} ({details})")
         if not reply.startswith(b"+OK"):
             raise CheckFailed(f"POP3 authentication failed: {reply.decode('utf-8', 'replace')}")
@@ -154,7 +162,8 @@ def _smtp(t: Target, ctx: ssl.SSLContext | None, mech: str, raw: str, timeout: f
     try:
         client.ehlo()
         code, reply = client.auth(
-            mech, lambda challenge=None: raw if challenge is None else "", initial_response_ok=True
+            mech, lambda challenge=None: raw if challenge is None else error_ack(mech),
+            initial_response_ok=True,
         )
         return f"SMTP {code} {reply.decode('utf-8', 'replace')}"
     except smtplib.SMTPException as exc:

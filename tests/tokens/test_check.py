@@ -63,6 +63,10 @@ def test_check_logs_in(
         refused = account.run("check", url, "--mechanism", mechanism, "--ca-file", str(ca.ca_path))
         assert refused.returncode == 6, refused.stderr
         assert "authentication failed" in refused.stderr
+        # the error challenge was acknowledged as the mechanism requires (empty line for
+        # XOAUTH2, %x01 for OAUTHBEARER), so the server's final word is a clean failure
+        final = "[AUTHENTICATIONFAILED]" if protocol == "imap" else "-ERR [AUTH]"
+        assert final in refused.stderr, refused.stderr
         assert server.errors == []
 
 
