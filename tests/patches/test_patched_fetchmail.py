@@ -1,7 +1,8 @@
-"""End to end: fetchmail 6.4.33 + oauth64, built natively, logs in with bearer tokens.
+"""End to end: fetchmail 6.4.33 + oauth64 logs in with bearer tokens and survives hostile servers.
 
-Slow (one native build, cached for the session).  The version x distro matrix in containers is
-the harness's job; this checks the patches themselves against the mock mail server.
+Every test runs twice: against a native build, and against the harness's ASan+UBSan container
+build (any sanitizer report fails the test).  Slow: one build of each per session.  The version
+x distro matrix is the harness's job; this checks the patches themselves against the mock server.
 """
 
 from __future__ import annotations
@@ -34,13 +35,37 @@ MESSAGES = [
 ]
 
 
-@pytest.fixture(scope="session")
-def patched_fetchmail(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """$FETCHMAIL_PATCHED_BINARY (e.g. a sanitizer build), else 6.4.33 + oauth64 built here."""
+@pytest.fixture(scope="session", params=["native", "asan"])
+def patched_fetchmail(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory, session_cache: Path
+) -> Path:
+    """native: $FETCHMAIL_PATCHED_BINARY, else 6.4.33 + oauth64 built here;
+    asan: the harness's sanitizer build of 6.4.33 + oauth64 (bookworm container)."""
+    if request.param == "asan":
+        return _build_sanitized(session_cache)
     prebuilt = os.environ.get("FETCHMAIL_PATCHED_BINARY")
     if prebuilt:
         return Path(prebuilt)
     return _build_patched(tmp_path_factory)
+
+
+def _build_sanitized(cache: Path) -> Path:
+    from harness.build import BuildSpec, build
+    from harness.sources import FetchmailSource
+    from tests.conftest import FETCHMAIL_UPSTREAM, docker_available
+
+    if FETCHMAIL_UPSTREAM is None:
+        skip_loudly("no fetchmail source for the sanitizer build (see tests/conftest.py)")
+    if not docker_available():
+        skip_loudly("no Docker engine for the sanitizer build (run `fetchmail-harness setup`)")
+    source = FetchmailSource(str(FETCHMAIL_UPSTREAM), cache=cache)
+    result = build(BuildSpec("6.4.33", "bookworm", "oauth64", sanitize=True), source=source,
+                   cache=cache)
+    probe = subprocess.run([str(result.binary), "--version"], capture_output=True, text=True,
+                           env=dict(os.environ, ASAN_OPTIONS="detect_leaks=0"))
+    if "This is fetchmail release 6.4.33" not in probe.stdout:
+        skip_loudly(f"the bookworm sanitizer build does not run on this host: {probe.stderr}")
+    return result.binary
 
 
 def _build_patched(tmp_path_factory: pytest.TempPathFactory) -> Path:
@@ -107,7 +132,7 @@ def _rcfile(tmp: Path, ca: TestCA, protocol: str, tls: str, port: int, mech: str
 
 
 def _run(fetchmail: Path, tmp: Path, rc: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    env = dict(os.environ, HOME=str(tmp), FETCHMAILHOME=str(tmp))
+    env = dict(os.environ, HOME=str(tmp), FETCHMAILHOME=str(tmp), ASAN_OPTIONS="detect_leaks=0")
     return subprocess.run([str(fetchmail), "-f", str(rc), "--nodetach", *args],
                           capture_output=True, text=True, env=env, timeout=120)
 
