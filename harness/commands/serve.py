@@ -52,7 +52,8 @@ def example_rc(
 ) -> str:
     tls = {"implicit": "ssl sslcertck", "starttls": "sslproto tls1.2+ sslcertck", "plain": ""}
     lines = [
-        f"poll 127.0.0.1 service {port} protocol {protocol.upper()} auth oauthbearer",
+        # fetchmail matches the certificate against DNS names only, never an IP address
+        f"poll localhost service {port} protocol {protocol.upper()} auth oauthbearer",
         f'    user "{args.user}" passwordfile "{token_file}"',
         f"    {tls[args.tls]}" + (f' sslcertfile "{ca}"' if ca else ""),
         '    keep mda "cat >/dev/null"',

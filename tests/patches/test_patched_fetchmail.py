@@ -247,3 +247,33 @@ def test_hostile_server_fails_cleanly(patched_fetchmail: Path, ca: TestCA, tmp_p
     if sasl_fault:
         assert result.returncode != 0, log
     assert not _leaks(log, sent), log
+
+
+def test_serve_example_rc_works_as_printed(patched_fetchmail: Path, tmp_path: Path) -> None:
+    """What a new user does: start `fetchmail-harness serve`, paste its example rc, fetch."""
+    import sys
+
+    serve = subprocess.Popen(
+        [sys.executable, "-m", "harness", "serve", "--protocol", "imap", "--tls", "starttls",
+         "--generate", "3", "--workdir", str(tmp_path / "serve")],
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+    )
+    try:
+        assert serve.stdout is not None
+        lines: list[str] = []
+        for line in serve.stdout:
+            lines.append(line)
+            if line.startswith("serving"):
+                break
+        text = "".join(lines)
+        assert "serving" in text, text
+        rc_text = text.split("example .fetchmailrc:\n", 1)[1].split("\n\n", 1)[0]
+        rc = tmp_path / "fetchmailrc"
+        rc.write_text(rc_text + "\n")
+        rc.chmod(0o600)
+        done = _run(patched_fetchmail, tmp_path, rc, "-v")
+        assert done.returncode == 0, done.stdout + done.stderr
+        assert "3 messages" in done.stdout + done.stderr
+    finally:
+        serve.terminate()
+        serve.wait(10)
