@@ -91,23 +91,26 @@ def ensure_engine() -> docker.DockerClient:
     raise EngineError(f"dockerd did not answer within {START_TIMEOUT:.0f}s; see {logfile}")
 
 
+def _stat(pid: int | str) -> tuple[str, str] | None:
+    """(name, state) of a process from /proc/PID/stat, or None when it is gone."""
+    try:
+        text = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    close = text.rindex(")")
+    return text[text.index("(") + 1 : close], text[close + 2 :].split()[0]
+
+
+def _live(stat: tuple[str, str] | None) -> bool:
+    return stat is not None and stat[1] not in ("Z", "X")  # not a zombie, not dead
+
+
 def _running(name: str) -> bool:
-    """A live (not zombie) process with this exact name."""
-    return any(stat == (name, state) for stat in _proc_stats() for state in "RSDIT")
-
-
-def _proc_stats() -> list[tuple[str, str]]:
-    stats = []
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
-        try:
-            text = Path(f"/proc/{entry}/stat").read_text()
-        except OSError:
-            continue
-        name = text[text.index("(") + 1 : text.rindex(")")]
-        stats.append((name, text[text.rindex(")") + 2 :].split()[0]))
-    return stats
+    """A live process with this exact name."""
+    return any(
+        stat is not None and stat[0] == name and _live(stat)
+        for stat in (_stat(entry) for entry in os.listdir("/proc") if entry.isdigit())
+    )
 
 
 def remove_stale_pid_files(pid_files: tuple[str, ...] = PID_FILES) -> list[str]:
@@ -127,8 +130,4 @@ def remove_stale_pid_files(pid_files: tuple[str, ...] = PID_FILES) -> list[str]:
 
 
 def _alive(pid: int) -> bool:
-    try:
-        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
-    except (OSError, IndexError):
-        return False
-    return state != "Z"
+    return _live(_stat(pid))
