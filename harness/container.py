@@ -97,8 +97,14 @@ class Container:
         user: str = "",
         stream: StreamCallback | None = None,
     ) -> int:
-        """Run `cmd` (a list, or a string for sh -c); stream output to `stream`; its exit code."""
-        argv = ["sh", "-c", cmd] if isinstance(cmd, str) else list(cmd)
+        """Run `cmd` (a list, or a string for sh -c); stream output to `stream`; its exit code.
+
+        stderr is joined to stdout inside the container (one pipe, `2>&1`), so the output
+        arrives in the order it was written: docker's separate stdout and stderr pipes
+        would not keep that order.
+        """
+        shown = ["sh", "-c", cmd] if isinstance(cmd, str) else list(cmd)
+        argv = ["sh", "-c", 'exec 2>&1; exec "$@"', "sh", *shown]
         api = self.client.api
         exec_id = api.exec_create(
             self.id, argv, stdout=True, stderr=True, workdir=workdir,
@@ -117,7 +123,7 @@ class Container:
             if not info.get("Running") and info.get("ExitCode") is not None:
                 return int(info["ExitCode"])
             time.sleep(0.05)
-        raise HarnessError(f"no exit code for `{argv}` in container {self.id[:12]}")
+        raise HarnessError(f"no exit code for `{shown}` in container {self.id[:12]}")
 
     def check(
         self,
