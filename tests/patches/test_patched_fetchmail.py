@@ -13,8 +13,9 @@ import secrets
 import shutil
 import subprocess
 import tarfile
+import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -192,30 +193,40 @@ def test_passwordfile_rotation_in_daemon_mode(patched_fetchmail: Path, ca: TestC
         daemon = subprocess.Popen([str(patched_fetchmail), "-f", str(rc), "-d", "1", "-N", "-v"],
                                   stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
                                   env=env)
+        stdout = daemon.stdout
+        assert stdout is not None
+        lines: list[str] = []  # read as it comes, so the test can wait for a message
+        reader = threading.Thread(target=lambda: lines.extend(iter(stdout.readline, "")),
+                                  daemon=True)
+        reader.start()
         try:
             def logins() -> int:
                 return sum(t.text().count("Logged in") for t in server.transcripts)
 
-            def wait_for(count: int) -> bool:
+            def wait_for(done: Callable[[], bool]) -> bool:
                 for _ in range(300):  # polls every second; this is a deadline, not a timing
-                    if logins() >= count:
+                    if done():
                         return True
                     time.sleep(0.1)
                 return False
 
-            assert wait_for(1), "first poll did not log in"
+            assert wait_for(lambda: logins() >= 1), "first poll did not log in"
             validator.remove(first)  # the server now only accepts the new token
             validator.add(second, USER)
             _token_file(pwfile, second)
-            assert wait_for(logins() + 2), "no login with the rotated token"
+            seen = logins()
+            assert wait_for(lambda: logins() >= seen + 2), "no login with the rotated token"
             pwfile.chmod(0o644)  # too open: that poll fails, the daemon goes on
-            time.sleep(2.5)
+            assert wait_for(lambda: any("too open" in line for line in lines)), "".join(lines)
             assert daemon.poll() is None, "daemon exited on a bad passwordfile"
             pwfile.chmod(0o600)
-            assert wait_for(logins() + 1), "no login after the file was fixed"
+            seen = logins()
+            assert wait_for(lambda: logins() >= seen + 1), "no login after the file was fixed"
         finally:
             daemon.terminate()
-            output, _ = daemon.communicate(timeout=30)
+            daemon.wait(timeout=30)
+            reader.join(timeout=30)
+    output = "".join(lines)
     assert "too open" in output, output
     assert not _leaks(output, first) and not _leaks(output, second), output
 
