@@ -57,6 +57,8 @@ KEYS: dict[str, str] = {
     "client_id": "OAuth2 client ID (required)",
     "client_secret": "OAuth2 client secret (omit for public clients)",
     "client_secret_cmd": "command printing the client secret (instead of client_secret)",
+    "client_auth": "how the secret is sent: post (in the form, default) or basic (HTTP Basic, "
+    "RFC 6749 client_secret_basic)",
     "refresh_token_file": "where the refresh token lives (required)",
     "access_token_file": "fetchmail's passwordfile: the access token and a newline (required)",
     "state_file": "sidecar with expiry metadata (default: access_token_file + .state)",
@@ -107,6 +109,7 @@ class Config:
     http_timeout_sec: float = 30.0
     retries: int = 3
     retry_backoff_sec: float = 2.0
+    client_auth: str = "post"
     _secret_cache: dict[str, str] = field(default_factory=dict, compare=False, repr=False)
 
     @property
@@ -230,6 +233,17 @@ def load_config(path: Path) -> Config:
             f"{path}:{values['client_secret_cmd'][0]}: give client_secret or "
             "client_secret_cmd, not both"
         )
+    client_auth = get.get("client_auth", "post").lower()
+    if client_auth not in ("post", "basic"):
+        raise ConfigError(
+            f"{path}:{values['client_auth'][0]}: client_auth must be post or basic, "
+            f"not {get['client_auth']!r}"
+        )
+    if client_auth == "basic" and not ("client_secret" in get or "client_secret_cmd" in get):
+        raise ConfigError(
+            f"{path}:{values['client_auth'][0]}: client_auth=basic needs client_secret or "
+            "client_secret_cmd"
+        )
     for key in ("auth_url", "token_url", "device_auth_url"):
         if merged.get(key):
             try:
@@ -271,4 +285,5 @@ def load_config(path: Path) -> Config:
         http_timeout_sec=_number(path, values, "http_timeout_sec", 30.0),
         retries=int(_number(path, values, "retries", 3)),
         retry_backoff_sec=_number(path, values, "retry_backoff_sec", 2.0),
+        client_auth=client_auth,
     )

@@ -19,8 +19,8 @@ from typing import Any, TextIO
 
 from tokens.config import Config
 from tokens.errors import AuthFlowError, ConfigError
-from tokens.http import OAuthErrorReply, Transient, check_url, is_loopback, post_form
-from tokens.refresh import client_fields, lock, store_grant, token_request
+from tokens.http import OAuthErrorReply, Transient, check_url, is_loopback
+from tokens.refresh import client_fields, lock, provider_post, store_grant, token_request
 from tokens.state import Phase, TokenState, read_sidecar, save_phase, write_sidecar
 
 MS_NATIVE_REDIRECT = "https://login.microsoftonline.com/common/oauth2/nativeclient"
@@ -183,7 +183,7 @@ def device_grant(
     check_url(cfg.device_auth_url)
     fields = {**client_fields(cfg), "scope": cfg.scope}
     try:
-        start = post_form(cfg.device_auth_url, fields, timeout=cfg.http_timeout_sec)
+        start = provider_post(cfg, cfg.device_auth_url, fields)
     except OAuthErrorReply as exc:
         raise AuthFlowError(f"device authorization refused: {exc}") from None
     try:
@@ -208,7 +208,7 @@ def device_grant(
         if time.monotonic() >= deadline:
             raise AuthFlowError("the device code expired before it was approved; start again")
         try:
-            return post_form(cfg.token_url, poll, timeout=cfg.http_timeout_sec)
+            return provider_post(cfg, cfg.token_url, poll)
         except Transient as exc:
             print(f"provider trouble while polling ({exc}); still waiting", file=out, flush=True)
         except OAuthErrorReply as exc:

@@ -85,7 +85,8 @@ def post_form(
     request.add_header("Accept", "application/json")
     request.add_header("User-Agent", f"fetchmail-oauth2/{__version__}")
     if basic is not None:
-        pair = ":".join(urllib.parse.quote(part, safe="") for part in basic)
+        # RFC 6749 2.3.1: form-urlencode id and secret, then base64 "id:secret"
+        pair = ":".join(urllib.parse.quote_plus(part) for part in basic)
         request.add_header("Authorization", "Basic " + base64.b64encode(pair.encode()).decode())
     host = urllib.parse.urlsplit(url).hostname or ""
     # a local (mock) provider is never reached through an http_proxy from the environment

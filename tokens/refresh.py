@@ -38,17 +38,29 @@ def lock(cfg: Config) -> FileLock:
 
 
 def client_fields(cfg: Config) -> dict[str, str]:
+    """The client's form fields: its id, and its secret unless that goes by HTTP Basic."""
     fields = {"client_id": cfg.client_id}
     secret = cfg.client_secret()
-    if secret:
+    if secret and cfg.client_auth == "post":
         fields["client_secret"] = secret
     return fields
+
+
+def client_basic(cfg: Config) -> tuple[str, str] | None:
+    """(id, secret) for an Authorization: Basic header when client_auth=basic."""
+    secret = cfg.client_secret()
+    return (cfg.client_id, secret) if secret and cfg.client_auth == "basic" else None
+
+
+def provider_post(cfg: Config, url: str, fields: dict[str, str]) -> dict[str, Any]:
+    """One POST to a provider endpoint, authenticated as the config's client."""
+    return post_form(url, fields, timeout=cfg.http_timeout_sec, basic=client_basic(cfg))
 
 
 def token_request(cfg: Config, fields: dict[str, str]) -> dict[str, Any]:
     """POST to the token endpoint with bounded retries on transient failures."""
     return with_retries(
-        lambda: post_form(cfg.token_url, fields, timeout=cfg.http_timeout_sec),
+        lambda: provider_post(cfg, cfg.token_url, fields),
         retries=cfg.retries,
         backoff=cfg.retry_backoff_sec,
     )
@@ -103,8 +115,8 @@ def _refresh_locked(cfg: Config, state: TokenState) -> TokenState:
             ) from None
         if exc.error in ("invalid_client", "unauthorized_client"):
             raise ConfigError(
-                f"the provider rejected the client ({exc}); check client_id and "
-                f"client_secret/client_secret_cmd in {cfg.path}"
+                f"the provider rejected the client ({exc}); check client_id, "
+                f"client_secret/client_secret_cmd and client_auth (post or basic) in {cfg.path}"
             ) from None
         raise
     except Transient as exc:

@@ -63,6 +63,7 @@ class OAuthError(Exception):
 class Client:
     client_id: str
     secret: str | None = None  # None: public client (PKCE, no secret)
+    auth_method: str | None = None  # "basic" or "post": accept only that one (None: either)
 
 
 @dataclass
@@ -122,12 +123,19 @@ class _V6Server(ThreadingHTTPServer):
     address_family = socket.AF_INET6
 
 
+def _same(a: str, b: str) -> bool:
+    """Constant-time equality for any text (compare_digest refuses non-ASCII str)."""
+    return secrets.compare_digest(
+        a.encode("utf-8", "surrogatepass"), b.encode("utf-8", "surrogatepass")
+    )
+
+
 def _pkce_ok(verifier: str, challenge: str, method: str) -> bool:
     if method == "plain":
-        return secrets.compare_digest(verifier, challenge)
+        return _same(verifier, challenge)
     digest = hashlib.sha256(verifier.encode("ascii", "replace")).digest()
     computed = base64.urlsafe_b64encode(digest).rstrip(b"=").decode("ascii")
-    return secrets.compare_digest(computed, challenge)
+    return _same(computed, challenge)
 
 
 class MockOAuthProvider:
@@ -167,6 +175,7 @@ class MockOAuthProvider:
         self.counts: Counter[str] = Counter()
         self.faults: dict[str, list[Fault]] = {}
         self.log: list[tuple[str, dict[str, str]]] = []  # (endpoint, params) of each request
+        self.errors: list[str] = []  # internal errors (a bug here), answered with HTTP 500
         self.ready = threading.Event()
         self._stopping = threading.Event()
         self._server: ThreadingHTTPServer | None = None
@@ -249,10 +258,15 @@ class MockOAuthProvider:
         return self.url + "/revoke"
 
     # ---- test knobs ---------------------------------------------------------------------------
-    def register_client(self, client_id: str, secret: str | None = None) -> None:
-        """Add a client; secret None makes it public (PKCE only)."""
+    def register_client(
+        self, client_id: str, secret: str | None = None, *, auth_method: str | None = None
+    ) -> None:
+        """Add a client; secret None makes it public (PKCE only). auth_method "basic" or
+        "post" makes the provider accept the secret only that way (RFC 6749 2.3.1)."""
+        if auth_method not in (None, "basic", "post"):
+            raise ValueError(f"auth_method must be basic or post, not {auth_method!r}")
         with self.lock:
-            self.clients[client_id] = Client(client_id, secret)
+            self.clients[client_id] = Client(client_id, secret, auth_method)
 
     def inject(
         self,
@@ -396,9 +410,14 @@ class MockOAuthProvider:
         client = self.clients.get(client_id)
         if client is None:
             raise OAuthError("invalid_client", f"unknown client_id {client_id!r}", 401)
-        if client.secret is not None and not (
-            secret is not None and secrets.compare_digest(secret, client.secret)
-        ):
+        used = "basic" if basic else "post" if secret is not None else None
+        if client.secret is not None and client.auth_method not in (None, used):
+            raise OAuthError(
+                "invalid_client",
+                f"this client must authenticate with client_secret_{client.auth_method}",
+                401,
+            )
+        if client.secret is not None and not (secret is not None and _same(secret, client.secret)):
             raise OAuthError("invalid_client", "client authentication failed", 401)
         return client
 
@@ -538,8 +557,8 @@ class MockOAuthProvider:
         self, params: Mapping[str, str], basic: tuple[str, str] | None
     ) -> dict[str, Any]:
         if basic is None or not (
-            secrets.compare_digest(basic[0], self.resource_credentials[0])
-            and secrets.compare_digest(basic[1], self.resource_credentials[1])
+            _same(basic[0], self.resource_credentials[0])
+            and _same(basic[1], self.resource_credentials[1])
         ):
             raise OAuthError("invalid_client", "introspection needs the resource credentials", 401)
         with self.lock:
@@ -590,7 +609,8 @@ def _make_handler(provider: MockOAuthProvider) -> type[BaseHTTPRequestHandler]:
             except (binascii.Error, UnicodeDecodeError):
                 return None
             user, _, password = raw.partition(":")
-            return urllib.parse.unquote(user), urllib.parse.unquote(password)
+            # RFC 6749 2.3.1: both parts are form-urlencoded before base64
+            return urllib.parse.unquote_plus(user), urllib.parse.unquote_plus(password)
 
         def _params(self, method: str) -> dict[str, str]:
             query = urllib.parse.urlsplit(self.path).query
@@ -617,6 +637,10 @@ def _make_handler(provider: MockOAuthProvider) -> type[BaseHTTPRequestHandler]:
                 if exc.description:
                     body["error_description"] = exc.description
                 self._json(exc.status, body)
+            except Exception as exc:  # a bug in the mock: answer, and let tests see it
+                with provider.lock:
+                    provider.errors.append(f"{endpoint}: {type(exc).__name__}: {exc}")
+                self._json(500, {"error": "server_error", "error_description": "mock bug"})
 
         def _take_fault(self, endpoint: str) -> Fault | None:
             queue = provider.faults.get(endpoint)

@@ -129,6 +129,7 @@ class Account:
 def provider() -> Iterator[MockOAuthProvider]:
     with MockOAuthProvider(device_interval=1) as p:
         yield p
+    assert p.errors == [], "the mock provider hit an internal error"
 
 
 @pytest.fixture

@@ -66,6 +66,8 @@ def test_google_preset_with_override(tmp_path: Path) -> None:
         (BASE + "provider=microsoft\ntenant=bad tenant!\n", ":5: tenant must be"),
         (BASE + "provider=google\nmax_age_sec=soon\n", ":5: max_age_sec must be a number"),
         (BASE + "provider=google\nclient_secret=a\nclient_secret_cmd=b\n", "not both"),
+        (BASE + "provider=google\nclient_auth=digest\n", ":5: client_auth must be post or basic"),
+        (BASE + "provider=google\nclient_auth=basic\n", ":5: client_auth=basic needs"),
     ],
 )
 def test_config_errors_name_the_line(tmp_path: Path, text: str, needle: str) -> None:
@@ -118,5 +120,37 @@ def test_public_client_without_secret(account: Account, provider: MockOAuthProvi
     grant = provider.mint_token(client_id=PUBLIC_CLIENT_ID)
     account.refresh_file.write_text(grant["refresh_token"] + "\n")
     os.chmod(account.refresh_file, 0o600)
+    done = account.run("refresh")
+    assert done.returncode == 0, done.stderr
+
+
+@pytest.mark.parametrize("secret", ["plain-secret", "s p:ä+/%&="])
+def test_client_secret_basic(account: Account, provider: MockOAuthProvider, secret: str) -> None:
+    """client_auth=basic sends the secret only in an Authorization header (RFC 6749 2.3.1,
+    form-urlencoded then base64), which a provider that insists on it accepts."""
+    provider.register_client("basic-only", secret, auth_method="basic")
+    account.write_config(client_id="basic-only", client_secret=secret, client_auth="basic")
+    grant = provider.mint_token(client_id="basic-only")
+    account.refresh_file.write_text(grant["refresh_token"] + "\n")
+    account.refresh_file.chmod(0o600)
+    done = account.run("refresh")
+    assert done.returncode == 0, done.stderr
+    assert provider.is_active(account.access_file.read_text().strip())
+    # the same client sending its secret in the form is refused, and the message says where
+    account.write_config(client_id="basic-only", client_secret=secret)
+    refused = account.run("refresh", "--force")
+    assert refused.returncode == 2, refused.stderr
+    assert "client_secret_basic" in refused.stderr and "client_auth" in refused.stderr
+    assert secret not in refused.stderr + refused.stdout
+
+
+def test_client_secret_post_only_provider(account: Account, provider: MockOAuthProvider) -> None:
+    provider.register_client("post-only", "pw", auth_method="post")
+    grant = provider.mint_token(client_id="post-only")
+    account.refresh_file.write_text(grant["refresh_token"] + "\n")
+    account.refresh_file.chmod(0o600)
+    account.write_config(client_id="post-only", client_secret="pw", client_auth="basic")
+    assert account.run("refresh").returncode == 2
+    account.write_config(client_id="post-only", client_secret="pw")  # post is the default
     done = account.run("refresh")
     assert done.returncode == 0, done.stderr

@@ -234,3 +234,16 @@ def test_ipv6_loopback() -> None:
         assert status == 200 and body["user_code"]
     finally:
         p.stop()
+
+
+def test_an_internal_error_is_answered_and_recorded(
+    provider: MockOAuthProvider, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def broken(*args: object) -> dict[str, Any]:
+        raise RuntimeError("boom")
+
+    monkeypatch.setattr(provider, "handle_token", broken)
+    status, body, _ = _post(provider.token_url, {"grant_type": "refresh_token", **SECRET})
+    assert status == 500 and body["error"] == "server_error"
+    assert provider.errors == ["token: RuntimeError: boom"]
+    provider.errors.clear()  # the fixture checks that no other test left one
