@@ -200,6 +200,72 @@ def start(onto: str, from_series: str | None, name: str | None, opts: Options,
         return _carry(state, tree, say)
 
 
+def parse_targets(onto: str, source: FetchmailSource) -> list[Version]:
+    """`TAG`, or `FIRST..LAST` / `FIRST..` (every release in between, oldest first)."""
+    if ".." not in onto:
+        return [source.resolve(onto)]
+    first_name, _, last_name = onto.partition("..")
+    releases = [v for v in source.versions() if not v.branch]
+    if not first_name or not releases:
+        raise ConfigError(f"bad range {onto!r}: use FIRST..LAST or FIRST.. (e.g. 6.4.24..6.4.33)")
+    first = source.resolve(first_name)
+    last = source.resolve(last_name) if last_name else releases[-1]
+    if first.branch or last.branch:
+        raise ConfigError(f"bad range {onto!r}: `next` has native OAuth and gets no series")
+    if last < first:
+        raise ConfigError(f"bad range {onto!r}: {last} comes before {first}")
+    return [v for v in releases if first <= v <= last]
+
+
+def start_range(onto: str, from_series: str | None, opts: Options, say: Say = print) -> int:
+    """Carry a series release after release: each step starts from the series the previous
+    release ended up mapped to (widened, or regenerated). Stops at the first conflict or
+    failure, saying how to go on; rerunning skips releases already mapped."""
+    source = FetchmailSource(opts.upstream)
+    targets = parse_targets(onto, source)
+    patches_dir = (opts.patches_dir or paths.PATCHES_DIR).resolve()
+    carrying = from_series
+    done: list[str] = []
+    for target in targets:
+        say(f"== {target} ({len(done) + 1}/{len(targets)})")
+        mapped = next((r for r in TableDoc(patches_dir / TABLE_FILE).ranges()
+                       if r.covers(target)), None)
+        if mapped is not None and (from_series is None or done):
+            series = load_series(mapped.series, patches_dir)
+            if check_apply(source, series, target, mapped.max_fuzz).ok:
+                say(f"{target} is already mapped to {mapped.series}, which applies; skipped")
+                carrying = mapped.series
+                done.append(f"{target} -> {carrying}")
+                continue
+            carrying = mapped.series  # mapped, but no longer fits: carry that series
+        try:
+            code = start(str(target), carrying, None, opts, say)
+        except HarnessError:
+            _say_range_progress(done, targets, target, say)
+            raise
+        if code != 0:
+            _say_range_progress(done, targets, target, say)
+            return code
+        covering = next((r for r in TableDoc(patches_dir / TABLE_FILE).ranges()
+                         if r.covers(target)), None)
+        carrying = covering.series if covering else carrying
+        done.append(f"{target} -> {carrying}")
+    say(f"carried {len(done)} release(s):")
+    for line in done:
+        say(f"  {line}")
+    return 0
+
+
+def _say_range_progress(done: list[str], targets: list[Version], stopped: Version,
+                        say: Say) -> None:
+    say(f"stopped at {stopped}; done before it: {', '.join(done) or 'none'}")
+    rest = targets[targets.index(stopped) + 1:]
+    if rest:
+        say(f"once {stopped} is mapped (resolve, then `rebase --continue`), carry on with "
+            f"`fetchmail-harness rebase --onto {stopped}..{rest[-1]}`: releases already "
+            "mapped are skipped")
+
+
 def _choose_series(target: Version, from_series: str | None, patches_dir: Path,
                    releases: list[Version]) -> Series:
     if from_series:

@@ -16,7 +16,9 @@ HELP = ("carry the closest patch series onto a new release (three-way merges), e
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     what = parser.add_mutually_exclusive_group(required=True)
-    what.add_argument("--onto", metavar="TAG", help="target release, e.g. 6.4.34 or RELEASE_6-4-34")
+    what.add_argument("--onto", metavar="TAG",
+                      help="target release, e.g. 6.4.34 or RELEASE_6-4-34; or FIRST..LAST "
+                           "(FIRST.. = to the newest) to carry release after release")
     what.add_argument("--continue", dest="resume", action="store_true",
                       help="go on after resolving a conflict (`git add` the files first)")
     what.add_argument("--abort", action="store_true",
@@ -50,4 +52,8 @@ def run(args: argparse.Namespace) -> int:
                           f"(one of {', '.join(DISTROS)})")
     opts = rebase.Options(test=args.test is not False, regenerate=args.regenerate,
                           distros=distros, patches_dir=args.patches_dir, upstream=args.upstream)
+    if ".." in args.onto:
+        if args.name:
+            raise ConfigError("--name names one new series: not with a range of releases")
+        return rebase.start_range(args.onto, args.from_series, opts)
     return rebase.start(args.onto, args.from_series, args.name, opts)

@@ -75,7 +75,7 @@ def test_moved_context_is_merged_and_the_series_regenerated(
 
     assert out.returncode == 0, out.stderr
     lines = out.stdout.splitlines()
-    status = {}
+    status: dict[str, str] = {}
     for ln in lines:
         for name in (p.name for p in old.glob("*.patch")):
             if name in ln and ln.startswith("  "):
@@ -288,3 +288,103 @@ def test_default_names_fit_matrix_cell_identifiers() -> None:
     for name in names:
         cell = Cell.parse(f"6.4.24-{name}-bookworm-imap-xoauth2-tls")
         assert cell.series == name
+
+
+def test_a_range_is_carried_release_after_release(workshop: Workshop, cli: Cli) -> None:
+    """`--onto FIRST..LAST`: each release starts from the series the one before it ended on."""
+    workshop.make_series("demo", "6.4.0", [DEFINE_OAUTH, IMAP_HOOK, PASSWORDFILE_FIELD])
+    workshop.table(("demo", "6.4.0", "6.4.0", 0))
+
+    out = cli("rebase", "--onto", "6.4.20..6.4.23", "--no-test", "--patches-dir",
+              str(workshop.patches_dir))
+
+    assert out.returncode == 0, out.stdout + out.stderr
+    mapped = {v: next(r["series"] for r in table(workshop.patches_dir)
+                      if _covers(r, v)) for v in ("6.4.20", "6.4.21", "6.4.22", "6.4.23")}
+    # fits up to 6.4.21; 6.4.22 needs the three-way merge; 6.4.23 widens the new series
+    assert mapped == {"6.4.20": "demo", "6.4.21": "demo", "6.4.22": "demo_6.4.22",
+                      "6.4.23": "demo_6.4.22"}
+    assert "carried 4 release(s):" in out.stdout
+    for version, series in mapped.items():
+        assert f"  {version} -> {series}" in out.stdout
+        assert "passwordfile" in am_applies(workshop, workshop.patches_dir / series, version)
+
+    table_after = table(workshop.patches_dir)
+    again = cli("rebase", "--onto", "6.4.20..6.4.23", "--no-test", "--patches-dir",
+                str(workshop.patches_dir))
+    assert again.returncode == 0, again.stderr
+    assert again.stdout.count("which applies; skipped") == 4
+    assert table(workshop.patches_dir) == table_after
+
+
+def test_a_range_stops_at_a_conflict_and_says_how_to_go_on(
+        workshop: Workshop, cli: Cli) -> None:
+    workshop.make_series("demo", "6.4.0", [DEFINE_OAUTH, ENVELOPE_COMMENT])
+    workshop.table(("demo", "6.4.0", "6.4.0", 0))
+    out = cli("rebase", "--onto", "6.4.21..6.4.23", "--no-test", "--patches-dir",
+              str(workshop.patches_dir))
+    assert out.returncode == 4, out.stdout + out.stderr
+    assert "stopped at 6.4.22; done before it: 6.4.21 -> demo" in out.stdout
+    assert "rebase --onto 6.4.22..6.4.23" in out.stdout
+    assert "rebase --continue --name demo_6.4.22" in out.stderr
+    assert not any(_covers(r, "6.4.23") for r in table(workshop.patches_dir))
+
+
+@pytest.mark.parametrize(("onto", "needle"), [
+    ("6.4.23..6.4.21", "6.4.21 comes before 6.4.23"),
+    ("..6.4.21", "use FIRST..LAST"),
+    ("6.4.21..next", "native OAuth"),
+    ("6.4.21..6.4.99", "unknown fetchmail version '6.4.99'"),
+])
+def test_bad_ranges_are_clear_errors(workshop: Workshop, cli: Cli, onto: str,
+                                     needle: str) -> None:
+    workshop.make_series("demo", "6.4.0", [DEFINE_OAUTH])
+    workshop.table(("demo", "6.4.0", "6.4.0", 0))
+    out = cli("rebase", "--onto", onto, "--no-test", "--patches-dir", str(workshop.patches_dir))
+    assert out.returncode == 2 and needle in out.stderr, out.stderr
+    named = cli("rebase", "--onto", "6.4.1..6.4.2", "--name", "x", "--patches-dir",
+                str(workshop.patches_dir))
+    assert named.returncode == 2 and "not with a range" in named.stderr
+
+
+def _covers(row: dict[str, object], version: str) -> bool:
+    def key(v: object) -> tuple[int, ...]:
+        return tuple(int(x) for x in str(v).split("."))
+    return key(row["first"]) <= key(version) <= key(row["last"])
+
+
+def _resolve_envelope(src: Path) -> None:
+    header = src / "fetchmail.h"
+    text = header.read_text(errors="surrogateescape")
+    start = text.index("<<<<<<<")
+    end = text.index("\n", text.index(">>>>>>>")) + 1
+    resolved = "    char *envelope;\t\t\t/* envelope address list header, or disabled (-1) */\n"
+    header.write_text(text[:start] + resolved + text[end:], errors="surrogateescape")
+
+
+def test_a_resolution_committed_by_hand_is_taken(
+        workshop: Workshop, cli: Cli, isolated_cache: Path) -> None:
+    assert start_conflict(workshop, cli).returncode == 4
+    src = isolated_cache / "rebase" / "demo64" / "src"
+    _resolve_envelope(src)
+    git(src, "add", "fetchmail.h")
+    git(src, "-c", "core.editor=true", "cherry-pick", "--continue")  # the maintainer's own commit
+
+    done = cli("rebase", "--continue")
+    assert done.returncode == 0, done.stderr
+    assert "committed by hand" in done.stdout
+    patch2 = workshop.patches_dir / "demo64" / \
+        "0002-Document-that-the-envelope-header-can-be-disabled.patch"
+    assert "or disabled (-1) */" in patch2.read_text()
+    assert "passwordfile" in am_applies(workshop, workshop.patches_dir / "demo64", "6.4.22")
+
+
+def test_a_cherry_pick_aborted_by_hand_is_named(
+        workshop: Workshop, cli: Cli, isolated_cache: Path) -> None:
+    assert start_conflict(workshop, cli).returncode == 4
+    src = isolated_cache / "rebase" / "demo64" / "src"
+    git(src, "cherry-pick", "--abort")
+    out = cli("rebase", "--continue")
+    assert out.returncode == 4
+    assert "no longer in progress and nothing was committed" in out.stderr
+    assert not (workshop.patches_dir / "demo64").exists()
