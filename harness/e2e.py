@@ -43,17 +43,18 @@ from pathlib import Path
 from typing import Any
 
 from harness import paths
+from harness.cellchecks import (
+    CellLog,
+    CheckFailed,
+    check_delivery,
+    check_mailbox,
+    check_sanitizer,
+    check_transcript,
+)
 from harness.cellrc import DELIVER_SCRIPT, WORK, rcfile, wants_keep
 from harness.cells import Cell
 from harness.errors import ConfigError, HarnessError
-from harness.mailcheck import (
-    USER,
-    auth_attempts,
-    expected_delivery,
-    find_leaks,
-    message_id,
-    seed_messages,
-)
+from harness.mailcheck import USER, seed_messages
 from harness.outcomes import CellResult
 
 log = logging.getLogger(__name__)
@@ -61,10 +62,6 @@ log = logging.getLogger(__name__)
 FETCH_TIMEOUT = 120.0  # one-shot fetchmail run, seconds
 DAEMON_INTERVAL = 2  # fetchmail -d seconds
 DAEMON_WAIT = 90.0
-
-
-class CheckFailed(Exception):
-    """A cell's check did not hold: the cell fails with this message."""
 
 
 # -- the token refresher --------------------------------------------------------------------
@@ -202,22 +199,6 @@ class DockerBackend:
 # -- one cell -------------------------------------------------------------------------------
 
 
-class CellLog:
-    """The per-cell log: sections of text, flushed to disk as they come."""
-
-    def __init__(self, path: Path) -> None:
-        self.path = path
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text("")
-        self._lock = threading.Lock()
-
-    def section(self, title: str, text: str = "") -> None:
-        with self._lock, self.path.open("a", encoding="utf-8", errors="replace") as fh:
-            fh.write(f"\n===== {title}\n{text}")
-            if text and not text.endswith("\n"):
-                fh.write("\n")
-
-
 def run_cell(cell: Cell, binary: Path, image: str, client: Any, log_path: Path) -> CellResult:
     """Run `cell` with `binary` in `image`; returns pass/fail; raises HarnessError on infra."""
     started = time.monotonic()
@@ -340,14 +321,14 @@ def _oneshot_run(cell: Cell, binary: Path, image: str, client: Any, world: World
         code = _run_with_timeout(box, _fetchmail_argv([]), output, FETCH_TIMEOUT)
         text = "".join(output)
         clog.section(f"fetchmail -vv (exit {code})", text)
-        _check_sanitizer(cell, text, checks)
+        check_sanitizer(cell, text, checks)
         if code != 0:
             raise CheckFailed(f"fetchmail exited {code}: {_last_error(text)}")
         checks.append("fetchmail exited 0")
         delivered = _collect(box, world.tmp / "delivered")
-    _check_delivery(delivered, world.seeded, clog, checks)
-    _check_mailbox(cell, world, [m for m in world.seeded], keep, checks)
-    _check_transcript(cell, world, text, checks)
+    check_delivery(delivered, world.seeded, clog, checks)
+    check_mailbox(cell, world, [m for m in world.seeded], keep, checks)
+    check_transcript(cell, world, text, checks)
 
 
 def _daemon_run(cell: Cell, binary: Path, image: str, client: Any, world: World,
@@ -400,10 +381,10 @@ def _daemon_run(cell: Cell, binary: Path, image: str, client: Any, world: World,
             daemon.join(15)
             clog.section("fetchmail -vv (daemon)", "".join(output))
         delivered = _collect(box, world.tmp / "delivered")
-    _check_sanitizer(cell, "".join(output), checks)
-    _check_delivery(delivered, world.seeded, clog, checks)
-    _check_mailbox(cell, world, world.seeded, False, checks)
-    _check_transcript(cell, world, "".join(output), checks)
+    check_sanitizer(cell, "".join(output), checks)
+    check_delivery(delivered, world.seeded, clog, checks)
+    check_mailbox(cell, world, world.seeded, False, checks)
+    check_transcript(cell, world, "".join(output), checks)
 
 
 def _add_messages(world: World, count: int) -> None:
@@ -463,120 +444,3 @@ def _last_error(text: str) -> str:
         w in ln.lower() for w in ("error", "fail", "refus", "denied", "invalid", "unknown",
                                   "cannot", "timed out", "no such"))]
     return interesting[0][:300] if interesting else (lines or ["(no output)"])[-1][:300]
-
-
-# -- checks ---------------------------------------------------------------------------------
-
-
-def _check_delivery(delivered: list[tuple[str, bytes]], seeded: list[bytes], clog: CellLog,
-                    checks: list[str]) -> None:
-    if len(delivered) != len(seeded):
-        raise CheckFailed(f"{len(delivered)} messages delivered, expected {len(seeded)}")
-    by_id = {message_id(expected_delivery(m)): expected_delivery(m) for m in seeded}
-    seen: set[str] = set()
-    for name, data in delivered:
-        mid = message_id(data)
-        if mid is None or mid not in by_id:
-            raise CheckFailed(f"delivered {name} is not one of the seeded messages")
-        if mid in seen:
-            raise CheckFailed(f"message {mid} delivered twice")
-        seen.add(mid)
-        want = by_id[mid]
-        if data != want:
-            clog.section(f"delivered {name} differs from {mid}", _first_difference(want, data))
-            raise CheckFailed(f"message {mid} not byte-exact: {_first_difference(want, data)}")
-    checks.append(f"{len(seeded)} messages delivered byte-exact (CRLF->LF, nothing added)")
-
-
-def _first_difference(want: bytes, got: bytes) -> str:
-    i = next((k for k in range(min(len(want), len(got))) if want[k] != got[k]),
-             min(len(want), len(got)))
-    return (f"first difference at byte {i} (expected {len(want)} bytes, got {len(got)}): "
-            f"expected {want[max(0, i - 20):i + 30]!r}, got {got[max(0, i - 20):i + 30]!r}")
-
-
-def _check_mailbox(cell: Cell, world: World, seeded: list[bytes], keep: bool,
-                   checks: list[str]) -> None:
-    box = world.mailbox
-    with box.lock:
-        all_msgs = box.messages + box.expunged
-        uids = {m.uid for m in all_msgs}
-    deleted = box.deleted_uids()
-    if len(uids) != len(seeded):
-        raise CheckFailed(f"server holds {len(uids)} messages, expected {len(seeded)}")
-    if keep:
-        if deleted:
-            raise CheckFailed(f"`keep` configured but messages {sorted(deleted)} were deleted")
-        if cell.protocol == "imap":
-            unseen = uids - box.seen_uids()
-            if unseen:
-                raise CheckFailed(f"messages {sorted(unseen)} were not marked \\Seen")
-            checks.append("keep: every message left on the server, marked \\Seen")
-        else:
-            checks.append("keep: every message left on the server")
-    else:
-        if deleted != uids:
-            raise CheckFailed(f"messages {sorted(uids - deleted)} were not deleted")
-        checks.append("every message deleted on the server")
-
-
-SANITIZER_MARKERS = ("ERROR: AddressSanitizer", "ERROR: LeakSanitizer", "runtime error:")
-
-
-def _check_sanitizer(cell: Cell, output: str, checks: list[str]) -> None:
-    """Sanitizer builds: any ASan/UBSan report in fetchmail's output fails the cell."""
-    found = [m for m in SANITIZER_MARKERS if m in output]
-    if found:
-        line = next(ln for ln in output.splitlines() if any(m in ln for m in found))
-        raise CheckFailed(f"sanitizer report: {line.strip()[:200]}")
-    if cell.sanitizer:
-        checks.append(f"no {cell.sanitizer}/ubsan report in fetchmail's output")
-
-
-def _check_transcript(cell: Cell, world: World, fetchmail_output: str,
-                      checks: list[str]) -> None:
-    """Mechanism used, no password fallback, RFC 7628 error exchange kept, no token leaks.
-
-    One-shot cells hold a valid token, so any other mechanism is a failure. Daemon cells also
-    poll with an expired token; trying another SASL mechanism then is tolerated (and noted),
-    sending the token as a password or botching the error challenge is not.
-    """
-    transcript = world.transcript_text()
-    mech = cell.mechanism.upper()
-    verb = "AUTHENTICATE" if cell.protocol == "imap" else "AUTH"
-    if "C: " not in transcript:
-        raise CheckFailed("the server transcript is empty")
-    mechanisms, passwords = auth_attempts(transcript, cell.protocol)
-    if mech not in mechanisms:
-        raise CheckFailed(f"server transcript shows no `{verb} {mech}` "
-                          f"(saw: {', '.join(mechanisms) or 'none'})")
-    sent_secret = [p for p in passwords if p in ("PASS", "LOGIN", "APOP")]
-    if sent_secret:
-        raise CheckFailed(f"fetchmail fell back to a password login ({sent_secret[0]}), "
-                          "sending the bearer token as a password")
-    if passwords and not cell.daemon:
-        raise CheckFailed(f"fetchmail started a password login ({passwords[0]})")
-    if passwords:
-        checks.append("note: with the expired token fetchmail began a password login "
-                      f"({', '.join(passwords)}) and gave up before sending a secret")
-    profile = world.server.config.profile
-    bad = profile.imap_bad_response if cell.protocol == "imap" else profile.pop3_bad_response
-    if any(line.startswith("S: ") and bad in line for line in transcript.splitlines()):
-        raise CheckFailed(f"the server rejected fetchmail's answer to the SASL error "
-                          f"challenge ({bad!r}): RFC 7628 wants a single %x01 for OAUTHBEARER")
-    others = sorted(set(mechanisms) - {mech})
-    if others and not cell.daemon:
-        raise CheckFailed(f"fetchmail also tried {verb} {', '.join(others)}")
-    if others:
-        checks.append(f"note: with the expired token fetchmail also tried {', '.join(others)}")
-    if world.server.errors:
-        raise CheckFailed(f"mock server error: {world.server.errors[0]}")
-    checks.append(f"server transcript shows {verb} {mech}")
-    for where, text in (("fetchmail -vv output", fetchmail_output),
-                        ("server transcript", transcript)):
-        leaks = find_leaks(text, world.tokens)
-        if leaks:
-            raise CheckFailed(f"{where} leaks {', '.join(leaks)}")
-    checks.append(f"no token (raw/base64) in fetchmail -vv output or server transcript "
-                  f"({len(world.tokens)} token(s) checked)")
-
