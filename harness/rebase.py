@@ -28,7 +28,7 @@ from filelock import FileLock
 
 from harness import paths
 from harness.apply import ApplyReport
-from harness.coverage import check_apply, closest_series, failure_reason
+from harness.coverage import check_apply, closest_series, current_releases, failure_reason
 from harness.errors import CellFailure, ConfigError, HarnessError, PatchError
 from harness.rebase_git import Conflict, MaintainerTree, numbering_of
 from harness.series import TABLE_FILE, Series, available_series, load_series
@@ -201,11 +201,12 @@ def start(onto: str, from_series: str | None, name: str | None, opts: Options,
 
 
 def parse_targets(onto: str, source: FetchmailSource) -> list[Version]:
-    """`TAG`, or `FIRST..LAST` / `FIRST..` (every release in between, oldest first)."""
+    """`TAG`, or `FIRST..LAST` / `FIRST..`: every release in between, oldest first (a
+    superseded pre-release only when named as an end)."""
     if ".." not in onto:
         return [source.resolve(onto)]
     first_name, _, last_name = onto.partition("..")
-    releases = [v for v in source.versions() if not v.branch]
+    releases = current_releases(source.versions())
     if not first_name or not releases:
         raise ConfigError(f"bad range {onto!r}: use FIRST..LAST or FIRST.. (e.g. 6.4.24..6.4.33)")
     first = source.resolve(first_name)
@@ -214,7 +215,7 @@ def parse_targets(onto: str, source: FetchmailSource) -> list[Version]:
         raise ConfigError(f"bad range {onto!r}: `next` has native OAuth and gets no series")
     if last < first:
         raise ConfigError(f"bad range {onto!r}: {last} comes before {first}")
-    return [v for v in releases if first <= v <= last]
+    return sorted({v for v in releases if first <= v <= last} | {first, last})
 
 
 def start_range(onto: str, from_series: str | None, opts: Options, say: Say = print) -> int:

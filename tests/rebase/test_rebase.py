@@ -21,6 +21,9 @@ from rebase_helpers import (
     tag_of,
 )
 
+from harness.rebase import parse_targets
+from harness.sources import FetchmailSource
+
 pytestmark = pytest.mark.fetchmail_source
 
 
@@ -388,3 +391,16 @@ def test_a_cherry_pick_aborted_by_hand_is_named(
     assert out.returncode == 4
     assert "no longer in progress and nothing was committed" in out.stderr
     assert not (workshop.patches_dir / "demo64").exists()
+
+
+def test_an_open_range_runs_to_the_newest_release_pre_releases_included(
+        fetchmail_upstream: str) -> None:
+    source = FetchmailSource(fetchmail_upstream)
+    assert [str(v) for v in parse_targets("6.4.32..", source)] == \
+        ["6.4.32", "6.4.33", "6.5.0.beta7"]
+    assert [str(v) for v in parse_targets("RELEASE_6-3-25..6.4.0", source)] == \
+        ["6.3.25", "6.3.26", "6.4.0"]
+    assert [str(v) for v in parse_targets("6.4.1", source)] == ["6.4.1"]
+    # superseded betas only as named ends
+    assert [str(v) for v in parse_targets("6.5.0.beta3..6.5.0.beta7", source)] == \
+        ["6.5.0.beta3", "6.5.0.beta7"]
