@@ -34,7 +34,7 @@ from harness.versions import Version
 log = logging.getLogger(__name__)
 
 # Bump when the steps below change in a way that changes the binary.
-BUILD_SCRIPT_VERSION = 2  # bump when the build recipe changes
+BUILD_SCRIPT_VERSION = 3  # bump when the build recipe changes
 SRC = "/build/src"
 SANITIZE_FLAGS = "-fsanitize=address,undefined -fno-omit-frame-pointer -g"
 
@@ -78,6 +78,9 @@ def compat_flags(tree: Path) -> list[str]:
     - 6.3.x calls SSLv3_client_method(), which OpenSSL >= 1.1 on Debian no longer has
       (built with no-ssl3-method): map it to TLS_client_method, so `sslproto ssl3` means TLS.
     - 6.4.0..6.4.x refer to bison's yytoknum table, gone since bison 3.6.
+    - Early 6.4.x define OPENSSL_NO_DEPRECATED yet call SSL_use_RSAPrivateKey_file(), which
+      OpenSSL 3 then hides: an implicit declaration, a hard error since gcc 14 (trixie). Call
+      SSL_use_PrivateKey_file() (any key type, same arguments), as 6.5.0.beta3 does.
     """
     flags = []
     socket_c = tree / "socket.c"
@@ -85,6 +88,8 @@ def compat_flags(tree: Path) -> list[str]:
         text = socket_c.read_text(errors="replace")
         if "SSLv3_client_method" in text and "OPENSSL_NO_SSL3" not in text:
             flags.append("-DSSLv3_client_method=TLS_client_method")
+        if "SSL_use_RSAPrivateKey_file" in text and "OPENSSL_NO_DEPRECATED" in text:
+            flags.append("-DSSL_use_RSAPrivateKey_file=SSL_use_PrivateKey_file")
     grammar = tree / "rcfile_y.y"
     if grammar.is_file() and "yytoknum" in grammar.read_text(errors="replace"):
         flags.append("-Dyytoknum=0")

@@ -187,7 +187,8 @@ def test_compat_flags_follow_the_tree(shared_source: FetchmailSource) -> None:
         return compat_flags(shared_source.worktree(Version.parse(version)))
 
     assert flags("6.3.26") == ["-DSSLv3_client_method=TLS_client_method"]
-    assert flags("6.4.0") == ["-Dyytoknum=0"]
+    rsa_key = "-DSSL_use_RSAPrivateKey_file=SSL_use_PrivateKey_file"
+    assert flags("6.4.0") == [rsa_key, "-Dyytoknum=0"]
     assert flags("6.4.33") == []
 
 
