@@ -152,11 +152,16 @@ _DIAGNOSES: list[tuple[re.Pattern[str], str]] = [
         "calls {0}, which the distro's OpenSSL {ssl} does not declare: this fetchmail "
         "predates the OpenSSL 1.1 API",
     ),
+    (
+        re.compile(r"Autoconf version ([\d.]+) or higher is required"),
+        "needs Autoconf {0} or newer, which this distro does not have: build it on a newer "
+        "distro",
+    ),
 ]
 
 
 def diagnose(log_text: str, openssl: str) -> str | None:
-    """A one-line cause for well-known failures of old releases on new distros."""
+    """A one-line cause for well-known failures of a release on a distro it does not fit."""
     for pattern, message in _DIAGNOSES:
         m = pattern.search(log_text)
         if m:

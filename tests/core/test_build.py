@@ -198,6 +198,10 @@ def test_diagnose_names_the_openssl_cause() -> None:
     assert cause == ("calls SSLv3_client_method, which the distro's OpenSSL 3.0.15 no longer "
                      "provides: this fetchmail predates the OpenSSL 1.1 API")
     assert diagnose("error: 'yytoknum' undeclared", "3.0.15") is None
+    autoconf = "configure.ac:20: error: Autoconf version 2.71 or higher is required"
+    assert diagnose(autoconf, "1.1.1w") == (
+        "needs Autoconf 2.71 or newer, which this distro does not have: build it on a newer "
+        "distro")
 
 
 def test_image_tag_follows_dockerfile_content(
