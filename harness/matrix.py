@@ -193,6 +193,12 @@ def run_matrix(
     groups = group_by_build(cells)
     pending_groups: dict[str, list[Cell]] = {}
     for group, members in groups.items():
+        why = members[0].unsupported
+        if why:
+            builds[group] = f"skip: {why}"
+            for cell in members:
+                finish(CellResult(cell.identifier, "skip", why))
+            continue
         try:
             build_key = backend.build_key(members[0])
         except Exception as exc:  # a bad source or series: that group errors, others run

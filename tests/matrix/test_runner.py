@@ -90,6 +90,18 @@ def test_build_failure_fails_its_cells_only(tmp_path: Path) -> None:
     assert run.counts()["pass"] == len(CELLS) - len(bad)
 
 
+def test_a_release_that_cannot_build_on_a_distro_is_skipped_unbuilt(tmp_path: Path) -> None:
+    cells = generate([Version.parse("6.4.33"), Version.parse("next")], _table,
+                     distros=("bullseye",))
+    backend = RecordingBackend()
+    run = run_matrix(cells, backend, jobs=2, cache=None, log_dir=tmp_path)
+    skipped = [r for r in run.results if r.outcome == "skip"]
+    assert {Cell.parse(r.cell).version for r in skipped} == {"next"}
+    assert all("Autoconf 2.71" in r.reason for r in skipped)
+    assert backend.builds == ["6.4.33-oauth64-bullseye"]  # next was not even tried
+    assert run.ok and run.builds["next-native-bullseye"].startswith("skip")
+
+
 def test_engine_trouble_during_build_is_an_error(tmp_path: Path) -> None:
     class NoEngine(RecordingBackend):
         def build(self, cell: Cell) -> FakeBuilt:
