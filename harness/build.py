@@ -34,7 +34,7 @@ from harness.versions import Version
 log = logging.getLogger(__name__)
 
 # Bump when the steps below change in a way that changes the binary.
-BUILD_SCRIPT_VERSION = 3  # bump when the build recipe changes
+BUILD_SCRIPT_VERSION = 3
 SRC = "/build/src"
 SANITIZE_FLAGS = "-fsanitize=address,undefined -fno-omit-frame-pointer -g"
 
@@ -207,8 +207,9 @@ def _container_build(
     cflags = "-g -O2" + (f" {SANITIZE_FLAGS}" if spec.sanitize else "")
     ldflags = SANITIZE_FLAGS if spec.sanitize else ""
     env = {"CCACHE_DIR": "/ccache", "ASAN_OPTIONS": "detect_leaks=0"}
+    options = configure_options(tree)
     configure = [
-        "./configure", "--with-ssl", *configure_options(tree), "CC=ccache gcc", f"CFLAGS={cflags}",
+        "./configure", "--with-ssl", *options, "CC=ccache gcc", f"CFLAGS={cflags}",
         f"CPPFLAGS={' '.join(flags)}", f"LDFLAGS={ldflags}",
     ]
     steps: list[tuple[str, list[str] | str]] = [
@@ -245,7 +246,7 @@ def _container_build(
         (out / "version.txt").write_text(version_output)
         box.get(f"{SRC}/fetchmail", out / "fetchmail")
     return {"openssl": openssl, "cflags": cflags, "ldflags": ldflags, "cppflags": flags,
-            "configure_options": configure_options(tree)}
+            "configure_options": options}
 
 
 def build_key(spec: BuildSpec, *, source: Source, patches_dir: Path | None = None) -> str:

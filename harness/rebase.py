@@ -31,7 +31,14 @@ from harness.apply import ApplyReport
 from harness.coverage import check_apply, closest_series, current_releases, failure_reason
 from harness.errors import CellFailure, ConfigError, HarnessError, PatchError
 from harness.rebase_git import Conflict, MaintainerTree, numbering_of
-from harness.series import TABLE_FILE, Series, available_series, load_series
+from harness.series import (
+    TABLE_FILE,
+    Series,
+    available_series,
+    entry_for,
+    load_series,
+    series_for,
+)
 from harness.sources import FetchmailSource
 from harness.table_edit import Range, TableDoc, atomic_write, map_release, series_file_text
 from harness.versions import Version
@@ -229,16 +236,14 @@ def start_range(onto: str, from_series: str | None, opts: Options, say: Say = pr
     done: list[str] = []
     for target in targets:
         say(f"== {target} ({len(done) + 1}/{len(targets)})")
-        mapped = next((r for r in TableDoc(patches_dir / TABLE_FILE).ranges()
-                       if r.covers(target)), None)
+        mapped = series_for(target, patches_dir)
         if mapped is not None and (from_series is None or done):
-            series = load_series(mapped.series, patches_dir)
-            if check_apply(source, series, target, mapped.max_fuzz).ok:
-                say(f"{target} is already mapped to {mapped.series}, which applies; skipped")
-                carrying = mapped.series
+            series, entry = mapped
+            carrying = series.name  # if it no longer fits, this is the series to carry
+            if check_apply(source, series, target, entry.max_fuzz).ok:
+                say(f"{target} is already mapped to {series.name}, which applies; skipped")
                 done.append(f"{target} -> {carrying}")
                 continue
-            carrying = mapped.series  # mapped, but no longer fits: carry that series
         try:
             code = start(str(target), carrying, None, opts, say)
         except HarnessError:
@@ -247,8 +252,7 @@ def start_range(onto: str, from_series: str | None, opts: Options, say: Say = pr
         if code != 0:
             _say_range_progress(done, targets, target, say)
             return code
-        covering = next((r for r in TableDoc(patches_dir / TABLE_FILE).ranges()
-                         if r.covers(target)), None)
+        covering = entry_for(target, patches_dir)
         carrying = covering.series if covering else carrying
         done.append(f"{target} -> {carrying}")
     say(f"carried {len(done)} release(s):")
