@@ -26,6 +26,11 @@ class CellResult:
     def ok(self) -> bool:
         return self.outcome in ("pass", "skip")
 
+    def summary(self) -> str:
+        """One line for a list of cells that did not pass: outcome, cell, reason, log."""
+        where = f"  [log: {self.log}]" if self.log else ""
+        return f"{self.outcome.upper()} {self.cell}: {self.reason}{where}"
+
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
 

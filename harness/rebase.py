@@ -608,7 +608,6 @@ def _test(version: Version, series: str, patches_dir: Path, enabled: bool,
     if bad:
         raise CellFailure(
             f"{len(bad)} of {len(cells)} cells failed for {version} with {series}:\n"
-            + "\n".join(f"  {r.outcome.upper()} {r.cell}: {r.reason}  [log: {r.log}]"
-                        for r in bad)
+            + "\n".join(f"  {r.summary()}" for r in bad)
             + "\nNothing was installed. Fix the commits in the worktree and --continue, "
               "or --abort.")

@@ -122,6 +122,6 @@ def execute(cells: list[Cell], args: argparse.Namespace) -> int:
     )
     for r in outcome.results:
         if not r.ok:
-            print(f"  {r.outcome.upper()} {r.cell}: {r.reason}  [log: {r.log}]", file=sys.stderr)
+            print(f"  {r.summary()}", file=sys.stderr)
     print(f"reports: {', '.join(str(p) for p in written.values())}", file=sys.stderr)
     return 0 if outcome.ok else 1

@@ -101,3 +101,9 @@ def test_progress_live_block_is_redrawn_and_cleared() -> None:
     progress("cell-done", "c1", CellResult("c1", "pass"))
     progress.close()
     assert "\x1b[" in out.getvalue() and "✅ pass  c1" in out.getvalue()
+
+
+def test_summary_line_names_the_log_only_when_there_is_one() -> None:
+    assert CellResult("c", "fail", "build failed").summary() == "FAIL c: build failed"
+    assert CellResult("c", "error", "boom", log="/l/c.log").summary() == \
+        "ERROR c: boom  [log: /l/c.log]"
