@@ -37,7 +37,8 @@ def check_delivery(delivered: list[tuple[str, bytes]], seeded: list[bytes], clog
                    checks: list[str]) -> None:
     if len(delivered) != len(seeded):
         raise CheckFailed(f"{len(delivered)} messages delivered, expected {len(seeded)}")
-    by_id = {message_id(expected_delivery(m)): expected_delivery(m) for m in seeded}
+    wanted = [expected_delivery(m) for m in seeded]
+    by_id = {message_id(w): w for w in wanted}
     seen: set[str] = set()
     for name, data in delivered:
         mid = message_id(data)
@@ -48,8 +49,9 @@ def check_delivery(delivered: list[tuple[str, bytes]], seeded: list[bytes], clog
         seen.add(mid)
         want = by_id[mid]
         if data != want:
-            clog.section(f"delivered {name} differs from {mid}", first_difference(want, data))
-            raise CheckFailed(f"message {mid} not byte-exact: {first_difference(want, data)}")
+            where = first_difference(want, data)
+            clog.section(f"delivered {name} differs from {mid}", where)
+            raise CheckFailed(f"message {mid} not byte-exact: {where}")
     checks.append(f"{len(seeded)} messages delivered byte-exact (CRLF->LF, nothing added)")
 
 

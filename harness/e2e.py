@@ -327,7 +327,7 @@ def _oneshot_run(cell: Cell, binary: Path, image: str, client: Any, world: World
         checks.append("fetchmail exited 0")
         delivered = _collect(box, world.tmp / "delivered")
     check_delivery(delivered, world.seeded, clog, checks)
-    check_mailbox(cell, world, [m for m in world.seeded], keep, checks)
+    check_mailbox(cell, world, world.seeded, keep, checks)
     check_transcript(cell, world, text, checks)
 
 
@@ -381,10 +381,11 @@ def _daemon_run(cell: Cell, binary: Path, image: str, client: Any, world: World,
             daemon.join(15)
             clog.section("fetchmail -vv (daemon)", "".join(output))
         delivered = _collect(box, world.tmp / "delivered")
-    check_sanitizer(cell, "".join(output), checks)
+    text = "".join(output)
+    check_sanitizer(cell, text, checks)
     check_delivery(delivered, world.seeded, clog, checks)
     check_mailbox(cell, world, world.seeded, False, checks)
-    check_transcript(cell, world, "".join(output), checks)
+    check_transcript(cell, world, text, checks)
 
 
 def _add_messages(world: World, count: int) -> None:
