@@ -239,7 +239,7 @@ def load_config(path: Path) -> Config:
             f"{path}:{values['client_auth'][0]}: client_auth must be post or basic, "
             f"not {get['client_auth']!r}"
         )
-    if client_auth == "basic" and not ("client_secret" in get or "client_secret_cmd" in get):
+    if client_auth == "basic" and not (get.get("client_secret") or get.get("client_secret_cmd")):
         raise ConfigError(
             f"{path}:{values['client_auth'][0]}: client_auth=basic needs client_secret or "
             "client_secret_cmd"

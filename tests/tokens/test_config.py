@@ -68,6 +68,7 @@ def test_google_preset_with_override(tmp_path: Path) -> None:
         (BASE + "provider=google\nclient_secret=a\nclient_secret_cmd=b\n", "not both"),
         (BASE + "provider=google\nclient_auth=digest\n", ":5: client_auth must be post or basic"),
         (BASE + "provider=google\nclient_auth=basic\n", ":5: client_auth=basic needs"),
+        (BASE + "provider=google\nclient_secret=\nclient_auth=basic\n", ":6: client_auth=basic"),
     ],
 )
 def test_config_errors_name_the_line(tmp_path: Path, text: str, needle: str) -> None:
