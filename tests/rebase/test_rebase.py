@@ -23,6 +23,7 @@ from rebase_helpers import (
 
 from harness.rebase import parse_targets
 from harness.sources import FetchmailSource
+from harness.versions import Version
 
 pytestmark = pytest.mark.fetchmail_source
 
@@ -351,9 +352,8 @@ def test_bad_ranges_are_clear_errors(workshop: Workshop, cli: Cli, onto: str,
 
 
 def _covers(row: dict[str, object], version: str) -> bool:
-    def key(v: object) -> tuple[int, ...]:
-        return tuple(int(x) for x in str(v).split("."))
-    return key(row["first"]) <= key(version) <= key(row["last"])
+    first, last = Version.parse(str(row["first"])), Version.parse(str(row["last"]))
+    return first <= Version.parse(version) <= last
 
 
 def _resolve_envelope(src: Path) -> None:
