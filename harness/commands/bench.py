@@ -23,6 +23,7 @@ from typing import Any
 
 from harness import paths
 from harness.cells import Cell, Selector, cells_for, group_by_build
+from harness.sources import configured_upstream
 
 NAME = "bench"
 HELP = "time the matrix cold/warm against plain sequential builds (reports ratios)"
@@ -92,12 +93,13 @@ def run(args: argparse.Namespace) -> int:
     from harness.e2e import DockerBackend
     from harness.matrix import ResultCache
 
+    upstream = configured_upstream(args.upstream)  # the user's, before the cache is swapped
     with _fresh_cache() as cache_root:
         # a frozen copy of the series: an edit while the bench runs must not turn the warm
         # run into a rebuild (the cache would rightly treat it as a new input)
         patches = cache_root / "patches"
         shutil.copytree(args.patches_dir or paths.PATCHES_DIR, patches)
-        backend = DockerBackend(upstream=args.upstream, patches_dir=patches)
+        backend = DockerBackend(upstream=upstream, patches_dir=patches)
         backend.source.ensure_mirror()
         universe = cells_for(backend.source.versions(), patches_dir=patches)
         cells = Selector.parse(args.select).select(universe)

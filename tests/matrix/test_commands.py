@@ -56,3 +56,28 @@ def test_run_rejects_a_bad_identifier(capsys: pytest.CaptureFixture[str]) -> Non
 def test_run_rejects_the_wrong_series(upstream: str, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["run", "--upstream", upstream, "next-oauth64-bookworm-imap-oauthbearer-tls"]) == 2
     assert "uses series 'native'" in capsys.readouterr().err
+
+
+def test_bench_uses_the_remembered_upstream_in_its_fresh_cache(
+    monkeypatch: pytest.MonkeyPatch, isolated_cache: object
+) -> None:
+    """bench swaps in a throwaway cache; the upstream `sources --upstream` remembered in the
+    user's cache must still be the one it mirrors from."""
+    from harness import e2e
+    from harness.sources import remember_upstream
+
+    remember_upstream("/srv/mirrors/fetchmail.git")
+    seen: list[str | None] = []
+
+    class Stop(Exception):
+        pass
+
+    class Recorder:
+        def __init__(self, upstream: str | None = None, **_: object) -> None:
+            seen.append(upstream)
+            raise Stop
+
+    monkeypatch.setattr(e2e, "DockerBackend", Recorder)
+    with pytest.raises(Stop):
+        main(["bench"])
+    assert seen == ["/srv/mirrors/fetchmail.git"]
