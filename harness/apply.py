@@ -8,9 +8,13 @@ import subprocess
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
+from harness.buildfixes import BuildFix, as_series, fixes_for, fixes_hash
 from harness.errors import PatchError
-from harness.series import Series
+from harness.series import FUZZ0, THREE_WAY, Series, entry_for, load_series
+from harness.sources import FetchmailSource, Source
+from harness.versions import Version
 
 CLEAN, OFFSET, FUZZ, FAILED = "clean", "offset", "fuzz", "failed"
 _RANK = {CLEAN: 0, OFFSET: 1, FUZZ: 2, FAILED: 3}
@@ -85,7 +89,7 @@ class ApplyReport:
         if self.failed:
             lines.append(f"FAILED: {len(self.failed)} of {len(self.results)} patches did not apply")
         elif self.fuzz_exceeded:
-            lines.append(f"FAILED: fuzz {self.fuzz} exceeds the table's max_fuzz {self.max_fuzz}")
+            lines.append(f"FAILED: fuzz {self.fuzz} exceeds the {self.max_fuzz} allowed")
         else:
             lines.append(f"OK: {len(self.results)} patches applied")
         return "\n".join(lines)
@@ -172,3 +176,69 @@ def require_ok(report: ApplyReport) -> ApplyReport:
     if not report.ok:
         raise PatchError(report.render())
     return report
+
+
+# -- what a build applies -------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ApplyPlan:
+    """What a build applies to a release: its OAuth series (for a `3way` range, the variant
+    derived for this release), then the build fixes the release needs."""
+
+    series: Series | None
+    method: str | None  # the table's apply method; None: a series outside its table range
+    fixes: tuple[BuildFix, ...]
+    how: str = ""  # for a 3way range: how the variant was derived
+
+    def material(self) -> dict[str, Any]:
+        return {"series": self.series.content_hash() if self.series else None,
+                "method": self.method, "fixes": fixes_hash(list(self.fixes))}
+
+    def describe(self, version: Version) -> str:
+        if self.series is None:
+            return f"no series: unpatched fetchmail {version}"
+        how = {FUZZ0: "the table's method: fuzz 0",
+               THREE_WAY: f"the table's method: 3-way ({self.how}), applied as the variant "
+                          f"derived for {version} at fuzz 0",
+               None: "outside its table range: fuzz up to 2 allowed"}[self.method]
+        return f"series {self.series.name} on {version}, {how}"
+
+
+def plan_apply(version: Version, series_name: str | None, source: Source,
+               patches_dir: Path | None, cache: Path | None = None) -> ApplyPlan:
+    """The plan for `version` with `series_name` (None: unpatched, build fixes only)."""
+    series = load_series(series_name, patches_dir) if series_name else None
+    method = how = None
+    if series is not None:
+        entry = entry_for(version, patches_dir)
+        if entry is not None and entry.series == series.name:
+            method = entry.apply
+        if method == THREE_WAY:
+            from harness.derive import variant
+
+            mirror = source if isinstance(source, FetchmailSource) else FetchmailSource(
+                cache=cache)
+            series, carried = variant(mirror, series, version)
+            how = carried.how
+    fixes = tuple(fixes_for(version, series is not None, patches_dir))
+    return ApplyPlan(series, method, fixes, how or "")
+
+
+def apply_plan(plan: ApplyPlan, version: Version, tree: Path, out: Path | None = None,
+               *, fixes: bool = True) -> list[ApplyReport]:
+    """The series, then (unless fixes=False) the build fixes, each with GNU patch; writes
+    out/apply-report.txt when `out` is given; PatchError if anything fails."""
+    reports = []
+    if plan.series is not None:
+        reports.append(apply_series(plan.series, tree,
+                                    max_fuzz=None if plan.method is None else 0))
+    if fixes and plan.fixes and all(r.ok for r in reports):
+        reports.append(apply_series(as_series(list(plan.fixes), version, tree), tree,
+                                    max_fuzz=0))
+    text = "\n".join([plan.describe(version), *(r.render() for r in reports)]) + "\n"
+    if out is not None:
+        (out / "apply-report.txt").write_text(text)
+    if not all(r.ok for r in reports):
+        raise PatchError(text.rstrip())
+    return reports

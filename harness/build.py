@@ -24,17 +24,17 @@ import docker
 from filelock import FileLock
 
 from harness import images, paths
-from harness.apply import ApplyReport, apply_series
+from harness.apply import ApplyPlan, apply_plan, plan_apply
 from harness.container import Container
 from harness.errors import BuildError, ConfigError, PatchError
-from harness.series import Series, entry_for, load_series
+from harness.series import entry_for
 from harness.sources import FetchmailSource, Source
 from harness.versions import Version
 
 log = logging.getLogger(__name__)
 
 # Bump when the steps below change in a way that changes the binary.
-BUILD_SCRIPT_VERSION = 3
+BUILD_SCRIPT_VERSION = 4
 SRC = "/build/src"
 SANITIZE_FLAGS = "-fsanitize=address,undefined -fno-omit-frame-pointer -g"
 
@@ -72,30 +72,6 @@ def default_series(version: Version, patches_dir: Path | None = None) -> str | N
     return entry.series if entry else None
 
 
-def compat_flags(tree: Path) -> list[str]:
-    """Preprocessor flags old releases need with today's toolchains (recorded in the manifest).
-
-    - 6.3.x calls SSLv3_client_method(), which OpenSSL >= 1.1 on Debian no longer has
-      (built with no-ssl3-method): map it to TLS_client_method, so `sslproto ssl3` means TLS.
-    - 6.4.0..6.4.x refer to bison's yytoknum table, gone since bison 3.6.
-    - Early 6.4.x define OPENSSL_NO_DEPRECATED yet call SSL_use_RSAPrivateKey_file(), which
-      OpenSSL 3 then hides: an implicit declaration, a hard error since gcc 14 (trixie). Call
-      SSL_use_PrivateKey_file() (any key type, same arguments), as 6.5.0.beta3 does.
-    """
-    flags = []
-    socket_c = tree / "socket.c"
-    if socket_c.is_file():
-        text = socket_c.read_text(errors="replace")
-        if "SSLv3_client_method" in text and "OPENSSL_NO_SSL3" not in text:
-            flags.append("-DSSLv3_client_method=TLS_client_method")
-        if "SSL_use_RSAPrivateKey_file" in text and "OPENSSL_NO_DEPRECATED" in text:
-            flags.append("-DSSL_use_RSAPrivateKey_file=SSL_use_PrivateKey_file")
-    grammar = tree / "rcfile_y.y"
-    if grammar.is_file() and "yytoknum" in grammar.read_text(errors="replace"):
-        flags.append("-Dyytoknum=0")
-    return flags
-
-
 def configure_options(tree: Path) -> list[str]:
     """Extra ./configure options a release needs with today's toolchains.
 
@@ -109,10 +85,10 @@ def configure_options(tree: Path) -> list[str]:
     return []
 
 
-def _key(commit: str, series: Series | None, recipe: str, spec: BuildSpec) -> str:
+def _key(commit: str, plan: ApplyPlan, recipe: str, spec: BuildSpec) -> str:
     material = {
         "commit": commit,
-        "series": series.content_hash() if series else None,
+        **plan.material(),
         "image": recipe,
         "distro": spec.distro,
         "sanitize": spec.sanitize,
@@ -196,7 +172,6 @@ def _container_build(
     image: str,
     tree: Path,
     spec: BuildSpec,
-    flags: list[str],
     out: Path,
     logger: _Log,
     cache: Path,
@@ -210,7 +185,7 @@ def _container_build(
     options = configure_options(tree)
     configure = [
         "./configure", "--with-ssl", *options, "CC=ccache gcc", f"CFLAGS={cflags}",
-        f"CPPFLAGS={' '.join(flags)}", f"LDFLAGS={ldflags}",
+        f"LDFLAGS={ldflags}",
     ]
     steps: list[tuple[str, list[str] | str]] = [
         ("bootstrap", "if [ -x ./autogen.sh ]; then ./autogen.sh; else autoreconf -fi; fi"),
@@ -222,7 +197,7 @@ def _container_build(
         volumes={str(ccache): {"bind": "/ccache", "mode": "rw"}},
     ) as box:
         openssl = box.check(["pkg-config", "--modversion", "openssl"]).strip()
-        logger(f"image {image}, OpenSSL {openssl}, compat flags: {' '.join(flags) or 'none'}\n")
+        logger(f"image {image}, OpenSSL {openssl}\n")
         box.put(tree, SRC)
         for title, cmd in steps:
             logger.step(f"{title}: {cmd if isinstance(cmd, str) else ' '.join(cmd)}")
@@ -245,16 +220,17 @@ def _container_build(
             raise BuildError(f"the built fetchmail does not run: {version_output[-500:]}")
         (out / "version.txt").write_text(version_output)
         box.get(f"{SRC}/fetchmail", out / "fetchmail")
-    return {"openssl": openssl, "cflags": cflags, "ldflags": ldflags, "cppflags": flags,
+    return {"openssl": openssl, "cflags": cflags, "ldflags": ldflags,
             "configure_options": options}
 
 
 def build_key(spec: BuildSpec, *, source: Source, patches_dir: Path | None = None) -> str:
     """The cache key `build(spec)` would use, without building anything."""
     images.check_distro(spec.distro)
-    commit = source.commit(source.resolve(spec.version))
-    series = load_series(spec.series, patches_dir) if spec.series else None
-    return _key(commit, series, images.dockerfile_hash(spec.distro), spec)
+    version = source.resolve(spec.version)
+    commit = source.commit(version)
+    plan = plan_apply(version, spec.series, source, patches_dir)
+    return _key(commit, plan, images.dockerfile_hash(spec.distro), spec)
 
 
 def build(
@@ -269,11 +245,13 @@ def build(
     """Build `spec` (or serve it from the cache); BuildError / PatchError on failure."""
     cache = cache or paths.cache_dir()
     source = source or FetchmailSource(cache=cache)
-    key = build_key(spec, source=source, patches_dir=patches_dir)
+    images.check_distro(spec.distro)
     version = source.resolve(spec.version)
     commit = source.commit(version)
-    series = load_series(spec.series, patches_dir) if spec.series else None
+    plan = plan_apply(version, spec.series, source, patches_dir, cache)
     recipe = images.dockerfile_hash(spec.distro)
+    key = _key(commit, plan, recipe, spec)
+    series = plan.series
     builds = cache / "builds"
     builds.mkdir(parents=True, exist_ok=True)
     out = builds / f"{spec.identifier}-{key[:12]}"
@@ -291,8 +269,7 @@ def build(
                 source.worktree(version), tree, symlinks=True,
                 ignore=shutil.ignore_patterns(".git"),
             )
-            report = _apply(series, version, tree, patches_dir, tmp_out)  # before any container
-            flags = compat_flags(tree)
+            reports = apply_plan(plan, version, tree, tmp_out)  # before any container
             from harness.engine import ensure_engine
 
             client = client or ensure_engine()
@@ -300,10 +277,10 @@ def build(
             logger = _Log(tmp_out / "build.log", stream)
             try:
                 logger(f"build {spec.identifier} key {key}\nsource {version} commit {commit}\n")
-                if report:
+                logger(plan.describe(version) + "\n")
+                for report in reports:
                     logger(report.render() + "\n")
-                extras = _container_build(client, image.tag, tree, spec, flags, tmp_out, logger,
-                                          cache)
+                extras = _container_build(client, image.tag, tree, spec, tmp_out, logger, cache)
             finally:
                 logger.file.close()
             manifest = {
@@ -313,7 +290,9 @@ def build(
                 "commit": commit,
                 "series": series.name if series else None,
                 "series_hash": series.content_hash() if series else None,
+                "apply": plan.method,
                 "patches": series.patch_hashes() if series else {},
+                "build_fixes": [f.patch.name for f in plan.fixes],
                 "distro": spec.distro,
                 "image": {"tag": image.tag, "id": image.id, "recipe": recipe},
                 "sanitize": spec.sanitize,
@@ -345,21 +324,6 @@ def _keep_failure(exc: Exception, tmp_out: Path, failed: Path) -> None:
     if kept and str(failed) not in text:
         text += f"\nkept: {', '.join(str(failed / k) for k in kept)}"
     exc.args = (text,)
-
-
-def _apply(
-    series: Series | None, version: Version, tree: Path, patches_dir: Path | None, out: Path
-) -> ApplyReport | None:
-    if series is None:
-        (out / "apply-report.txt").write_text(f"no series: unpatched fetchmail {version}\n")
-        return None
-    entry = entry_for(version, patches_dir)
-    max_fuzz = entry.max_fuzz if entry and entry.series == series.name else None
-    report = apply_series(series, tree, max_fuzz=max_fuzz)
-    (out / "apply-report.txt").write_text(report.render() + "\n")
-    if not report.ok:
-        raise PatchError(report.render())
-    return report
 
 
 def export(result: BuildResult, dist: Path) -> Path:

@@ -16,9 +16,16 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from harness.apply import ApplyReport, apply_series
-from harness.errors import SourceError
+from harness.errors import PatchError, SourceError
 from harness.interdiff import parse_patch
-from harness.series import Series, TableEntry, available_series, load_series, load_table
+from harness.series import (
+    THREE_WAY,
+    Series,
+    TableEntry,
+    available_series,
+    load_series,
+    load_table,
+)
 from harness.sources import FetchmailSource
 from harness.versions import Version
 
@@ -67,16 +74,27 @@ def check_apply(source: FetchmailSource, series: Series, version: Version,
         return apply_series(series, tree, max_fuzz=max_fuzz)
 
 
-def applies(report: ApplyReport) -> bool:
-    return report.ok
+def entry_problem(source: FetchmailSource, series: Series, entry: TableEntry,
+                  version: Version) -> str | None:
+    """Why `version` does not take `series` the way its table entry says, or None."""
+    if entry.apply == THREE_WAY:
+        from harness.derive import variant
+
+        try:
+            variant(source, series, version)
+        except PatchError as exc:
+            return f"series {series.name} does not carry onto it: {exc}"
+        return None
+    report = check_apply(source, series, version, 0)
+    return None if report.ok else failure_reason(report)
 
 
 def failure_reason(report: ApplyReport) -> str:
     if report.failed:
         parts = [f"{r.name}: {'; '.join(r.failures)}" for r in report.failed]
         return f"series {report.series} no longer applies ({' | '.join(parts)})"
-    return (f"series {report.series} needs fuzz {report.fuzz}, more than the table's "
-            f"max_fuzz {report.max_fuzz}")
+    return (f"series {report.series} needs fuzz {report.fuzz}, more than the "
+            f"{report.max_fuzz} allowed")
 
 
 @dataclass(frozen=True)
@@ -139,9 +157,9 @@ def find_gaps(source: FetchmailSource, patches_dir: Path | None, *, apply_check:
         if not apply_check:
             continue
         series = series_cache.setdefault(entry.series, load_series(entry.series, patches_dir))
-        report = check_apply(source, series, version, entry.max_fuzz)
-        if not report.ok:
-            gaps.append(Gap(version, failure_reason(report) + _rebase_hint(version, entry)))
+        problem = entry_problem(source, series, entry, version)
+        if problem is not None:
+            gaps.append(Gap(version, problem + _rebase_hint(version, entry)))
     return releases, gaps
 
 

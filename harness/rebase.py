@@ -1,7 +1,7 @@
 """Carry a patch series to a new fetchmail release (the maintainer's `rebase`).
 
 1. Pick the series whose base is closest to the target (or --from).
-2. If it still applies to the target within max_fuzz: only widen its table range.
+2. If it still applies to the target at fuzz 0: only widen its table range.
 3. Otherwise, in cache/rebase/<name>/src: branch at the series' base, `git am` the series,
    then cherry-pick each commit onto the target. cherry-pick merges three-way with the
    series' base as merge base, so upstream code that moved is followed, and each patch is
@@ -28,19 +28,26 @@ from filelock import FileLock
 
 from harness import paths
 from harness.apply import ApplyReport
-from harness.coverage import check_apply, closest_series, current_releases, failure_reason
+from harness.coverage import (
+    check_apply,
+    closest_series,
+    current_releases,
+    entry_problem,
+    failure_reason,
+)
 from harness.errors import CellFailure, ConfigError, HarnessError, PatchError
 from harness.rebase_git import Conflict, MaintainerTree, numbering_of
 from harness.series import (
     TABLE_FILE,
     Series,
+    TableEntry,
     available_series,
     entry_for,
     load_series,
     series_for,
 )
 from harness.sources import FetchmailSource
-from harness.table_edit import Range, TableDoc, atomic_write, map_release, series_file_text
+from harness.table_edit import TableDoc, atomic_write, map_release, series_file_text
 from harness.versions import Version
 
 STATE_FILE = "state.json"
@@ -164,14 +171,12 @@ def start(onto: str, from_series: str | None, name: str | None, opts: Options,
     releases = [v for v in source.versions() if not v.branch]
     series = _choose_series(target, from_series, patches_dir, releases)
     doc = TableDoc(patches_dir / TABLE_FILE)
-    max_fuzz = _max_fuzz_near(doc.ranges(), series.name, target)
     say(f"rebase: {series.name} (base {series.base}) onto {target} ({target.tag}, "
         f"{onto_commit[:12]})")
 
-    report = check_apply(source, series, target, max_fuzz)
+    report = check_apply(source, series, target, 0)
     if report.ok and not opts.regenerate:
-        return _widen(source, series, target, max_fuzz, releases, report, doc, patches_dir,
-                      opts, say)
+        return _widen(source, series, target, releases, report, doc, patches_dir, opts, say)
     say(("it still applies, but --regenerate asks for a fresh series" if report.ok else
          failure_reason(report)) + "; carrying it over with three-way merges")
 
@@ -240,7 +245,7 @@ def start_range(onto: str, from_series: str | None, opts: Options, say: Say = pr
         if mapped is not None and (from_series is None or done):
             series, entry = mapped
             carrying = series.name  # if it no longer fits, this is the series to carry
-            if check_apply(source, series, target, entry.max_fuzz).ok:
+            if entry_problem(source, series, entry, target) is None:
                 say(f"{target} is already mapped to {series.name}, which applies; skipped")
                 done.append(f"{target} -> {carrying}")
                 continue
@@ -282,17 +287,6 @@ def _choose_series(target: Version, from_series: str | None, patches_dir: Path,
     return best
 
 
-def _max_fuzz_near(ranges: list[Range], series: str, target: Version) -> int:
-    own = [r for r in ranges if r.series == series]
-    if not own:
-        return 0
-
-    def distance(r: Range) -> tuple[bool, Version]:
-        return (not r.covers(target), r.last if r.last < target else r.first)
-
-    return min(own, key=distance).max_fuzz
-
-
 def _check_clean_leftover(src: Path) -> None:
     tree = MaintainerTree(src)
     if not tree.exists():
@@ -324,7 +318,7 @@ def _commit_series(tree: MaintainerTree, series: Series, base_commit: str,
 # -- the fast path: the old series still fits -----------------------------------------------------
 
 
-def _widen(source: FetchmailSource, series: Series, target: Version, max_fuzz: int,
+def _widen(source: FetchmailSource, series: Series, target: Version,
            releases: list[Version], report: ApplyReport, doc: TableDoc, patches_dir: Path,
            opts: Options, say: Say) -> int:
     say(report.render())
@@ -334,9 +328,9 @@ def _widen(source: FetchmailSource, series: Series, target: Version, max_fuzz: i
         return 0
 
     def fits(v: Version) -> bool:
-        return check_apply(source, series, v, max_fuzz).ok
+        return check_apply(source, series, v, 0).ok
 
-    changes = map_release(doc, series.name, target, max_fuzz, releases, fits)
+    changes = map_release(doc, series.name, target, releases, fits)
     if opts.test:
         with tempfile.TemporaryDirectory(prefix="fmh-widen-") as tmp:
             staging = _stage(patches_dir, Path(tmp) / "patches", doc.text())
@@ -350,8 +344,8 @@ def _widen(source: FetchmailSource, series: Series, target: Version, max_fuzz: i
     return 0
 
 
-def _maps_to(version: Version, series: str) -> Callable[[list[Range]], None]:
-    def check(ranges: list[Range]) -> None:
+def _maps_to(version: Version, series: str) -> Callable[[list[TableEntry]], None]:
+    def check(ranges: list[TableEntry]) -> None:
         hit = next((r for r in ranges if r.covers(version)), None)
         if hit is None or hit.series != series:
             raise ConfigError(f"internal error: table edit left {version} mapped to {hit}")
@@ -514,7 +508,7 @@ def _finish(state: RebaseState, tree: MaintainerTree, say: Say) -> int:
             f"{target} with GNU patch; inspect {tree.path} and --continue once fixed")
     releases = [v for v in source.versions() if not v.branch]
     doc = TableDoc(patches_dir / TABLE_FILE)
-    changes = map_release(doc, state.name, target, 0, releases)
+    changes = map_release(doc, state.name, target, releases)
     atomic_write(staging / TABLE_FILE, doc.text())  # the cells see the table as it will be
     _test(target, state.name, staging, state.test, tuple(state.distros), state.upstream, say)
     _install(staging / state.name, patches_dir / state.name)

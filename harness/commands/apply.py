@@ -4,20 +4,24 @@ from __future__ import annotations
 
 import argparse
 import shutil
+import tempfile
 from pathlib import Path
 
-from harness.apply import apply_series
-from harness.errors import ConfigError
-from harness.series import entry_for, load_series
+from harness.apply import apply_plan, plan_apply
+from harness.errors import ConfigError, PatchError
+from harness.series import entry_for
 from harness.sources import FetchmailSource
 
 NAME = "apply"
-HELP = "apply the patch series for VERSION to a fresh tree and report clean/offset/fuzz/failed"
+HELP = ("apply the patch series for VERSION (as the table says: fuzz 0, or the 3-way variant "
+        "derived for it) to a fresh tree and report clean/offset/fuzz/failed")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("version", help="fetchmail version, e.g. 6.4.33")
     parser.add_argument("--series", help="series to apply (default: from patches/series.toml)")
+    parser.add_argument("--build-fixes", action="store_true",
+                        help="also apply the build fixes the release needs (patches/build-fixes)")
     parser.add_argument(
         "--patches-dir", type=Path, help="patch series directory (default patches/)"
     )
@@ -33,15 +37,22 @@ def run(args: argparse.Namespace) -> int:
     if name is None:
         what = "has native OAuth" if version.branch else "is not covered by patches/series.toml"
         raise ConfigError(f"fetchmail {version} {what}; name one with --series")
-    series = load_series(name, args.patches_dir)
-    max_fuzz = entry.max_fuzz if entry and entry.series == name else None
-    tree = source.worktree(version)
-    if args.into:
-        if args.into.exists():
-            raise ConfigError(f"{args.into} exists; --into wants a new directory")
-        shutil.copytree(tree, args.into, symlinks=True, ignore=shutil.ignore_patterns(".git"))
-        report = apply_series(series, args.into, max_fuzz=max_fuzz)
-    else:
-        report = apply_series(series, tree, max_fuzz=max_fuzz, dry_run=True)
-    print(report.render())
-    return 0 if report.ok else 4
+    plan = plan_apply(version, name, source, args.patches_dir)
+    if args.into and args.into.exists():
+        raise ConfigError(f"{args.into} exists; --into wants a new directory")
+    with tempfile.TemporaryDirectory(prefix="fmh-apply-") as tmp:
+        tree = args.into or Path(tmp) / "tree"
+        shutil.copytree(source.worktree(version), tree, symlinks=True,
+                        ignore=shutil.ignore_patterns(".git"))
+        try:
+            reports = apply_plan(plan, version, tree, fixes=args.build_fixes)
+        except PatchError as exc:
+            print(exc)
+            return PatchError.exit_code
+    print(plan.describe(version))
+    for report in reports:
+        print(report.render())
+    if not args.build_fixes and plan.fixes:
+        print(f"build fixes this release needs (not applied; --build-fixes): "
+              f"{', '.join(f.patch.name for f in plan.fixes)}")
+    return 0

@@ -10,7 +10,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import shlex
 import shutil
 import statistics
 import sys
@@ -65,23 +64,30 @@ def _timed_matrix(cells: list[Cell], backend: Any, jobs: int, cache: Any, logs: 
 
 def _baseline(backend: Any, groups: dict[str, list[Cell]]) -> float:
     """Sequential plain builds of the same releases, one container of the same image."""
-    from harness.build import compat_flags
+    from harness.apply import apply_series, require_ok
+    from harness.buildfixes import as_series, fixes_for
     from harness.container import Container
 
     firsts = [members[0] for members in groups.values()]
-    with Container(backend.client, backend.image(firsts[0].distro), network_mode="none") as box:
+    with Container(backend.client, backend.image(firsts[0].distro), network_mode="none") as box, \
+            tempfile.TemporaryDirectory(prefix="fmh-plain-") as tmp:
         trees = []
         for cell in firsts:
             version = backend.source.resolve(cell.version)
-            tree = backend.source.worktree(version)
+            tree = Path(tmp) / cell.build_group
+            shutil.copytree(backend.source.worktree(version), tree, symlinks=True,
+                            ignore=shutil.ignore_patterns(".git"))
+            fixes = fixes_for(version, False, backend.patches_dir)  # what a plain build needs
+            if fixes:
+                require_ok(apply_series(as_series(fixes, version, tree), tree))
             dest = f"/plain/{cell.build_group}"
             box.put(tree, dest)
-            trees.append((dest, compat_flags(tree)))
+            trees.append(dest)
         t0 = time.monotonic()
-        for dest, flags in trees:
+        for dest in trees:
             script = (
                 "set -e; if [ -x ./autogen.sh ]; then ./autogen.sh; else autoreconf -fi; fi; "
-                f"./configure --with-ssl CPPFLAGS={shlex.quote(' '.join(flags))}; make -j2"
+                "./configure --with-ssl; make -j2"
             )
             code = box.run(script, workdir=dest, stream=lambda _text: None)
             if code != 0:

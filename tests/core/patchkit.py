@@ -55,11 +55,12 @@ def write_series(
     return directory
 
 
-def write_table(root: Path, ranges: list[tuple[str, str, str, int]]) -> None:
+def write_table(root: Path, ranges: list[tuple[str, str, str, str]]) -> None:
+    """patches/series.toml with (series, first, last, apply) ranges."""
     text = ""
-    for series, first, last, fuzz in ranges:
+    for series, first, last, apply in ranges:
         text += (
             f'[[range]]\nseries = "{series}"\nfirst = "{first}"\nlast = "{last}"\n'
-            f"max_fuzz = {fuzz}\n\n"
+            f'apply = "{apply}"\n\n'
         )
     (root / "series.toml").write_text(text)

@@ -74,7 +74,7 @@ def test_fuzz_level_and_max_fuzz(tree_of: TreeOf, tmp_path: Path) -> None:
     [result] = report.results
     assert result.status == FUZZ and result.fuzz == 1
     assert report.fuzz_exceeded and not report.ok
-    assert "exceeds the table's max_fuzz 0" in report.render()
+    assert "fuzz 1 exceeds the 0 allowed" in report.render()
     assert apply_series(series, target, max_fuzz=1, dry_run=True).ok
     assert apply_series(series, target, max_fuzz=None, dry_run=True).ok
     with pytest.raises(PatchError, match="fuzz 1"):
@@ -154,7 +154,7 @@ def test_apply_command_reports_and_sets_exit_status(
     write_series(root, "good", {"0001-len.patch": _bump_passwordlen(tree_of("6.4.33"))})
     write_series(root, "bad", {"0001-x.patch": format_patch(
         "Nothing matches", [("imap.c", "no\nsuch\nlines\n", "no\nsuch\ntext\n")])})
-    write_table(root, [("good", "6.4.30", "6.4.33", 0), ("bad", "6.4.0", "6.4.29", 0)])
+    write_table(root, [("good", "6.4.30", "6.4.33", "fuzz0"), ("bad", "6.4.0", "6.4.29", "fuzz0")])
     common = ["--patches-dir", str(root), "--upstream", fetchmail_upstream]
     assert main(["apply", "6.4.33", *common]) == 0
     out = capsys.readouterr().out

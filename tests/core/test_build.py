@@ -15,10 +15,10 @@ from harness.build import (
     BuildSpec,
     build,
     build_key,
-    compat_flags,
     diagnose,
     export,
 )
+from harness.buildfixes import fixes_for
 from harness.cli import main
 from harness.errors import BuildError, PatchError
 from harness.sources import FetchmailSource
@@ -166,7 +166,11 @@ def test_fetchmail_6_3_26_builds_or_says_precisely_why_not(
     else:
         assert "This is fetchmail release 6.3.26" in result.version_output
         manifest = json.loads((result.dist_dir / "manifest.json").read_text())
-        assert "-DSSLv3_client_method=TLS_client_method" in manifest["cppflags"]
+        assert manifest["series"] is None  # unpatched, but with the recipe's build fixes
+        assert manifest["build_fixes"] == ["openssl-1.1_6.3.22-6.3.26.patch",
+                                           "starttls_6.3.20-6.3.26.patch"]
+        report = (result.dist_dir / "apply-report.txt").read_text()
+        assert "series build-fixes" in report and "OK: 2 patches applied" in report
 
 
 @pytest.mark.docker
@@ -182,14 +186,19 @@ def test_sanitized_build_links_asan_and_ubsan(
     assert "This is fetchmail release 6.4.33" in result.version_output
 
 
-def test_compat_flags_follow_the_tree(shared_source: FetchmailSource) -> None:
-    def flags(version: str) -> list[str]:
-        return compat_flags(shared_source.worktree(Version.parse(version)))
+def test_build_fixes_follow_the_release() -> None:
+    """The recipe's own patches replace the old -D compat flags, per release."""
+    def fixes(version: str, with_series: bool = True) -> list[str]:
+        return [f.patch.name.split("_")[0] for f in fixes_for(Version.parse(version), with_series)]
 
-    assert flags("6.3.26") == ["-DSSLv3_client_method=TLS_client_method"]
-    rsa_key = "-DSSL_use_RSAPrivateKey_file=SSL_use_PrivateKey_file"
-    assert flags("6.4.0") == [rsa_key, "-Dyytoknum=0"]
-    assert flags("6.4.33") == []
+    assert fixes("6.3.26") == ["openssl-1.1", "starttls"]
+    assert fixes("6.3.0") == ["openssl-1.1", "starttls"]
+    assert fixes("6.4.0") == ["bison-3.8", "openssl3-client-key"]
+    assert fixes("6.4.23") == ["bison-3.8"]
+    assert fixes("6.4.33") == []
+    assert fixes("6.5.0.beta7") == ["meson-cmake-sources"]
+    assert fixes("6.5.0.beta7", with_series=False) == []  # it lists the series' own files
+    assert fixes("next") == []
 
 
 def test_diagnose_names_the_openssl_cause() -> None:

@@ -35,7 +35,8 @@ def patches(tmp_path: Path) -> Path:
     root = tmp_path / "patches"
     write_series(root, "oauth64", {"0001-a.patch": PATCH, "0002-b.patch": "Subject: B\n"})
     write_series(root, "oauth640", {"0001-a.patch": PATCH}, base="6.4.0")
-    write_table(root, [("oauth64", "6.4.22", "6.4.33", 0), ("oauth640", "6.4.0", "6.4.21", 2)])
+    write_table(root, [("oauth64", "6.4.22", "6.4.33", "fuzz0"),
+                       ("oauth640", "6.4.0", "6.4.21", "3way")])
     return root
 
 
@@ -48,10 +49,10 @@ def test_series_for_resolves_ranges_inclusively(patches: Path) -> None:
     assert series.patches[0].subject == "Add a passwordfile option"
     assert series.patches[1].subject == "B"
     assert series.directory == patches / "oauth64"
-    assert (entry.first, entry.last, entry.max_fuzz) == (_v("6.4.22"), _v("6.4.33"), 0)
+    assert (entry.first, entry.last, entry.apply) == (_v("6.4.22"), _v("6.4.33"), "fuzz0")
     assert series_for(_v("6.4.22"), patches)[0].name == "oauth64"  # type: ignore[index]
     low = series_for(_v("6.4.0"), patches)
-    assert low is not None and low[0].name == "oauth640" and low[1].max_fuzz == 2
+    assert low is not None and low[0].name == "oauth640" and low[1].apply == "3way"
 
 
 def test_next_and_uncovered_releases_have_no_series(patches: Path) -> None:
@@ -60,7 +61,7 @@ def test_next_and_uncovered_releases_have_no_series(patches: Path) -> None:
     assert series_for(_v("6.5.0.beta7"), patches) is None
     assert describe_coverage(_v("next"), patches) == "native"
     assert describe_coverage(_v("6.3.26"), patches) == "uncovered"
-    assert describe_coverage(_v("6.4.10"), patches) == "oauth640"
+    assert describe_coverage(_v("6.4.10"), patches) == "oauth640 (3way)"
 
 
 def test_no_table_means_everything_uncovered(tmp_path: Path) -> None:
@@ -84,8 +85,12 @@ def test_content_hash_follows_patch_content(patches: Path) -> None:
         ('[[range]]\nseries = "oauth64"\nfirst = "6.4.x"\nlast = "6.4.1"\n', "not a fetchmail"),
         ('[[range]]\nseries = "oauth64"\nfirst = "6.4.9"\nlast = "6.4.1"\n', "is after last"),
         ('[[range]]\nseries = "nope"\nfirst = "6.4.0"\nlast = "6.4.1"\n', "unknown series 'nope'"),
-        ('[[range]]\nseries = "oauth64"\nfirst = "6.4.0"\nlast = "6.4.1"\nmax_fuzz = -1\n',
-         "max_fuzz"),
+        ('[[range]]\nseries = "oauth64"\nfirst = "6.4.0"\nlast = "6.4.1"\nmax_fuzz = 0\n',
+         "max_fuzz` is gone"),
+        ('[[range]]\nseries = "oauth64"\nfirst = "6.4.0"\nlast = "6.4.1"\napply = "fuzz3"\n',
+         "`apply` must be one of fuzz0, 3way"),
+        ('[[range]]\nseries = "oauth64"\nfirst = "6.4.0"\nlast = "6.4.1"\nfuzz = 0\n',
+         "unknown key"),
         ('[[range]]\nseries = "oauth64"\nfirst = 6\nlast = "6.4.1"\n', "must be a str"),
         ('range = "x"\n', "array of tables"),
     ],
@@ -98,7 +103,8 @@ def test_malformed_tables_are_clear_errors(patches: Path, table: str, message: s
 
 
 def test_overlapping_ranges_are_rejected(patches: Path) -> None:
-    write_table(patches, [("oauth64", "6.4.20", "6.4.33", 0), ("oauth640", "6.4.0", "6.4.20", 0)])
+    write_table(patches, [("oauth64", "6.4.20", "6.4.33", "fuzz0"),
+                          ("oauth640", "6.4.0", "6.4.20", "fuzz0")])
     with pytest.raises(ConfigError, match=r"6\.4\.0\.\.6\.4\.20 overlaps oauth64"):
         load_table(patches)
 

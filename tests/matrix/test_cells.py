@@ -131,7 +131,7 @@ def test_build_grouping_shares_one_build_per_binary() -> None:
 def test_generation_from_a_throwaway_series_table(tmp_path: Path) -> None:
     """cells_for reads the real series.toml format (patches/series.toml + per-series dirs)."""
     (tmp_path / "series.toml").write_text(
-        '[[range]]\nseries = "tmp64"\nfirst = "6.4.30"\nlast = "6.4.33"\nmax_fuzz = 0\n'
+        '[[range]]\nseries = "tmp64"\nfirst = "6.4.30"\nlast = "6.4.33"\napply = "fuzz0"\n'
     )
     (tmp_path / "tmp64").mkdir()
     (tmp_path / "tmp64" / "0001-x.patch").write_text("Subject: [PATCH] x\n")

@@ -1,4 +1,11 @@
-"""Every release tag from 6.3.0 on takes its series with `patch -p1` within the table's max_fuzz."""
+"""Every release tag from 6.3.0 on takes its series the way the table says, then its build fixes.
+
+`fuzz0`: the stored patches with `patch -p1 -F0`. `3way`: the variant the harness derives for
+the release (three-way merge, recorded resolutions replayed), which must itself apply at -F0;
+such a release must need it (the stored series does not apply there at fuzz 0). The build
+fixes (patches/build-fixes) then apply at -F0 on top, and those that do not need a series
+also to the unpatched release.
+"""
 
 from __future__ import annotations
 
@@ -11,7 +18,10 @@ from pathlib import Path
 
 import pytest
 
-from harness.series import Series, TableEntry, load_series, load_table
+from harness.buildfixes import fixes_for
+from harness.derive import variant
+from harness.series import FUZZ0, THREE_WAY, Patch, Series, load_series, load_table
+from harness.sources import FetchmailSource
 from harness.versions import Version
 
 from .releases import RELEASES, upstream_release
@@ -41,9 +51,9 @@ def release_tags(upstream_clone: Path) -> dict[Version, str]:
     return {v: t for t in tags if (v := upstream_release(t)) is not None}
 
 
-def _touched_files(series: Series) -> set[str]:
+def _touched_files(patches: tuple[Patch, ...]) -> set[str]:
     files: set[str] = set()
-    for patch in series.patches:
+    for patch in patches:
         text = patch.path.read_text(encoding="utf-8")
         files.update(re.findall(r"^\+\+\+ b/(\S+)", text, re.MULTILINE))
     return files
@@ -58,44 +68,59 @@ def _export(repo: Path, tag: str, files: set[str], dest: Path) -> None:
             tar.extractall(dest, filter="data")
 
 
-def _apply(series: Series, entry: TableEntry, tree: Path) -> list[str]:
-    problems = []
-    for patch in series.patches:
+def _apply(patches: tuple[Patch, ...], tree: Path) -> str | None:
+    """The first problem applying `patches` in order with -F0, or None."""
+    for patch in patches:
         run = subprocess.run(
-            ["patch", "-p1", f"-F{entry.max_fuzz}", "--batch", "--forward",
-             "--no-backup-if-mismatch", "-d", str(tree), "-i", str(patch.path)],
+            ["patch", "-p1", "-F0", "--batch", "--forward", "--no-backup-if-mismatch",
+             "-d", str(tree), "-i", str(patch.path)],
             capture_output=True, text=True,
         )
         if run.returncode != 0:
-            problems.append(f"{patch.name}: {run.stdout.strip()} {run.stderr.strip()}")
-            break
-    return problems
+            return f"{patch.name}: {run.stdout.strip()} {run.stderr.strip()}"
+    return None
 
 
 def test_upstream_releases_match_the_known_list(release_tags: dict[Version, str]) -> None:
     assert sorted(release_tags) == sorted(RELEASES)
 
 
-def test_every_release_takes_its_series(
+def test_every_release_takes_its_series_and_build_fixes(
     release_tags: dict[Version, str], upstream_clone: Path, tmp_path: Path
 ) -> None:
+    source = FetchmailSource(str(upstream_clone))
     table = load_table()
-    cache: dict[str, tuple[Series, set[str]]] = {}
+    stored: dict[str, Series] = {}
     failures = []
+    methods = {FUZZ0: 0, THREE_WAY: 0}
     for version in sorted(release_tags):
         entry = next((e for e in table if e.covers(version)), None)
         if entry is None:
             failures.append(f"{version}: not in patches/series.toml")
             continue
-        if entry.series not in cache:
-            series = load_series(entry.series)
-            cache[entry.series] = (series, _touched_files(series))
-        series, files = cache[entry.series]
+        series = stored.setdefault(entry.series, load_series(entry.series))
+        methods[entry.apply] += 1
+        if entry.apply == THREE_WAY:
+            applied, _ = variant(source, series, version)
+            tree = tmp_path / f"{version}-stored"
+            _export(upstream_clone, release_tags[version], _touched_files(series.patches), tree)
+            if _apply(series.patches, tree) is None:
+                failures.append(f"{version}: {entry.series} applies at fuzz 0, so its range "
+                                f'should say apply = "{FUZZ0}"')
+        else:
+            applied = series
+        fixes = tuple(f.patch for f in fixes_for(version, True))
         tree = tmp_path / str(version)
-        tree.mkdir()
-        _export(upstream_clone, release_tags[version], files, tree)
-        problems = _apply(series, entry, tree)
-        if problems:
-            failures.append(f"{version} ({entry.series}, fuzz {entry.max_fuzz}): {problems[0]}")
-        shutil.rmtree(tree)
+        _export(upstream_clone, release_tags[version],
+                _touched_files(applied.patches + fixes), tree)
+        problem = _apply(applied.patches, tree) or _apply(fixes, tree)
+        if problem:
+            failures.append(f"{version} ({entry.series}, {entry.apply}): {problem}")
+        plain = tuple(f.patch for f in fixes_for(version, False))
+        tree = tmp_path / f"{version}-plain"
+        _export(upstream_clone, release_tags[version], _touched_files(plain), tree)
+        problem = _apply(plain, tree)
+        if problem:
+            failures.append(f"{version} (unpatched, build fixes only): {problem}")
     assert not failures, "\n".join(failures)
+    assert methods[FUZZ0] and methods[THREE_WAY]  # both methods were exercised

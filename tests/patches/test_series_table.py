@@ -3,11 +3,22 @@
 from __future__ import annotations
 
 import re
+from pathlib import Path
 
 import pytest
 
 from harness import paths
-from harness.series import Series, TableEntry, available_series, load_series, load_table
+from harness.buildfixes import load_fixes
+from harness.resolutions import ResolutionStore
+from harness.series import (
+    QUILT_FILE,
+    Series,
+    TableEntry,
+    available_series,
+    load_series,
+    load_table,
+    quilt_series_text,
+)
 from harness.versions import Version
 
 from .releases import RELEASES
@@ -144,3 +155,60 @@ def test_new_files_are_identical_in_every_series(all_series: dict[str, Series]) 
         assert len(reference) > 1000
         differing = sorted(name for name, text in contents.items() if text != reference)
         assert not differing, f"{path} differs from oauth64's in {differing}"
+
+
+def test_a_quilt_series_file_lies_beside_each_series(all_series: dict[str, Series]) -> None:
+    for series in all_series.values():
+        quilt = series.directory / QUILT_FILE
+        assert quilt.is_file(), f"{series.name}: no quilt `series` file (series regenerate)"
+        assert quilt.read_text() == quilt_series_text(series), f"{series.name}: stale {quilt}"
+
+
+def test_one_canonical_series_every_other_derived_from_it(
+        all_series: dict[str, Series]) -> None:
+    roots = [s.name for s in all_series.values() if s.derived_from is None]
+    assert roots == ["oauth64"]
+    for series in all_series.values():
+        chain = [series.name]
+        while all_series[chain[-1]].derived_from is not None:
+            chain.append(all_series[chain[-1]].derived_from or "")
+            assert len(chain) <= len(all_series), f"derived_from loop: {chain}"
+        assert chain[-1] == "oauth64", f"{series.name} derives from {chain}"
+
+
+def _message(path: Path) -> str:
+    """The commit message of a format-patch file (Subject onwards, without [PATCH n/m])."""
+    head = path.read_text(encoding="utf-8").partition("\n---\n")[0]
+    return re.sub(r"^Subject: \[PATCH[^\]]*\] ", "Subject: ", head[head.index("Subject: "):],
+                  flags=re.M)
+
+
+def test_derived_series_carry_the_canonical_messages(all_series: dict[str, Series]) -> None:
+    """Commit messages (and so DEP-3 fields) come from the canonical series, never edited."""
+    canonical = {p.name: _message(p.path) for p in all_series["oauth64"].patches}
+    for series in all_series.values():
+        for patch in series.patches:
+            assert _message(patch.path) == canonical[patch.name], f"{series.name}/{patch.name}"
+
+
+def test_recorded_resolutions_and_amendments_are_well_formed(
+        all_series: dict[str, Series]) -> None:
+    for series in all_series.values():
+        store = ResolutionStore(series.resolutions)  # parses each; the key must match its name
+        for record in store.records.values():
+            assert record.path != "?" and record.patch in {p.name for p in series.patches}
+        for diff in (series.directory / "amendments").rglob("*.diff"):
+            Version.parse(diff.parent.name)
+            assert diff.stem in {Path(p.name).stem for p in series.patches}, diff
+
+
+def test_build_fixes_table_lists_exactly_its_patch_files() -> None:
+    fixes = load_fixes()
+    directory = paths.PATCHES_DIR / "build-fixes"
+    assert sorted(f.patch.name for f in fixes) == sorted(p.name for p in directory.glob("*.patch"))
+    known = set(RELEASES)
+    for fix in fixes:
+        assert fix.first in known and fix.last in known, fix.patch.name
+        text = fix.patch.path.read_text(encoding="utf-8")
+        assert re.match(r"From [0-9a-f]{40} Mon Sep 17 00:00:00 2001\nFrom: .+ <.+@.+>\n"
+                        r"Date: .+\nSubject: \[PATCH\] \S", text), fix.patch.name

@@ -109,11 +109,12 @@ class Workshop:
             f"patches = [\n{listed}]\n")
         return out
 
-    def table(self, *ranges: tuple[str, str, str, int]) -> Path:
+    def table(self, *ranges: tuple[str, str, str, str]) -> Path:
+        """patches/series.toml with (series, first, last, apply) ranges."""
         text = "# test table\n"
-        for series, first, last, fuzz in ranges:
+        for series, first, last, apply in ranges:
             text += (f'\n[[range]]\nseries = "{series}"\nfirst = "{first}"\nlast = "{last}"\n'
-                     f"max_fuzz = {fuzz}\n")
+                     f'apply = "{apply}"\n')
         path = self.patches_dir / "series.toml"
         path.write_text(text)
         return path

@@ -50,7 +50,7 @@ def am_applies(workshop: Workshop, series_dir: Path, version: str) -> str:
 
 def test_series_that_still_applies_only_widens_the_range(workshop: Workshop, cli: Cli) -> None:
     workshop.make_series("demo", "6.4.0", [DEFINE_OAUTH, IMAP_HOOK])
-    workshop.table(("demo", "6.4.0", "6.4.0", 0))
+    workshop.table(("demo", "6.4.0", "6.4.0", "fuzz0"))
     (workshop.patches_dir / "series.toml").write_text(
         (workshop.patches_dir / "series.toml").read_text().replace(
             'series = "demo"', 'series = "demo"  # keep me'))
@@ -63,7 +63,7 @@ def test_series_that_still_applies_only_widens_the_range(workshop: Workshop, cli
     assert "offset" in out.stdout  # imap.c moved down by 6.4.22, the patch still fits
     assert "widened demo 6.4.0 to 6.4.0..6.4.22" in out.stdout
     assert table(workshop.patches_dir) == [
-        {"series": "demo", "first": "6.4.0", "last": "6.4.22", "max_fuzz": 0}]
+        {"series": "demo", "first": "6.4.0", "last": "6.4.22", "apply": "fuzz0"}]
     assert "# keep me" in (workshop.patches_dir / "series.toml").read_text()
     assert snapshot(workshop.patches_dir / "demo") == before  # no new series, old untouched
     assert sorted(p.name for p in workshop.patches_dir.iterdir()) == ["demo", "series.toml"]
@@ -72,7 +72,7 @@ def test_series_that_still_applies_only_widens_the_range(workshop: Workshop, cli
 def test_moved_context_is_merged_and_the_series_regenerated(
         workshop: Workshop, cli: Cli, cli_subprocess: Cli, isolated_cache: Path) -> None:
     old = workshop.make_series("demo", "6.4.0", [DEFINE_OAUTH, IMAP_HOOK, PASSWORDFILE_FIELD])
-    workshop.table(("demo", "6.4.0", "6.4.0", 0))
+    workshop.table(("demo", "6.4.0", "6.4.0", "fuzz0"))
 
     out = cli_subprocess("rebase", "--onto", "RELEASE_6-4-22", "--no-test", "--patches-dir",
               str(workshop.patches_dir))
@@ -106,8 +106,8 @@ def test_moved_context_is_merged_and_the_series_regenerated(
     diff = am_applies(workshop, new, "6.4.22")
     assert "+    char *passwordfile;" in diff and "+#define\t\tA_OAUTHBEARER" in diff
     assert table(workshop.patches_dir) == [
-        {"series": "demo", "first": "6.4.0", "last": "6.4.0", "max_fuzz": 0},
-        {"series": "demo_6.4.22", "first": "6.4.22", "last": "6.4.22", "max_fuzz": 0}]
+        {"series": "demo", "first": "6.4.0", "last": "6.4.0", "apply": "fuzz0"},
+        {"series": "demo_6.4.22", "first": "6.4.22", "last": "6.4.22", "apply": "fuzz0"}]
     state_dir = isolated_cache / "rebase" / "demo_6.4.22"
     assert not (state_dir / "state.json").exists()
 
@@ -123,12 +123,12 @@ def test_moved_context_is_merged_and_the_series_regenerated(
     assert wider.returncode == 0, wider.stderr
     assert "rebase: demo_6.4.22 (base 6.4.22)" in wider.stdout  # the closest series
     assert table(workshop.patches_dir)[1] == {
-        "series": "demo_6.4.22", "first": "6.4.22", "last": "6.4.23", "max_fuzz": 0}
+        "series": "demo_6.4.22", "first": "6.4.22", "last": "6.4.23", "apply": "fuzz0"}
 
 
 def start_conflict(workshop: Workshop, cli: Cli) -> subprocess.CompletedProcess[str]:
     workshop.make_series("demo", "6.4.0", [DEFINE_OAUTH, ENVELOPE_COMMENT, PASSWORDFILE_FIELD])
-    workshop.table(("demo", "6.4.0", "6.4.0", 0))
+    workshop.table(("demo", "6.4.0", "6.4.0", "fuzz0"))
     return cli("rebase", "--onto", "6.4.22", "--name", "demo64", "--no-test",
                "--patches-dir", str(workshop.patches_dir))
 
@@ -184,7 +184,7 @@ def test_conflict_stops_and_continue_finishes_after_resolution(
     assert "(-1)! or disabled */" in patch2
     diff = am_applies(workshop, new, "6.4.22")
     assert "passwordfile" in diff and "or disabled" in diff
-    assert {"series": "demo64", "first": "6.4.22", "last": "6.4.22", "max_fuzz": 0} in \
+    assert {"series": "demo64", "first": "6.4.22", "last": "6.4.22", "apply": "fuzz0"} in \
         table(workshop.patches_dir)
     assert not (directory / "state.json").exists()
 
@@ -226,7 +226,7 @@ def test_a_second_start_of_a_rebase_in_progress_is_refused(
 def test_dirty_maintainer_worktree_blocks_a_new_rebase(
         workshop: Workshop, cli: Cli, isolated_cache: Path, tmp_path: Path) -> None:
     workshop.make_series("demo", "6.4.0", [PASSWORDFILE_FIELD])
-    workshop.table(("demo", "6.4.0", "6.4.0", 0))
+    workshop.table(("demo", "6.4.0", "6.4.0", "fuzz0"))
     first = cli("rebase", "--onto", "6.4.22", "--name", "fresh", "--no-test",
                 "--patches-dir", str(workshop.patches_dir))
     assert first.returncode == 0, first.stderr
@@ -297,7 +297,7 @@ def test_default_names_fit_matrix_cell_identifiers() -> None:
 def test_a_range_is_carried_release_after_release(workshop: Workshop, cli: Cli) -> None:
     """`--onto FIRST..LAST`: each release starts from the series the one before it ended on."""
     workshop.make_series("demo", "6.4.0", [DEFINE_OAUTH, IMAP_HOOK, PASSWORDFILE_FIELD])
-    workshop.table(("demo", "6.4.0", "6.4.0", 0))
+    workshop.table(("demo", "6.4.0", "6.4.0", "fuzz0"))
 
     out = cli("rebase", "--onto", "6.4.20..6.4.23", "--no-test", "--patches-dir",
               str(workshop.patches_dir))
@@ -324,7 +324,7 @@ def test_a_range_is_carried_release_after_release(workshop: Workshop, cli: Cli) 
 def test_a_range_stops_at_a_conflict_and_says_how_to_go_on(
         workshop: Workshop, cli: Cli) -> None:
     workshop.make_series("demo", "6.4.0", [DEFINE_OAUTH, ENVELOPE_COMMENT])
-    workshop.table(("demo", "6.4.0", "6.4.0", 0))
+    workshop.table(("demo", "6.4.0", "6.4.0", "fuzz0"))
     out = cli("rebase", "--onto", "6.4.21..6.4.23", "--no-test", "--patches-dir",
               str(workshop.patches_dir))
     assert out.returncode == 4, out.stdout + out.stderr
@@ -343,7 +343,7 @@ def test_a_range_stops_at_a_conflict_and_says_how_to_go_on(
 def test_bad_ranges_are_clear_errors(workshop: Workshop, cli: Cli, onto: str,
                                      needle: str) -> None:
     workshop.make_series("demo", "6.4.0", [DEFINE_OAUTH])
-    workshop.table(("demo", "6.4.0", "6.4.0", 0))
+    workshop.table(("demo", "6.4.0", "6.4.0", "fuzz0"))
     out = cli("rebase", "--onto", onto, "--no-test", "--patches-dir", str(workshop.patches_dir))
     assert out.returncode == 2 and needle in out.stderr, out.stderr
     named = cli("rebase", "--onto", "6.4.1..6.4.2", "--name", "x", "--patches-dir",

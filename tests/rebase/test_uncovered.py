@@ -22,7 +22,7 @@ def reasons(stdout: str) -> dict[str, str]:
 
 def test_all_covered_exits_zero(workshop: Workshop, cli: Cli) -> None:
     workshop.make_series("notes", "6.4.0", [NEW_FILE])  # a new file applies everywhere
-    workshop.table(("notes", "6.3.0", "6.5.0.beta7", 0))
+    workshop.table(("notes", "6.3.0", "6.5.0.beta7", "fuzz0"))
 
     out = cli("uncovered", "--patches-dir", str(workshop.patches_dir))
 
@@ -38,7 +38,7 @@ def test_all_covered_exits_zero(workshop: Workshop, cli: Cli) -> None:
 def test_unmapped_and_no_longer_applying_releases_are_listed(
         workshop: Workshop, cli: Cli) -> None:
     workshop.make_series("demo", "6.4.0", [PASSWORDFILE_FIELD, ENVELOPE_COMMENT])
-    workshop.table(("demo", "6.4.0", "6.4.33", 0))
+    workshop.table(("demo", "6.4.0", "6.4.33", "fuzz0"))
 
     out = cli("uncovered", "--patches-dir", str(workshop.patches_dir))
 
@@ -61,17 +61,18 @@ def test_unmapped_and_no_longer_applying_releases_are_listed(
     assert "(table only)" in fast.stdout
 
 
-def test_fuzz_beyond_max_fuzz_is_uncovered(workshop: Workshop, cli: Cli) -> None:
+def test_needing_fuzz_is_uncovered_and_a_3way_range_merges(workshop: Workshop,
+                                                           cli: Cli) -> None:
     # context that upstream changed by 6.4.22 makes GNU patch fall back to fuzz
     workshop.make_series("demo", "6.4.0", [PASSWORDFILE_FIELD])
-    workshop.table(("demo", "6.4.22", "6.4.22", 0))
+    workshop.table(("demo", "6.4.22", "6.4.22", "fuzz0"))
     strict = cli("uncovered", "--patches-dir", str(workshop.patches_dir))
     assert strict.returncode == 1
     assert "needs fuzz" in reasons(strict.stdout)["6.4.22"]
 
-    workshop.table(("demo", "6.4.22", "6.4.22", 2))
-    lenient = cli("uncovered", "--patches-dir", str(workshop.patches_dir))
-    assert "6.4.22" not in reasons(lenient.stdout)
+    workshop.table(("demo", "6.4.22", "6.4.22", "3way"))  # a three-way merge places it
+    merged = cli("uncovered", "--patches-dir", str(workshop.patches_dir))
+    assert "6.4.22" not in reasons(merged.stdout)
 
 
 def test_empty_patches_dir_leaves_everything_uncovered(workshop: Workshop, cli: Cli) -> None:
