@@ -7,10 +7,10 @@ import sys
 import time
 from pathlib import Path
 
-from harness import images
-from harness.build import BuildSpec, build, check_spec, default_series, export
+from harness.build.builder import BuildSpec, build, check_spec, default_series, export, images
 from harness.errors import ConfigError
-from harness.sources import FetchmailSource, Source, TarballSource
+from harness.source.mirror import FetchmailSource, Source
+from harness.source.tarball import TarballSource
 
 NAME = "build"
 HELP = "build fetchmail VERSION (patched with its series) in a container and print where it is"
