@@ -125,12 +125,15 @@ def load_table(patches_dir: Path | None = None) -> list[TableEntry]:
     """The [[range]] entries of patches/series.toml, checked: known series, no overlaps."""
     root = patches_dir or paths.PATCHES_DIR
     file = root / TABLE_FILE
-    if not file.is_file():
-        return []  # no series yet: every release is uncovered
+    if not file.is_file():  # never "every release is uncovered": the install is broken
+        raise ConfigError(f"missing {file}: the version -> series table (is the patch series "
+                          "data installed? --patches-dir names another patches directory)")
     data = _read_toml(file)
     ranges = data.get("range", [])
     if not isinstance(ranges, list):
         raise ConfigError(f"{file}: `range` must be an array of tables ([[range]])")
+    if not ranges:
+        raise ConfigError(f"{file} maps no release to a series (no [[range]] entry)")
     entries: list[TableEntry] = []
     for i, item in enumerate(ranges, 1):
         where = f"{file} [[range]] #{i}"

@@ -62,9 +62,20 @@ def test_next_and_uncovered_releases_have_no_series(patches: Path) -> None:
     assert describe_coverage(_v("6.4.10"), patches) == "oauth640"
 
 
-def test_no_table_means_everything_uncovered(tmp_path: Path) -> None:
-    assert load_table(tmp_path) == []
-    assert series_for(_v("6.4.33"), tmp_path) is None
+def test_a_missing_table_is_an_error_naming_it(tmp_path: Path) -> None:
+    """Never "every release is uncovered": a wheel that lost its data said exactly that."""
+    for probe in (lambda: load_table(tmp_path), lambda: series_for(_v("6.4.33"), tmp_path)):
+        with pytest.raises(ConfigError, match=r"missing .*series\.toml") as info:
+            probe()
+        assert info.value.exit_code == 2 and str(tmp_path / "series.toml") in str(info.value)
+
+
+@pytest.mark.parametrize("text", ["", "# only a comment\n"])
+def test_an_empty_table_is_an_error_naming_it(tmp_path: Path, text: str) -> None:
+    (tmp_path / "series.toml").write_text(text)
+    with pytest.raises(ConfigError, match="maps no release to a series") as info:
+        load_table(tmp_path)
+    assert str(tmp_path / "series.toml") in str(info.value)
 
 
 def test_content_hash_follows_patch_content(patches: Path) -> None:

@@ -74,10 +74,12 @@ def test_fuzz_beyond_max_fuzz_is_uncovered(workshop: Workshop, cli: Cli) -> None
     assert "6.4.22" not in reasons(lenient.stdout)
 
 
-def test_empty_patches_dir_leaves_everything_uncovered(workshop: Workshop, cli: Cli) -> None:
+def test_a_patches_dir_without_a_table_is_an_error(workshop: Workshop, cli: Cli) -> None:
+    """Not "0 of 62 releases covered": an install that lost patches/series.toml is broken."""
     out = cli("uncovered", "--no-apply-check", "--patches-dir", str(workshop.patches_dir))
-    assert out.returncode == 1
-    assert "(no series exists yet)" in reasons(out.stdout)["6.4.33"]
+    assert out.returncode == 2, out.stdout
+    assert str(workshop.patches_dir / "series.toml") in out.stderr
+    assert "covered" not in out.stdout
 
 
 def test_only_the_newest_pre_release_of_an_unreleased_version_counts() -> None:

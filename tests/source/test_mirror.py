@@ -16,6 +16,7 @@ from harness.errors import ConfigError, SourceError
 from harness.source.mirror import FetchmailSource, configured_upstream, release_versions
 from harness.source.tarball import TarballSource
 from harness.source.versions import Version
+from tests.helpers.patchkit import write_series, write_table
 
 UNREACHABLE = "/nonexistent/fetchmail.git"
 
@@ -154,9 +155,20 @@ def test_sources_command_remembers_the_upstream(
 def test_versions_command_lists_native_and_uncovered(
     fetchmail_upstream: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
+    write_series(tmp_path, "demo", {"0001-a.patch": "Subject: A\n"}, base="6.4.22")
+    write_table(tmp_path, [("demo", "6.4.22", "6.4.22", 0)])
     assert main(["versions", "--upstream", fetchmail_upstream, "--patches-dir", str(tmp_path)]) == 0
     lines = dict(line.split() for line in capsys.readouterr().out.splitlines())
     assert lines["next"] == "native" and lines["6.4.33"] == "uncovered"
+    assert lines["6.4.22"] == "demo"
+
+
+def test_versions_without_a_table_is_an_error_not_all_uncovered(
+    fetchmail_upstream: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["versions", "--upstream", fetchmail_upstream, "--patches-dir", str(tmp_path)]) == 2
+    out, err = capsys.readouterr()
+    assert out == "" and f"missing {tmp_path / 'series.toml'}" in err
 
 
 @pytest.fixture
