@@ -24,7 +24,7 @@ from harness.cli import main
 from harness.errors import BuildError, PatchError
 from harness.source.mirror import FetchmailSource
 from harness.source.versions import Version
-from tests.helpers.patchkit import format_patch, write_series
+from tests.helpers.patchkit import format_patch, write_series, write_table
 
 BANNER = 'printf(GT_("This is fetchmail release %s"), VERSION);'
 
@@ -41,6 +41,7 @@ def _series_editing(tree: Path, root: Path, name: str, old: str, new: str) -> Pa
     assert old in text
     patch = format_patch(name, [("fetchmail.c", text, text.replace(old, new, 1))])
     write_series(root, name, {"0001-edit.patch": patch})
+    write_table(root, [(name, "6.4.33", "6.4.33", 0)])
     return root
 
 
@@ -110,6 +111,7 @@ def test_broken_series_is_a_patch_error_before_any_container(
     root = tmp_path / "patches"
     bad = format_patch("Does not apply", [("imap.c", "no\nsuch\nlines\n", "no\nsuch\ntext\n")])
     write_series(root, "broken", {"0001-bad.patch": bad})
+    write_table(root, [("broken", "6.4.33", "6.4.33", 0)])
     spec = BuildSpec("6.4.33", "bookworm", "broken")
     with pytest.raises(PatchError, match=r"failed  0001-bad.patch: imap.c: hunk #1") as info:
         build(spec, source=shared_source, cache=session_cache, patches_dir=root,
@@ -213,3 +215,20 @@ def test_image_tag_follows_dockerfile_content(
         (paths.CONTAINERS_DIR / "Dockerfile").read_text() + "RUN true\n")
     monkeypatch.setattr(paths, "CONTAINERS_DIR", tmp_path)
     assert images.dockerfile_hash("bookworm") != real
+
+
+def test_building_an_uncovered_release_is_refused_and_says_what_helps(
+    fetchmail_upstream: str, tmp_path: Path, capsys: pytest.CaptureFixture[str],
+    isolated_cache: Path,
+) -> None:
+    """No silent unpatched build: a user asking for an OAuth fetchmail must not get one
+    without OAuth. Refused before any engine or build (nothing lands in the cache)."""
+    write_series(tmp_path, "demo", {"0001-a.patch": "Subject: A\n"}, base="6.4.22")
+    write_table(tmp_path, [("demo", "6.4.22", "6.4.22", 0)])
+    common = ["--upstream", fetchmail_upstream, "--patches-dir", str(tmp_path)]
+    assert main(["build", "6.4.33", *common]) == 2
+    err = capsys.readouterr().err
+    assert "no patch series covers fetchmail 6.4.33" in err
+    assert "fetchmail-harness uncovered" in err and "rebase --onto 6.4.33" in err
+    assert "--no-series" in err
+    assert not (isolated_cache / "builds").exists()
