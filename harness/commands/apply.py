@@ -7,10 +7,10 @@ import shutil
 import tempfile
 from pathlib import Path
 
-from harness.apply import apply_plan, plan_apply
 from harness.errors import ConfigError, PatchError
-from harness.series import entry_for
-from harness.sources import FetchmailSource
+from harness.series.apply import apply_plan, plan_apply
+from harness.series.table import entry_for
+from harness.source.mirror import FetchmailSource
 
 NAME = "apply"
 HELP = ("apply the patch series for VERSION (as the table says: fuzz 0, or the 3-way variant "

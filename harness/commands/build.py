@@ -7,10 +7,11 @@ import sys
 import time
 from pathlib import Path
 
-from harness import images
-from harness.build import BuildSpec, build, check_spec, default_series, export
+from harness.build.builder import BuildSpec, build, check_spec, default_series, export, images
 from harness.errors import ConfigError
-from harness.sources import FetchmailSource, Source, TarballSource
+from harness.series.advisories import ALLOW_FLAG, advisories_for, warning
+from harness.source.mirror import FetchmailSource, Source
+from harness.source.tarball import TarballSource
 
 NAME = "build"
 HELP = "build fetchmail VERSION (patched with its series) in a container and print where it is"
@@ -31,6 +32,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--tarball", help="build from a release tarball (URL or path) instead")
     parser.add_argument("--sha256", help="the tarball's sha256 (required with --tarball)")
     parser.add_argument("--quiet", "-q", action="store_true", help="do not echo the build log")
+    parser.add_argument(ALLOW_FLAG, dest="allow_insecure", action="store_true",
+                        help="build a release with known security holes anyway (see "
+                             "`versions`); never use it to send real tokens")
 
 
 def _echo(text: str) -> None:
@@ -50,8 +54,17 @@ def run(args: argparse.Namespace) -> int:
     spec = BuildSpec(str(version), args.distro, series, args.sanitize)
     check_spec(spec, args.patches_dir)
     if series is None and not args.no_series and not version.branch:
-        print(f"note: no series covers fetchmail {version}; building it unpatched",
-              file=sys.stderr)
+        raise ConfigError(
+            f"no patch series covers fetchmail {version}, so it would build without OAuth.\n"
+            f"`fetchmail-harness uncovered` lists the releases that need a series; "
+            f"`fetchmail-harness rebase --onto {version}` carries the closest series to it; "
+            "`--series NAME` tries one by hand; `--no-series` builds it unpatched")
+    holes = advisories_for(version, args.patches_dir)
+    if holes:
+        if not args.allow_insecure:
+            raise ConfigError(f"{warning(version, holes)}\nRefusing to build it: pass "
+                              f"{ALLOW_FLAG} to build it anyway (for tests, not for mail)")
+        print(warning(version, holes), file=sys.stderr)
     started = time.monotonic()
     echo = None if args.quiet else _echo
     result = build(spec, source=source, patches_dir=args.patches_dir, stream=echo)
@@ -63,4 +76,7 @@ def run(args: argparse.Namespace) -> int:
     lines = result.version_output.splitlines()
     release = next((ln for ln in lines if "release" in ln), lines[0] if lines else "?")
     print(f"version: {release.strip()}")
+    if holes:
+        print(f"WARNING: {version} has known security holes ({', '.join(a.id for a in holes)}); "
+              "this build is for tests, not for mail")
     return 0

@@ -9,8 +9,9 @@ from pathlib import Path
 from typing import Any
 
 from harness import paths
-from harness.cells import DISTROS, Cell, Selector, cells_for, group_by_build
+from harness.cell.model import DISTROS, Cell
 from harness.errors import ConfigError
+from harness.matrix.select import Selector, cells_for, group_by_build
 
 NAME = "matrix"
 HELP = "list or run end-to-end matrix cells (builds shared, cells in parallel, results cached)"
@@ -40,7 +41,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def select_cells(args: argparse.Namespace) -> list[Cell]:
-    from harness.sources import FetchmailSource
+    from harness.source.mirror import FetchmailSource
 
     selector = Selector.parse(args.select)
     distros = [d for d in args.distros.split(",") if d]
@@ -92,15 +93,29 @@ def run(args: argparse.Namespace) -> int:
     return execute(cells, args)
 
 
+def _note_insecure(cells: list[Cell], patches_dir: Path | None) -> None:
+    from harness.series.advisories import advisories_for
+    from harness.source.versions import Version
+
+    versions = sorted({Version.parse(c.version) for c in cells})
+    insecure = [v for v in versions if advisories_for(v, patches_dir)]
+    if insecure:
+        print(f"note: {len(insecure)} of {len(versions)} releases in this run have known "
+              f"security holes ({insecure[0]}..{insecure[-1]}, see `versions`): the matrix "
+              "tests them; builds for use need `build --allow-insecure-release`",
+              file=sys.stderr)
+
+
 def execute(cells: list[Cell], args: argparse.Namespace) -> int:
     """Run `cells` with the Docker backend, print a summary, write the reports."""
-    from harness.e2e import DockerBackend
-    from harness.matrix import ResultCache, run_matrix
-    from harness.progress import Progress
-    from harness.reports import write_reports
+    from harness.matrix.backend import DockerBackend
+    from harness.matrix.progress import Progress
+    from harness.matrix.reports import write_reports
+    from harness.matrix.runner import ResultCache, run_matrix
 
     backend = DockerBackend(upstream=args.upstream, patches_dir=args.patches_dir)
     report_dir: Path = args.report_dir
+    _note_insecure(cells, args.patches_dir)
     progress = Progress(len(cells))
     try:
         outcome = run_matrix(

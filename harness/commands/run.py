@@ -7,8 +7,10 @@ import sys
 from pathlib import Path
 
 from harness import paths
-from harness.cells import Cell
+from harness.cell.model import Cell
 from harness.errors import CellFailure, HarnessError
+from harness.series.advisories import advisories_for, warning
+from harness.source.versions import Version
 
 NAME = "run"
 HELP = "run one matrix cell end to end, e.g. 6.4.33-oauth64-bookworm-imap-xoauth2-tls"
@@ -23,12 +25,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from harness.e2e import DockerBackend
-    from harness.matrix import ResultCache, result_key
+    from harness.matrix.backend import DockerBackend
+    from harness.matrix.runner import ResultCache, result_key
 
     cell = Cell.parse(args.cell)
     backend = DockerBackend(upstream=args.upstream, patches_dir=args.patches_dir)
     backend.check_cell(cell)
+    holes = advisories_for(Version.parse(cell.version), args.patches_dir)
+    if holes:  # a cell tests the release; it is not a build for use
+        print(warning(Version.parse(cell.version), holes), file=sys.stderr)
     cache = ResultCache()
     key = result_key(cell, backend.build_key(cell))
     result = None if args.no_cache else cache.get(key)
@@ -41,7 +46,7 @@ def run(args: argparse.Namespace) -> int:
         try:
             result = backend.run(cell, built, log_path)
         except HarnessError as exc:
-            from harness.outcomes import CellResult
+            from harness.cell.result import CellResult
 
             result = CellResult(cell.identifier, "error", str(exc), log=str(log_path))
         result.key, result.build_key, result.binary = key, built.key, str(built.binary)

@@ -5,10 +5,10 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from harness import regenerate
 from harness.errors import ConfigError
-from harness.series import load_series
-from harness.versions import Version
+from harness.maint import regenerate
+from harness.series.table import load_series
+from harness.source.versions import Version
 
 NAME = "series"
 HELP = ("re-derive every line series and 3-way variant from the canonical series (after a fix "

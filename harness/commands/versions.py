@@ -1,15 +1,17 @@
-"""`fetchmail-harness versions`: fetchmail versions and the patch series each maps to."""
+"""`fetchmail-harness versions`: fetchmail versions, the patch series each maps to, and how."""
 
 from __future__ import annotations
 
 import argparse
 from pathlib import Path
 
-from harness.series import describe_coverage, markdown_table
-from harness.sources import FetchmailSource
+from harness.series.advisories import ALLOW_FLAG, advisories_for, short_note
+from harness.series.table import entry_for, markdown_table
+from harness.source.mirror import FetchmailSource
 
 NAME = "versions"
-HELP = "list fetchmail versions with their patch series (or native / uncovered)"
+HELP = ("list fetchmail versions with their patch series (or native / uncovered), how it "
+        "applies (fuzz0 / 3way), and known security holes")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -23,10 +25,22 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     if args.table:
-        print("| releases | series | max fuzz |\n|---|---|---|")
+        print("| releases | series | applied by |\n|---|---|---|")
         print(markdown_table(args.patches_dir))
         return 0
     source = FetchmailSource(args.upstream)
+    insecure = 0
     for version in source.versions():
-        print(f"{version!s:16} {describe_coverage(version, args.patches_dir)}")
+        entry = entry_for(version, args.patches_dir)
+        if version.branch:
+            series, how = "native", "-"
+        else:
+            series, how = (entry.series, entry.apply) if entry else ("uncovered", "-")
+        note = short_note(advisories_for(version, args.patches_dir))
+        insecure += bool(note)
+        print(f"{version!s:16} {series:14} {how:6} {note}".rstrip())
+    if insecure:
+        print(f"WARNING: {insecure} of these releases have known security holes (INSECURE): "
+              "do not use them to send bearer tokens; `build` makes one only with "
+              f"{ALLOW_FLAG} (patches/series.toml lists the advisories)")
     return 0

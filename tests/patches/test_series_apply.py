@@ -18,13 +18,12 @@ from pathlib import Path
 
 import pytest
 
-from harness.buildfixes import fixes_for
-from harness.derive import variant
-from harness.series import FUZZ0, THREE_WAY, Patch, Series, load_series, load_table
-from harness.sources import FetchmailSource
-from harness.versions import Version
-
-from .releases import RELEASES, upstream_release
+from harness.series.buildfixes import fixes_for
+from harness.series.derive import variant
+from harness.series.table import FUZZ0, THREE_WAY, Patch, Series, load_series, load_table
+from harness.source.mirror import FetchmailSource
+from harness.source.versions import Version
+from tests.helpers.releases import RELEASES, upstream_release
 
 pytestmark = pytest.mark.fetchmail_source
 

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from harness import paths
-from harness.regenerate import regenerate
+from harness.maint.regenerate import regenerate
 
 pytestmark = pytest.mark.fetchmail_source
 

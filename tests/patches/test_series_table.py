@@ -8,9 +8,9 @@ from pathlib import Path
 import pytest
 
 from harness import paths
-from harness.buildfixes import load_fixes
-from harness.resolutions import ResolutionStore
-from harness.series import (
+from harness.series.buildfixes import load_fixes
+from harness.series.resolutions import ResolutionStore
+from harness.series.table import (
     QUILT_FILE,
     Series,
     TableEntry,
@@ -19,9 +19,8 @@ from harness.series import (
     load_table,
     quilt_series_text,
 )
-from harness.versions import Version
-
-from .releases import RELEASES
+from harness.source.versions import Version
+from tests.helpers.releases import RELEASES
 
 FORMAT_PATCH_HEAD = re.compile(
     r"\AFrom [0-9a-f]{40} Mon Sep 17 00:00:00 2001\n"
@@ -212,3 +211,4 @@ def test_build_fixes_table_lists_exactly_its_patch_files() -> None:
         text = fix.patch.path.read_text(encoding="utf-8")
         assert re.match(r"From [0-9a-f]{40} Mon Sep 17 00:00:00 2001\nFrom: .+ <.+@.+>\n"
                         r"Date: .+\nSubject: \[PATCH\] \S", text), fix.patch.name
+

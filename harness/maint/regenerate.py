@@ -1,0 +1,442 @@
+"""`series regenerate`: re-derive every line and 3-way variant from the canonical series.
+
+A fix to the OAuth code is made once, in the canonical series (the one no other is derived
+from, e.g. patches/oauth64). This then, in order:
+1. regenerates each derived line series (series.toml `derived_from = PARENT`) by carrying its
+   parent onto the line's base (harness/derive.py), recorded resolutions replayed, and
+   writes it back (patch files, series.toml, quilt `series`);
+2. carries each series onto every release of its `apply = "3way"` ranges, so every variant a
+   build will derive is known to derive;
+3. checks every release of the `apply = "fuzz0"` ranges still takes its series at fuzz 0;
+4. drops recorded resolutions nothing used any more.
+A conflict without a record stops the run: the maintainer tree (cache/regenerate/src) is left
+mid cherry-pick with the markers; the human resolves it there, `git add`s, and runs
+`series regenerate --continue`, which records each resolved region in patches/<line>/
+resolutions/ and runs everything again (now replaying it). `--check` writes nothing and says
+whether the stored series are what regeneration gives (the sync test runs it).
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import tempfile
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+from filelock import FileLock
+
+from harness import paths
+from harness.errors import ConfigError, PatchError
+from harness.series.derive import (
+    AMENDMENTS_DIR,
+    Carry,
+    NewConflict,
+    Stop,
+    amendments_dir,
+    carry,
+    commit_series,
+    export,
+)
+from harness.series.gaps import check_apply, current_releases, failure_reason
+from harness.series.resolutions import (
+    Resolution,
+    ResolutionStore,
+    extract,
+    parse_conflicts,
+    regions,
+)
+from harness.series.table import (
+    FUZZ0,
+    QUILT_FILE,
+    RESOLUTIONS_DIR,
+    TABLE_FILE,
+    THREE_WAY,
+    Series,
+    available_series,
+    load_series,
+    load_table,
+    quilt_series_text,
+)
+from harness.series.table_edit import atomic_write
+from harness.source.mirror import FetchmailSource
+from harness.source.versions import Version
+from harness.source.worktree import MaintainerTree
+
+Say = Callable[[str], None]
+STATE = "state.json"
+OUT_OF_SYNC = 1  # exit code of --check when the stored series differ
+
+
+def work_dir() -> Path:
+    return paths.cache_dir() / "regenerate"
+
+
+@dataclass
+class StopState:
+    """What --continue needs: which line's records get the resolution, and the conflicts."""
+
+    owner: str  # the series whose resolutions/ (or amendments/) records it
+    parent: str
+    target: str
+    patch: str
+    patches_dir: str
+    files: list[str]  # conflicted paths (their marker snapshots are in conflicts/)
+    kind: str = "conflict"  # or "amend": record `git diff HEAD` as the patch's amendment
+    amendment: str = ""
+
+
+@dataclass(frozen=True)
+class AmendRequest:
+    """Stop once `patch` is carried onto `target` while deriving `owner` (series amend)."""
+
+    owner: str
+    target: Version
+    patch: str
+
+
+def derivation_order(patches_dir: Path) -> list[Series]:
+    """Every series, parents before the series derived from them; ConfigError on a bad link."""
+    series = {n: load_series(n, patches_dir) for n in available_series(patches_dir)}
+    order: list[Series] = []
+    seen: set[str] = set()
+
+    def visit(name: str, chain: tuple[str, ...]) -> None:
+        if name in seen:
+            return
+        if name in chain:
+            raise ConfigError(f"derived_from makes a loop: {' -> '.join((*chain, name))}")
+        s = series[name]
+        if s.derived_from is not None:
+            if s.derived_from not in series:
+                raise ConfigError(f"{s.directory / TABLE_FILE}: derived_from names unknown "
+                                  f"series {s.derived_from!r}")
+            visit(s.derived_from, (*chain, name))
+        seen.add(name)
+        order.append(s)
+
+    for name in sorted(series):
+        visit(name, ())
+    return order
+
+
+class Regeneration:
+    """One run: derived series staged in a temp dir, then compared or installed."""
+
+    def __init__(self, patches_dir: Path, source: FetchmailSource, say: Say,
+                 tree: Path, interactive: bool, amend: AmendRequest | None = None) -> None:
+        self.patches_dir = patches_dir
+        self.interactive = interactive
+        self.amend = amend
+        self.amendments: set[Path] = set()  # amendment files the carries used
+        self.source = source
+        self.say = say
+        self.stores: dict[str, ResolutionStore] = {}
+        self.current: dict[str, Series] = {}  # name -> regenerated (staged) or stored series
+        self.carries: list[Carry] = []
+        self.problems: list[str] = []
+        self.tree = MaintainerTree(tree)
+
+    def store(self, series: Series) -> ResolutionStore:
+        if series.name not in self.stores:
+            self.stores[series.name] = ResolutionStore(
+                self.patches_dir / series.name / RESOLUTIONS_DIR)
+        return self.stores[series.name]
+
+    def _fresh_tree(self) -> None:
+        shutil.rmtree(self.tree.path, ignore_errors=True)
+        mirror = Path(self.source.ensure_mirror().git_dir)
+        self.tree = MaintainerTree.clone(mirror, self.tree.path)
+
+    def _carry(self, parent: Series, owner: Series, target: Version,
+               commits: list[str]) -> Carry:
+        amendments = amendments_dir(self.patches_dir / owner.name, target)
+        if amendments.is_dir():
+            self.amendments.update(amendments.glob("*.diff"))
+        ask = self.amend
+        stop_after = (ask.patch if ask and ask.owner == owner.name and ask.target == target
+                      else None)
+        try:
+            return carry(self.tree, parent, commits, target, self.source.commit(target),
+                         self.store(owner), amendments, stop_after)
+        except NewConflict as exc:
+            if not self.interactive:
+                raise PatchError(f"{exc} (deriving {owner.name}): no recorded resolution; run "
+                                 "`fetchmail-harness series regenerate`") from exc
+            raise _stopped(exc.stop, owner, parent, target, self.patches_dir) from exc
+
+    def run(self, staging: Path) -> None:
+        self._fresh_tree()
+        for series in derivation_order(self.patches_dir):
+            if series.derived_from is None:
+                self.current[series.name] = series
+                continue
+            parent = self.current[series.derived_from]
+            commits = commit_series(self.tree, parent, self.source.commit(parent.base))
+            result = self._carry(parent, series, series.base, commits)
+            self.carries.append(result)
+            self.say(f"{series.name}: {parent.name} carried onto {series.base}: {result.how}")
+            for step in result.steps:
+                if step.status != "clean" or step.amended:
+                    self.say(step.line())
+            derived = export(
+                self.tree, self.source.commit(series.base), parent, staging / series.name,
+                name=series.name, base=series.base, description=series.description,
+                derived_from=series.derived_from,
+                comment=f"Derived from {series.derived_from} by `fetchmail-harness series "
+                        f"regenerate`: fix {parent.name}'s patches (or the canonical series) "
+                        "and regenerate; do not edit these files.")
+            self.current[series.name] = derived
+        self._check_ranges()
+
+    def _check_ranges(self) -> None:
+        releases = current_releases(self.source.versions())
+        for entry in load_table(self.patches_dir):
+            series = self.current[entry.series]
+            covered = [v for v in releases if entry.covers(v)]
+            if entry.apply == FUZZ0:
+                bad = [(v, r) for v in covered
+                       if not (r := check_apply(self.source, series, v, 0)).ok]
+                for v, report in bad:
+                    self.problems.append(f"{v}: {failure_reason(report)}; make its range "
+                                         f'apply = "{THREE_WAY}" or give it another series')
+                self.say(f"{entry}: fuzz 0 on {len(covered) - len(bad)} of {len(covered)} "
+                         "release(s)")
+                continue
+            commits = commit_series(self.tree, series, self.source.commit(series.base))
+            hows = []
+            for v in covered:
+                result = self._carry(series, series, v, commits)
+                self.carries.append(result)
+                hows.append(f"{v} {result.how}")
+            self.say(f"{entry}: three-way merge on {len(covered)} release(s): "
+                     + "; ".join(hows))
+
+    # -- results --------------------------------------------------------------------------------
+
+    def outputs(self, staging: Path) -> dict[Path, str | None]:
+        """Every file regeneration owns -> its text (None: must not exist)."""
+        files: dict[Path, str | None] = {}
+        for name, series in self.current.items():
+            self.store(series)  # records of a line nothing derives any more are dropped too
+            target = self.patches_dir / name
+            files[target / QUILT_FILE] = quilt_series_text(series)
+            for diff in (target / AMENDMENTS_DIR).rglob("*"):
+                if diff.is_file() and diff not in self.amendments:
+                    files[diff] = None  # for a release nothing carries onto any more
+            if series.derived_from is None:
+                continue
+            stored = {p.name for p in target.glob("*.patch")}
+            for patch in series.patches:
+                files[target / patch.name] = patch.path.read_text()
+                stored.discard(patch.name)
+            for stale in stored:
+                files[target / stale] = None
+            files[target / TABLE_FILE] = (staging / name / TABLE_FILE).read_text()
+        for name, store in self.stores.items():
+            directory = self.patches_dir / name / RESOLUTIONS_DIR
+            for file in directory.glob("*.resolution"):
+                if file.stem not in store.used:
+                    files[file] = None
+            for key in store.used:
+                files[directory / f"{key}.resolution"] = store.records[key].text()
+        return files
+
+
+def _stopped(stop: Stop, owner: Series, parent: Series, target: Version,
+             patches_dir: Path) -> PatchError:
+    """Save what --continue needs and say what to do."""
+    directory = work_dir()
+    snapshots = directory / "conflicts"
+    shutil.rmtree(snapshots, ignore_errors=True)
+    for path in stop.files:
+        file = snapshots / path
+        file.parent.mkdir(parents=True, exist_ok=True)
+        file.write_text((stop.tree / path).read_text(errors="surrogateescape"),
+                        errors="surrogateescape")
+    state = StopState(owner.name, parent.name, str(target), stop.patch, str(patches_dir),
+                      sorted(stop.files), stop.kind, str(stop.amendment or ""))
+    atomic_write(directory / STATE, json.dumps(asdict(state), indent=2) + "\n")
+    if stop.kind == "amend":
+        return PatchError("\n".join([
+            f"{stop.patch} of {parent.name}, carried onto fetchmail {target} (deriving "
+            f"{owner.name}): {stop.summary()}.",
+            f"The tree is at that patch (HEAD); the amendment, as far as it applies, is in the "
+            f"worktree{' (rejected hunks: *.rej files)' if stop.rejects else ''}.",
+            "Make the change this release needs on top of the patch:",
+            f"  cd {stop.tree}",
+            "  edit the files (uncommitted: `git diff HEAD` is the amendment)",
+            "  fetchmail-harness series regenerate --continue",
+            f"It is recorded as {stop.amendment} (no change: the amendment is dropped) and "
+            "applied from then on (commit it with the series).",
+            "Or give up: fetchmail-harness series regenerate --abort",
+        ]))
+    lines = [f"{stop.patch} of {parent.name} conflicts with fetchmail {target} and no "
+             f"recorded resolution fits (deriving {owner.name}):"]
+    for path, segments in stop.files.items():
+        lines.append(f"  {path}: {len(regions(segments))} conflict region(s)")
+    for path in stop.other:
+        lines.append(f"  {path}: not a text conflict (added/deleted on one side): it cannot "
+                     "be recorded; change the patch so it does not arise")
+    lines += [
+        "Markers: <<<<<<< upstream (the release with the patches before) | ||||||| base "
+        f"({parent.name}'s base {parent.base}) | ======= | >>>>>>> patch.",
+        "Regions with a recorded resolution are already resolved. To resolve the rest once:",
+        f"  cd {stop.tree}",
+        "  edit each region above (only inside it: lines around it must stay as they are), "
+        "then `git add FILE...`",
+        "  fetchmail-harness series regenerate --continue",
+        f"Each resolved region is recorded in {patches_dir / owner.name / 'resolutions'}/ "
+        "and replayed from then on (commit it with the series).",
+        "Or give up: fetchmail-harness series regenerate --abort",
+    ]
+    return PatchError("\n".join(lines))
+
+
+def _lock() -> FileLock:
+    work_dir().mkdir(parents=True, exist_ok=True)
+    return FileLock(str(work_dir() / "lock"))
+
+
+def _stopped_state() -> StopState | None:
+    file = work_dir() / STATE
+    if not file.is_file():
+        return None
+    try:
+        return StopState(**json.loads(file.read_text()))
+    except (OSError, ValueError, TypeError) as exc:
+        raise ConfigError(f"unreadable {file}: {exc}; `series regenerate --abort` drops it") \
+            from exc
+
+
+def regenerate(patches_dir: Path | None, upstream: str | None, *, check: bool = False,
+               amend: AmendRequest | None = None, say: Say = print) -> int:
+    """The one command after a change to the canonical series (see the module docstring)."""
+    root = (patches_dir or paths.PATCHES_DIR).resolve()
+    with _lock():
+        stopped = _stopped_state()
+        if stopped is not None and not check:
+            raise ConfigError(
+                f"a regeneration is stopped at a conflict ({stopped.patch} on "
+                f"{stopped.target}) in {work_dir() / 'src'}: resolve it and run `series "
+                "regenerate --continue`, or `series regenerate --abort`")
+        return _run(root, FetchmailSource(upstream), check, say, amend)
+
+
+def _run(root: Path, source: FetchmailSource, check: bool, say: Say,
+         amend: AmendRequest | None = None) -> int:
+    with tempfile.TemporaryDirectory(prefix="fmh-regen-") as tmp:
+        tree = Path(tmp) / "src" if check else work_dir() / "src"
+        regen = Regeneration(root, source, say, tree, interactive=not check, amend=amend)
+        regen.run(Path(tmp))
+        if amend is not None:
+            raise ConfigError(f"{amend.owner} is never carried onto {amend.target} (it is "
+                              "the base of a derived series or of a 3way range's release)")
+        files = regen.outputs(Path(tmp))
+        changed = sorted(str(p.relative_to(root)) for p, text in files.items()
+                         if _differs(p, text))
+        for problem in regen.problems:
+            say(f"PROBLEM: {problem}")
+        if check:
+            if changed:
+                say(f"out of sync with what regeneration gives ({len(changed)} file(s)): "
+                    + ", ".join(changed) + "\nrun `fetchmail-harness series regenerate`")
+                return OUT_OF_SYNC
+            say("in sync: every derived series is what regeneration gives")
+            return PatchError.exit_code if regen.problems else 0
+        for path, text in files.items():
+            if text is None:
+                path.unlink(missing_ok=True)
+            elif _differs(path, text):
+                atomic_write(path, text)
+        for name in regen.stores:
+            directory = root / name / RESOLUTIONS_DIR
+            if directory.is_dir() and not any(directory.iterdir()):
+                directory.rmdir()
+        shutil.rmtree(work_dir() / "src", ignore_errors=True)
+        say(f"regenerated: {len(changed)} file(s) changed" +
+            (": " + ", ".join(changed) if changed else ""))
+        if regen.problems:
+            raise PatchError(f"{len(regen.problems)} release(s) no longer take their series "
+                             "as the table says (see PROBLEM lines above)")
+        return 0
+
+
+def _differs(path: Path, text: str | None) -> bool:
+    if text is None:
+        return path.exists()
+    return not path.is_file() or path.read_text() != text
+
+
+def resume(upstream: str | None, say: Say = print) -> int:
+    """Record the human's resolution of the stopped conflict, then regenerate everything."""
+    with _lock():
+        state = _stopped_state()
+        if state is None:
+            raise ConfigError("no regeneration is stopped at a conflict (nothing to continue)")
+        tree = MaintainerTree(work_dir() / "src")
+        if state.kind == "amend":
+            _record_amendment(tree, Path(state.amendment), say)
+            (work_dir() / STATE).unlink()
+            return _run(Path(state.patches_dir), FetchmailSource(upstream), False, say)
+        if not tree.picking():
+            raise PatchError(f"{tree.path} is no longer in the middle of the cherry-pick of "
+                             f"{state.patch}: `series regenerate --abort` and start again")
+        left = tree.unmerged()
+        if left:
+            raise PatchError("still conflicted: " + ", ".join(c.describe() for c in left)
+                             + f"\nEdit them in {tree.path}, `git add` them, then --continue.")
+        markers = tree.staged_markers()
+        if markers:
+            raise PatchError(f"conflict markers are still staged in {', '.join(markers)}: "
+                             "remove them, `git add` again, then --continue.")
+        root = Path(state.patches_dir)
+        store = ResolutionStore(root / state.owner / RESOLUTIONS_DIR)
+        recorded = 0
+        for path in state.files:
+            snapshot = (work_dir() / "conflicts" / path).read_text(errors="surrogateescape")
+            resolved = tree.git("show", f":{path}").stdout
+            for region, lines in extract(parse_conflicts(snapshot), resolved, path):
+                store.add(Resolution(region, lines, path, state.patch,
+                                     f"carrying {state.parent} onto {state.target}"))
+                recorded += 1
+        store.write()
+        say(f"recorded {recorded} resolution(s) in {store.directory}")
+        tree.abort_pick()
+        (work_dir() / STATE).unlink()
+        return _run(root, FetchmailSource(upstream), False, say)
+
+
+def _record_amendment(tree: MaintainerTree, file: Path, say: Say) -> None:
+    for junk in [*tree.path.rglob("*.rej"), *tree.path.rglob("*.orig")]:
+        junk.unlink()
+    tree.git("add", "-A")
+    diff = tree.git("diff", "--cached", "--binary", "HEAD").stdout
+    if diff.strip():
+        atomic_write(file, diff)
+        say(f"recorded the amendment {file} ({len(diff.splitlines())} lines)")
+    elif file.is_file():
+        file.unlink()
+        say(f"no change: dropped the amendment {file}")
+    else:
+        say("no change: nothing recorded")
+    tree.git("reset", "--quiet", "--hard", "HEAD")
+
+
+def abort(say: Say = print) -> int:
+    with _lock():
+        state = _stopped_state()
+        tree = MaintainerTree(work_dir() / "src")
+        if tree.exists():
+            tree.abort_pick()
+        for name in ("src", "conflicts", STATE):
+            target = work_dir() / name
+            if target.is_dir():
+                shutil.rmtree(target)
+            else:
+                target.unlink(missing_ok=True)
+    say("regeneration aborted: nothing was recorded" if state else
+        "no regeneration was stopped; its work dir is cleaned")
+    return 0
+
