@@ -15,6 +15,7 @@ log = logging.getLogger(__name__)
 TEST_PEERS = {
     "fetchmail": "/usr/bin/fetchmail",
     "curl": "/usr/bin/curl",
+    "quilt": "/usr/bin/quilt",  # `export --format quilt` is checked with `quilt push -a`
     "dovecot-imapd": "/usr/lib/dovecot/imap",
     "dovecot-pop3d": "/usr/lib/dovecot/pop3",
     "postfix": "/usr/sbin/postmap",
