@@ -37,6 +37,7 @@ from harness.series.derive import (
     amendments_dir,
     carry,
     commit_series,
+    derived_comment,
     export,
 )
 from harness.series.gaps import check_apply, current_releases, failure_reason
@@ -184,9 +185,7 @@ class Regeneration:
                 self.tree, self.source.commit(series.base), parent, staging / series.name,
                 name=series.name, base=series.base, description=series.description,
                 derived_from=series.derived_from,
-                comment=f"Derived from {series.derived_from} by `fetchmail-harness series "
-                        f"regenerate`: fix {parent.name}'s patches (or the canonical series) "
-                        "and regenerate; do not edit these files.")
+                comment=derived_comment(parent.name))
             self.current[series.name] = derived
         self._check_ranges()
 

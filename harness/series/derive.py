@@ -101,6 +101,12 @@ class Carry:
                 + extra)
 
 
+def derived_comment(parent: str) -> str:
+    """The header of a stored derived series' series.toml."""
+    return (f"Derived from {parent} by `fetchmail-harness series regenerate`: fix {parent}'s "
+            "patches (or the canonical series) and regenerate; do not edit these files.")
+
+
 def commit_series(tree: MaintainerTree, series: Series, base_commit: str) -> list[str]:
     """The series as commits on `base_commit` (branch carry/parent); PatchError if it does not
     apply there with `git am`."""

@@ -187,6 +187,15 @@ def test_conflict_stops_and_continue_finishes_after_resolution(
     assert {"series": "demo64", "first": "6.4.22", "last": "6.4.22", "apply": "fuzz0"} in \
         table(workshop.patches_dir)
     assert not (directory / "state.json").exists()
+    assert "1 region(s) recorded" in done.stdout
+    meta = tomllib.loads((new / "series.toml").read_text())
+    assert meta["derived_from"] == "demo"  # `series regenerate` keeps it in step with demo
+    [record] = (new / "resolutions").glob("*.resolution")
+    assert "=" + resolved in record.read_text()
+    again = cli("series", "regenerate", "--patches-dir", str(workshop.patches_dir))
+    assert again.returncode == 0, again.stdout + again.stderr  # the conflict replays
+    assert "1 recorded resolution(s) replayed" in again.stdout
+    assert "regenerated: 1 file(s) changed: demo/series" in again.stdout  # quilt file only
 
     # what regeneration changed, for a reviewer
     review = cli("diff", "demo", "demo64", "--patches-dir", str(workshop.patches_dir))
