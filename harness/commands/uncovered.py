@@ -10,7 +10,7 @@ from harness.source.mirror import FetchmailSource
 
 NAME = "uncovered"
 HELP = ("list releases (6.3.0 on) that no series maps to, or whose series no longer applies "
-        "within max_fuzz; exit 1 if any")
+        "as its table range says (fuzz 0, or a 3-way merge); exit 1 if any")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
