@@ -7,8 +7,8 @@ from pathlib import Path
 
 from harness.errors import ConfigError
 from harness.maint import regenerate
+from harness.series.derive import parse_span
 from harness.series.table import load_series
-from harness.source.versions import Version
 
 NAME = "series"
 HELP = ("re-derive every line series and 3-way variant from the canonical series (after a fix "
@@ -34,8 +34,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     amend.add_argument("line", metavar="LINE", help="the derived series, e.g. oauth63")
     amend.add_argument("patch", metavar="PATCH",
                        help="the patch (file name, or its number: 0004)")
-    amend.add_argument("--onto", metavar="VERSION",
-                       help="a release of LINE's 3way range (default: LINE's base)")
+    amend.add_argument("--onto", metavar="RELEASE|FIRST..LAST",
+                       help="a release of LINE's 3way range, or a run of them that all take "
+                            "the amendment (default: LINE's base)")
     for p in (regen, amend):
         p.add_argument("--patches-dir", type=Path, help="patch series dir (default patches/)")
         p.add_argument("--upstream", help="git URL or path of fetchmail")
@@ -49,8 +50,9 @@ def run(args: argparse.Namespace) -> int:
                      None)
         if patch is None:
             raise ConfigError(f"{line.name} has no patch {args.patch!r} ({', '.join(names)})")
-        target = Version.parse(args.onto) if args.onto else line.base
-        request = regenerate.AmendRequest(line.name, target, patch)
+        span = args.onto or str(line.base)
+        parse_span(span)  # a clear error for a bad name
+        request = regenerate.AmendRequest(line.name, span, patch)
         return regenerate.regenerate(args.patches_dir, args.upstream, amend=request)
     if args.resume:
         return regenerate.resume(args.upstream)

@@ -22,8 +22,9 @@ import json
 import shutil
 import tempfile
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import Any
 
 from filelock import FileLock
 
@@ -39,9 +40,13 @@ from harness.series.derive import (
     commit_series,
     derived_comment,
     export,
+    parse_span,
 )
 from harness.series.gaps import check_apply, current_releases, failure_reason
 from harness.series.resolutions import (
+    DELETE,
+    THEIRS,
+    FileDecision,
     Resolution,
     ResolutionStore,
     extract,
@@ -86,15 +91,22 @@ class StopState:
     files: list[str]  # conflicted paths (their marker snapshots are in conflicts/)
     kind: str = "conflict"  # or "amend": record `git diff HEAD` as the patch's amendment
     amendment: str = ""
+    decisions: list[list[Any]] = field(default_factory=list)  # [path, state, stages] of the
+    # conflicts not in a file's text, to record as a delete/theirs decision
 
 
 @dataclass(frozen=True)
 class AmendRequest:
-    """Stop once `patch` is carried onto `target` while deriving `owner` (series amend)."""
+    """Stop once `patch` is carried onto the first release of `span` while deriving `owner`
+    (series amend); the amendment is recorded in amendments/SPAN/ for every release of it."""
 
     owner: str
-    target: Version
+    span: str  # RELEASE or FIRST..LAST
     patch: str
+
+    @property
+    def first(self) -> Version:
+        return parse_span(self.span)[0]
 
 
 def derivation_order(patches_dir: Path) -> list[Series]:
@@ -146,8 +158,16 @@ class Regeneration:
         return self.stores[series.name]
 
     def _fresh_tree(self) -> None:
-        shutil.rmtree(self.tree.path, ignore_errors=True)
+        """The worktree, cleaned: reused when it exists (the maintainer's shell may be in it,
+        as the instructions say), else cloned from the mirror (sharing its objects)."""
         mirror = Path(self.source.ensure_mirror().git_dir)
+        if self.tree.exists():
+            self.tree.abort_pick()
+            self.tree.git("am", "--abort", check=False)
+            self.tree.git("reset", "--quiet", "--hard")
+            self.tree.git("clean", "--quiet", "-fdx")
+            return
+        shutil.rmtree(self.tree.path, ignore_errors=True)
         self.tree = MaintainerTree.clone(mirror, self.tree.path)
 
     def _carry(self, parent: Series, owner: Series, target: Version,
@@ -156,8 +176,10 @@ class Regeneration:
         if amendments.is_dir():
             self.amendments.update(amendments.glob("*.diff"))
         ask = self.amend
-        stop_after = (ask.patch if ask and ask.owner == owner.name and ask.target == target
-                      else None)
+        stop_after = None
+        if ask and ask.owner == owner.name and ask.first == target:
+            stop_after = ask.patch
+            amendments = self.patches_dir / owner.name / AMENDMENTS_DIR / ask.span
         try:
             return carry(self.tree, parent, commits, target, self.source.commit(target),
                          self.store(owner), amendments, stop_after)
@@ -255,7 +277,8 @@ def _stopped(stop: Stop, owner: Series, parent: Series, target: Version,
         file.write_text((stop.tree / path).read_text(errors="surrogateescape"),
                         errors="surrogateescape")
     state = StopState(owner.name, parent.name, str(target), stop.patch, str(patches_dir),
-                      sorted(stop.files), stop.kind, str(stop.amendment or ""))
+                      sorted(stop.files), stop.kind, str(stop.amendment or ""),
+                      [[path, kind, list(stages)] for path, kind, stages in stop.other])
     atomic_write(directory / STATE, json.dumps(asdict(state), indent=2) + "\n")
     if stop.kind == "amend":
         return PatchError("\n".join([
@@ -275,9 +298,13 @@ def _stopped(stop: Stop, owner: Series, parent: Series, target: Version,
              f"recorded resolution fits (deriving {owner.name}):"]
     for path, segments in stop.files.items():
         lines.append(f"  {path}: {len(regions(segments))} conflict region(s)")
-    for path in stop.other:
-        lines.append(f"  {path}: not a text conflict (added/deleted on one side): it cannot "
-                     "be recorded; change the patch so it does not arise")
+    for path, kind, _ in stop.other:
+        what = {"DU": "the release has no such file; the patch changes it",
+                "UD": "the patch deletes it; the release changed it"}.get(kind, kind)
+        lines.append(f"  {path}: {what}: `git rm {path}` keeps it away (the patch's change to "
+                     f"it is dropped), `git checkout --theirs {path} && git add {path}` takes "
+                     "the patch's version; anything else the release needs: an amendment "
+                     "(`series amend`) once this is recorded")
     lines += [
         "Markers: <<<<<<< upstream (the release with the patches before) | ||||||| base "
         f"({parent.name}'s base {parent.base}) | ======= | >>>>>>> patch.",
@@ -330,8 +357,8 @@ def _run(root: Path, source: FetchmailSource, check: bool, say: Say,
         regen = Regeneration(root, source, say, tree, interactive=not check, amend=amend)
         regen.run(Path(tmp))
         if amend is not None:
-            raise ConfigError(f"{amend.owner} is never carried onto {amend.target} (it is "
-                              "the base of a derived series or of a 3way range's release)")
+            raise ConfigError(f"{amend.owner} is never carried onto {amend.first} (a derived "
+                              "series is carried onto its base and its 3way ranges' releases)")
         files = regen.outputs(Path(tmp))
         changed = sorted(str(p.relative_to(root)) for p, text in files.items()
                          if _differs(p, text))
@@ -349,17 +376,26 @@ def _run(root: Path, source: FetchmailSource, check: bool, say: Say,
                 path.unlink(missing_ok=True)
             elif _differs(path, text):
                 atomic_write(path, text)
-        for name in regen.stores:
-            directory = root / name / RESOLUTIONS_DIR
-            if directory.is_dir() and not any(directory.iterdir()):
-                directory.rmdir()
-        shutil.rmtree(work_dir() / "src", ignore_errors=True)
+        for name in regen.current:
+            _drop_empty_dirs(root / name / RESOLUTIONS_DIR)
+            _drop_empty_dirs(root / name / AMENDMENTS_DIR)
         say(f"regenerated: {len(changed)} file(s) changed" +
             (": " + ", ".join(changed) if changed else ""))
         if regen.problems:
             raise PatchError(f"{len(regen.problems)} release(s) no longer take their series "
                              "as the table says (see PROBLEM lines above)")
         return 0
+
+
+def _drop_empty_dirs(directory: Path) -> None:
+    """Remove `directory` and its subdirectories that hold no file any more."""
+    if not directory.is_dir():
+        return
+    for sub in sorted((p for p in directory.rglob("*") if p.is_dir()), reverse=True):
+        if not any(sub.iterdir()):
+            sub.rmdir()
+    if not any(directory.iterdir()):
+        directory.rmdir()
 
 
 def _differs(path: Path, text: str | None) -> bool:
@@ -393,6 +429,10 @@ def resume(upstream: str | None, say: Say = print) -> int:
         root = Path(state.patches_dir)
         store = ResolutionStore(root / state.owner / RESOLUTIONS_DIR)
         recorded = 0
+        for path, kind, stages in state.decisions:
+            store.add(FileDecision(path, kind, tuple(stages), _decision(tree, path, stages),
+                                   state.patch, f"carrying {state.parent} onto {state.target}"))
+            recorded += 1
         for path in state.files:
             snapshot = (work_dir() / "conflicts" / path).read_text(errors="surrogateescape")
             resolved = tree.git("show", f":{path}").stdout
@@ -407,6 +447,19 @@ def resume(upstream: str | None, say: Say = print) -> int:
         return _run(root, FetchmailSource(upstream), False, say)
 
 
+def _decision(tree: MaintainerTree, path: str, stages: list[str]) -> str:
+    """DELETE or THEIRS, from what the maintainer did with the file in the index."""
+    entry = tree.git("ls-files", "-s", "--", path).stdout.split()
+    if not entry:
+        return DELETE
+    theirs = next((s.split(":", 1)[1] for s in stages if s.startswith("3:")), None)
+    if entry[1] == theirs:
+        return THEIRS
+    raise PatchError(f"{path}: only `git rm` (keep it away) or the patch's version (`git "
+                     "checkout --theirs`) can be recorded for this conflict; make any other "
+                     "change afterwards as an amendment (`fetchmail-harness series amend`)")
+
+
 def _record_amendment(tree: MaintainerTree, file: Path, say: Say) -> None:
     for junk in [*tree.path.rglob("*.rej"), *tree.path.rglob("*.orig")]:
         junk.unlink()
@@ -417,6 +470,7 @@ def _record_amendment(tree: MaintainerTree, file: Path, say: Say) -> None:
         say(f"recorded the amendment {file} ({len(diff.splitlines())} lines)")
     elif file.is_file():
         file.unlink()
+        _drop_empty_dirs(file.parent)
         say(f"no change: dropped the amendment {file}")
     else:
         say("no change: nothing recorded")

@@ -26,8 +26,17 @@ from pathlib import Path
 from filelock import FileLock
 
 from harness import paths
-from harness.errors import PatchError
-from harness.series.resolutions import ResolutionStore, Segment, parse_conflicts, regions, render
+from harness.errors import ConfigError, PatchError
+from harness.series.resolutions import (
+    DELETE,
+    THEIRS,
+    ResolutionStore,
+    Segment,
+    decision_key,
+    parse_conflicts,
+    regions,
+    render,
+)
 from harness.series.table import TABLE_FILE, Series, load_series_dir
 from harness.series.table_edit import atomic_write, series_file_text
 from harness.source.mirror import FetchmailSource
@@ -62,7 +71,8 @@ class Stop:
 
     patch: str
     files: dict[str, list[Segment]]  # path -> segments still holding unresolved regions
-    other: list[str]  # conflicted paths that are not plain both-modified text conflicts
+    other: list[tuple[str, str, tuple[str, ...]]]  # conflicts not in a file's text: path,
+    # git's state (DU: deleted upstream, changed by the patch, ...), unmerged index entries
     tree: Path
     kind: str = "conflict"
     amendment: Path | None = None  # where the amendment is recorded (kind "amend")
@@ -73,7 +83,8 @@ class Stop:
             return (f"its recorded amendment {self.amendment} no longer applies "
                     f"({', '.join(self.rejects)})" if self.rejects else "an amendment is wanted")
         parts = [f"{p} ({len(regions(s))} region(s))" for p, s in self.files.items()]
-        return ", ".join(parts + [f"{p} (not a text conflict)" for p in self.other])
+        return ", ".join(parts + [f"{p} ({state}: not a text conflict)"
+                                  for p, state, _ in self.other])
 
 
 class NewConflict(PatchError):
@@ -122,11 +133,27 @@ def commit_series(tree: MaintainerTree, series: Series, base_commit: str) -> lis
     return commits
 
 
+def parse_span(text: str) -> tuple[Version, Version]:
+    """An amendments dir's name: one release (6.3.26) or a range of them (6.3.0..6.3.10)."""
+    first, _, last = text.partition("..")
+    lo, hi = Version.parse(first), Version.parse(last or first)
+    if lo > hi:
+        raise ConfigError(f"amendments for {text}: {lo} comes after {hi}")
+    return lo, hi
+
+
 def amendments_dir(owner: Path, target: Version) -> Path:
     """Where the amendments for carrying onto `target` are recorded, in the owner series' dir:
-    a diff per patch, applied on top of that patch once it is carried (for what merges
-    cleanly but does not fit the release, e.g. a variable another scope holds there)."""
-    return owner / AMENDMENTS_DIR / str(target)
+    amendments/RELEASE/ or amendments/FIRST..LAST/ (every release of a 3way range in it), a
+    diff per patch, applied on top of that patch once it is carried (for what merges cleanly
+    but does not fit the release, e.g. a declaration another header holds there)."""
+    root = owner / AMENDMENTS_DIR
+    spans = [d for d in sorted(root.iterdir()) if d.is_dir()] if root.is_dir() else []
+    hits = [d for d in spans if (span := parse_span(d.name))[0] <= target <= span[1]]
+    if len(hits) > 1:
+        raise ConfigError(f"{target} lies in several amendment ranges: "
+                          f"{', '.join(d.name for d in hits)}")
+    return hits[0] if hits else root / str(target)
 
 
 def carry(tree: MaintainerTree, parent: Series, commits: list[str], target: Version,
@@ -188,10 +215,21 @@ def _replay(tree: MaintainerTree, store: ResolutionStore,
     """Resolve what the records know; `git add` fully resolved files. The Stop, if any."""
     used: list[str] = []
     pending: dict[str, list[Segment]] = {}
-    other: list[str] = []
+    other: list[tuple[str, str, tuple[str, ...]]] = []
     for conflict in tree.unmerged():
         if conflict.state != "UU":
-            other.append(conflict.path)
+            stages = tree.stages(conflict.path)
+            action = store.decision(conflict.path, conflict.state, stages)
+            if action == DELETE:
+                tree.git("rm", "--quiet", "--cached", "--", conflict.path)
+                (tree.path / conflict.path).unlink(missing_ok=True)
+            elif action == THEIRS:
+                tree.git("checkout", "--theirs", "--", conflict.path)
+                tree.git("add", "--", conflict.path)
+            else:
+                other.append((conflict.path, conflict.state, stages))
+                continue
+            used.append(decision_key(conflict.path, conflict.state, stages))
             continue
         file = tree.path / conflict.path
         segments = parse_conflicts(file.read_text(errors="surrogateescape"))

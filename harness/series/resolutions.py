@@ -8,6 +8,11 @@ elsewhere) is resolved the same way, while a conflict that changed in any way ne
 
 A record is a text file patches/<line>/resolutions/<key>.resolution: `#` header lines, then
 one line per content line, prefixed `<` (ours), `|` (base), `>` (theirs) or `=` (resolution).
+
+A conflict that is not in the text (the patch changes a file the release does not have, or
+the like) is recorded as a decision about the whole file: `# decision: delete` (the file stays
+away) or `# decision: theirs` (the patch's version of it), keyed by the path, the kind of
+conflict and the blobs of its sides.
 """
 
 from __future__ import annotations
@@ -132,6 +137,20 @@ def _newline(line: str) -> str:
     return line if line.endswith("\n") else line + "\n"
 
 
+def parse_record(text: str, where: str) -> Resolution | FileDecision:
+    """A region resolution or a file decision, by its header."""
+    meta = dict(line[1:].partition(":")[::2] for line in text.splitlines()
+                if line.startswith("#"))
+    meta = {k.strip(): v.strip() for k, v in meta.items()}
+    if "decision" not in meta:
+        return parse_resolution(text, where)
+    state, *stages = meta.get("conflict", "").split()
+    if meta["decision"] not in (DELETE, THEIRS) or not state:
+        raise ConfigError(f"{where}: a decision is `delete` or `theirs`, with a `conflict:` line")
+    return FileDecision(meta.get("file", "?"), state, tuple(stages), meta["decision"],
+                        meta.get("patch", "?"), meta.get("recorded", ""))
+
+
 def parse_resolution(text: str, where: str) -> Resolution:
     meta: dict[str, str] = {}
     sides: dict[str, list[str]] = {name: [] for name in _PREFIX}
@@ -154,16 +173,51 @@ def parse_resolution(text: str, where: str) -> Resolution:
                       meta.get("patch", "?"), meta.get("recorded", ""))
 
 
+DELETE, THEIRS = "delete", "theirs"
+
+
+@dataclass(frozen=True)
+class FileDecision:
+    """What to do with a file whose conflict is not in its text (git's DU, UD, AU, UA, ...)."""
+
+    path: str
+    state: str  # git's two letters
+    stages: tuple[str, ...]  # "<stage>:<blob>" of the unmerged index entries
+    action: str  # DELETE or THEIRS
+    patch: str
+    note: str
+
+    @property
+    def key(self) -> str:
+        return decision_key(self.path, self.state, self.stages)
+
+    def text(self) -> str:
+        return "\n".join([
+            "# fetchmail-harness recorded conflict resolution; replayed when this exact "
+            "conflict comes back",
+            f"# file: {self.path}",
+            f"# patch: {self.patch}",
+            f"# recorded: {self.note}",
+            f"# conflict: {self.state} {' '.join(self.stages)}",
+            f"# decision: {self.action}",
+        ]) + "\n"
+
+
+def decision_key(path: str, state: str, stages: tuple[str, ...]) -> str:
+    h = hashlib.sha256(f"{path}\0{state}\0{' '.join(stages)}".encode())
+    return h.hexdigest()[:20]
+
+
 class ResolutionStore:
     """The records of one line (patches/<line>/resolutions/), and which of them were used."""
 
     def __init__(self, directory: Path) -> None:
         self.directory = directory
-        self.records: dict[str, Resolution] = {}
+        self.records: dict[str, Resolution | FileDecision] = {}
         self.used: set[str] = set()
         if directory.is_dir():
             for file in sorted(directory.glob(f"*{SUFFIX}")):
-                record = parse_resolution(file.read_text(), str(file))
+                record = parse_record(file.read_text(), str(file))
                 if file.stem != record.key:
                     raise ConfigError(f"{file}: its conflict has key {record.key}, not "
                                       f"{file.stem}: was it edited? Rename it or record it anew")
@@ -171,12 +225,20 @@ class ResolutionStore:
 
     def lookup(self, region: Region) -> tuple[str, ...] | None:
         record = self.records.get(region.key)
-        if record is None:
+        if not isinstance(record, Resolution):
             return None
         self.used.add(region.key)
         return record.lines
 
-    def add(self, record: Resolution) -> None:
+    def decision(self, path: str, state: str, stages: tuple[str, ...]) -> str | None:
+        key = decision_key(path, state, stages)
+        record = self.records.get(key)
+        if not isinstance(record, FileDecision):
+            return None
+        self.used.add(key)
+        return record.action
+
+    def add(self, record: Resolution | FileDecision) -> None:
         self.records[record.key] = record
         self.used.add(record.key)
 

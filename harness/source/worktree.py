@@ -123,6 +123,11 @@ class MaintainerTree:
                 found.append(Conflict(path, state, tuple(self._marker_hunks(path))))
         return found
 
+    def stages(self, path: str) -> tuple[str, ...]:
+        """The unmerged index entries of `path` as "<stage>:<blob>" (1 base, 2 ours, 3 theirs)."""
+        out = self.git("ls-files", "-u", "--", path).stdout
+        return tuple(f"{f[2]}:{f[1]}" for line in out.splitlines() if (f := line.split()))
+
     def staged_markers(self) -> list[str]:
         """Files whose staged content still adds conflict markers."""
         diff = self.git("diff", "--cached", "HEAD", "--unified=0").stdout

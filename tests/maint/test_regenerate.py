@@ -152,3 +152,51 @@ def test_an_amendment_is_recorded_and_applied_on_top(workshop: Workshop, cli: Cl
     assert cli("series", "regenerate", "--check", *common).returncode == 0
     assert cli("series", "amend", "late", "0009", *common).returncode == 2
 
+
+
+# xmalloc.h appeared in 6.3.11: carrying a patch to it onto 6.3.10 is not a text conflict.
+XSTRDUP = "char *xstrdup(const char *src);\n"
+WIPE_DECL = Commit("Declare secret_wipe", [
+    ("xmalloc.h", XSTRDUP, XSTRDUP + "void secret_wipe(void *, size_t);\n"),
+    ("WIPE-NOTES", "", "secret_wipe() is declared with xmalloc\n")])
+
+
+def test_a_file_the_release_lacks_is_decided_once_and_a_range_amended(
+        workshop: Workshop, cli: Cli) -> None:
+    workshop.make_series("canon", "6.3.26", [WIPE_DECL])
+    old = workshop.patches_dir / "old"
+    old.mkdir()
+    (old / "series.toml").write_text(
+        'name = "old"\nbase = "6.3.10"\nderived_from = "canon"\ndescription = "d"\n'
+        "patches = []\n")
+    workshop.table(("canon", "6.3.26", "6.3.26", "fuzz0"), ("old", "6.3.10", "6.3.10", "fuzz0"),
+                   ("old", "6.3.8", "6.3.9", "3way"))
+    common = ("--patches-dir", str(workshop.patches_dir))
+
+    stopped = cli("series", "regenerate", *common)
+    assert stopped.returncode == 4
+    assert "xmalloc.h: the release has no such file; the patch changes it" in stopped.stderr
+    tree = _worktree(stopped.stderr)
+    git(tree, "rm", "-q", "xmalloc.h")  # keep it away; the declaration goes elsewhere (below)
+    done = cli("series", "regenerate", "--continue")
+    assert done.returncode == 0, done.stderr
+    [record] = (old / "resolutions").glob("*.resolution")
+    assert "# decision: delete" in record.read_text()
+    assert "xmalloc.h" not in _patches(old)
+    assert "1 recorded resolution(s)" in done.stdout  # replayed on 6.3.8 and 6.3.9 too
+
+    asked = cli("series", "amend", "old", "0001", "--onto", "6.3.8..6.3.9", *common)
+    assert asked.returncode == 4 and "6.3.8" in asked.stderr
+    tree = _worktree(asked.stderr)
+    header = tree / "fetchmail.h"
+    header.write_text(header.read_text(errors="surrogateescape").replace(
+        "char *xstrdup(const char *);\n",
+        "char *xstrdup(const char *);\nvoid secret_wipe(void *, size_t);\n"),
+        errors="surrogateescape")
+    amended = cli("series", "regenerate", "--continue")
+    assert amended.returncode == 0, amended.stderr
+    [diff] = (old / "amendments" / "6.3.8..6.3.9").glob("*.diff")
+    assert "+void secret_wipe(void *, size_t);" in diff.read_text()
+    assert amended.stdout.count("1 recorded amendment(s)") == 2  # 6.3.8 and 6.3.9
+    assert "+void secret_wipe" not in _patches(old)  # the stored line (6.3.10) is not amended
+    assert cli("series", "regenerate", "--check", *common).returncode == 0

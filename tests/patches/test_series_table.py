@@ -9,6 +9,7 @@ import pytest
 
 from harness import paths
 from harness.series.buildfixes import load_fixes
+from harness.series.derive import parse_span
 from harness.series.resolutions import ResolutionStore
 from harness.series.table import (
     QUILT_FILE,
@@ -197,7 +198,7 @@ def test_recorded_resolutions_and_amendments_are_well_formed(
         for record in store.records.values():
             assert record.path != "?" and record.patch in {p.name for p in series.patches}
         for diff in (series.directory / "amendments").rglob("*.diff"):
-            Version.parse(diff.parent.name)
+            parse_span(diff.parent.name)
             assert diff.stem in {Path(p.name).stem for p in series.patches}, diff
 
 
