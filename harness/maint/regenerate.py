@@ -3,12 +3,12 @@
 A fix to the OAuth code is made once, in the canonical series (the one no other is derived
 from, e.g. patches/oauth64). This then, in order:
 1. regenerates each derived line series (series.toml `derived_from = PARENT`) by carrying its
-   parent onto the line's base (harness/derive.py), recorded resolutions replayed, and
-   writes it back (patch files, series.toml, quilt `series`);
+   parent onto the line's base (harness/series/derive.py), recorded resolutions, decisions
+   and amendments replayed, and writes it back (patch files, series.toml, quilt `series`);
 2. carries each series onto every release of its `apply = "3way"` ranges, so every variant a
    build will derive is known to derive;
 3. checks every release of the `apply = "fuzz0"` ranges still takes its series at fuzz 0;
-4. drops recorded resolutions nothing used any more.
+4. drops recorded resolutions and amendments nothing used any more.
 A conflict without a record stops the run: the maintainer tree (cache/regenerate/src) is left
 mid cherry-pick with the markers; the human resolves it there, `git add`s, and runs
 `series regenerate --continue`, which records each resolved region in patches/<line>/
@@ -18,23 +18,28 @@ whether the stored series are what regeneration gives (the sync test runs it).
 
 from __future__ import annotations
 
-import json
 import shutil
 import tempfile
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 from filelock import FileLock
 
 from harness import paths
 from harness.errors import ConfigError, PatchError
+from harness.maint.stops import (
+    STATE,
+    drop_empty_dirs,
+    load_state,
+    record,
+    stopped,
+    work_dir,
+)
 from harness.series.derive import (
     AMENDMENTS_DIR,
     Carry,
     NewConflict,
-    Stop,
     amendments_dir,
     carry,
     commit_series,
@@ -44,14 +49,7 @@ from harness.series.derive import (
 )
 from harness.series.gaps import check_apply, current_releases, failure_reason
 from harness.series.resolutions import (
-    DELETE,
-    THEIRS,
-    FileDecision,
-    Resolution,
     ResolutionStore,
-    extract,
-    parse_conflicts,
-    regions,
 )
 from harness.series.table import (
     FUZZ0,
@@ -71,28 +69,7 @@ from harness.source.versions import Version
 from harness.source.worktree import MaintainerTree
 
 Say = Callable[[str], None]
-STATE = "state.json"
 OUT_OF_SYNC = 1  # exit code of --check when the stored series differ
-
-
-def work_dir() -> Path:
-    return paths.cache_dir() / "regenerate"
-
-
-@dataclass
-class StopState:
-    """What --continue needs: which line's records get the resolution, and the conflicts."""
-
-    owner: str  # the series whose resolutions/ (or amendments/) records it
-    parent: str
-    target: str
-    patch: str
-    patches_dir: str
-    files: list[str]  # conflicted paths (their marker snapshots are in conflicts/)
-    kind: str = "conflict"  # or "amend": record `git diff HEAD` as the patch's amendment
-    amendment: str = ""
-    decisions: list[list[Any]] = field(default_factory=list)  # [path, state, stages] of the
-    # conflicts not in a file's text, to record as a delete/theirs decision
 
 
 @dataclass(frozen=True)
@@ -187,7 +164,7 @@ class Regeneration:
             if not self.interactive:
                 raise PatchError(f"{exc} (deriving {owner.name}): no recorded resolution; run "
                                  "`fetchmail-harness series regenerate`") from exc
-            raise _stopped(exc.stop, owner, parent, target, self.patches_dir) from exc
+            raise stopped(exc.stop, owner, parent, target, self.patches_dir) from exc
 
     def run(self, staging: Path) -> None:
         self._fresh_tree()
@@ -265,75 +242,9 @@ class Regeneration:
         return files
 
 
-def _stopped(stop: Stop, owner: Series, parent: Series, target: Version,
-             patches_dir: Path) -> PatchError:
-    """Save what --continue needs and say what to do."""
-    directory = work_dir()
-    snapshots = directory / "conflicts"
-    shutil.rmtree(snapshots, ignore_errors=True)
-    for path in stop.files:
-        file = snapshots / path
-        file.parent.mkdir(parents=True, exist_ok=True)
-        file.write_text((stop.tree / path).read_text(errors="surrogateescape"),
-                        errors="surrogateescape")
-    state = StopState(owner.name, parent.name, str(target), stop.patch, str(patches_dir),
-                      sorted(stop.files), stop.kind, str(stop.amendment or ""),
-                      [[path, kind, list(stages)] for path, kind, stages in stop.other])
-    atomic_write(directory / STATE, json.dumps(asdict(state), indent=2) + "\n")
-    if stop.kind == "amend":
-        return PatchError("\n".join([
-            f"{stop.patch} of {parent.name}, carried onto fetchmail {target} (deriving "
-            f"{owner.name}): {stop.summary()}.",
-            f"The tree is at that patch (HEAD); the amendment, as far as it applies, is in the "
-            f"worktree{' (rejected hunks: *.rej files)' if stop.rejects else ''}.",
-            "Make the change this release needs on top of the patch:",
-            f"  cd {stop.tree}",
-            "  edit the files (uncommitted: `git diff HEAD` is the amendment)",
-            "  fetchmail-harness series regenerate --continue",
-            f"It is recorded as {stop.amendment} (no change: the amendment is dropped) and "
-            "applied from then on (commit it with the series).",
-            "Or give up: fetchmail-harness series regenerate --abort",
-        ]))
-    lines = [f"{stop.patch} of {parent.name} conflicts with fetchmail {target} and no "
-             f"recorded resolution fits (deriving {owner.name}):"]
-    for path, segments in stop.files.items():
-        lines.append(f"  {path}: {len(regions(segments))} conflict region(s)")
-    for path, kind, _ in stop.other:
-        what = {"DU": "the release has no such file; the patch changes it",
-                "UD": "the patch deletes it; the release changed it"}.get(kind, kind)
-        lines.append(f"  {path}: {what}: `git rm {path}` keeps it away (the patch's change to "
-                     f"it is dropped), `git checkout --theirs {path} && git add {path}` takes "
-                     "the patch's version; anything else the release needs: an amendment "
-                     "(`series amend`) once this is recorded")
-    lines += [
-        "Markers: <<<<<<< upstream (the release with the patches before) | ||||||| base "
-        f"({parent.name}'s base {parent.base}) | ======= | >>>>>>> patch.",
-        "Regions with a recorded resolution are already resolved. To resolve the rest once:",
-        f"  cd {stop.tree}",
-        "  edit each region above (only inside it: lines around it must stay as they are), "
-        "then `git add FILE...`",
-        "  fetchmail-harness series regenerate --continue",
-        f"Each resolved region is recorded in {patches_dir / owner.name / 'resolutions'}/ "
-        "and replayed from then on (commit it with the series).",
-        "Or give up: fetchmail-harness series regenerate --abort",
-    ]
-    return PatchError("\n".join(lines))
-
-
 def _lock() -> FileLock:
     work_dir().mkdir(parents=True, exist_ok=True)
     return FileLock(str(work_dir() / "lock"))
-
-
-def _stopped_state() -> StopState | None:
-    file = work_dir() / STATE
-    if not file.is_file():
-        return None
-    try:
-        return StopState(**json.loads(file.read_text()))
-    except (OSError, ValueError, TypeError) as exc:
-        raise ConfigError(f"unreadable {file}: {exc}; `series regenerate --abort` drops it") \
-            from exc
 
 
 def regenerate(patches_dir: Path | None, upstream: str | None, *, check: bool = False,
@@ -341,7 +252,7 @@ def regenerate(patches_dir: Path | None, upstream: str | None, *, check: bool = 
     """The one command after a change to the canonical series (see the module docstring)."""
     root = (patches_dir or paths.PATCHES_DIR).resolve()
     with _lock():
-        stopped = _stopped_state()
+        stopped = load_state()
         if stopped is not None and not check:
             raise ConfigError(
                 f"a regeneration is stopped at a conflict ({stopped.patch} on "
@@ -377,25 +288,14 @@ def _run(root: Path, source: FetchmailSource, check: bool, say: Say,
             elif _differs(path, text):
                 atomic_write(path, text)
         for name in regen.current:
-            _drop_empty_dirs(root / name / RESOLUTIONS_DIR)
-            _drop_empty_dirs(root / name / AMENDMENTS_DIR)
+            drop_empty_dirs(root / name / RESOLUTIONS_DIR)
+            drop_empty_dirs(root / name / AMENDMENTS_DIR)
         say(f"regenerated: {len(changed)} file(s) changed" +
             (": " + ", ".join(changed) if changed else ""))
         if regen.problems:
             raise PatchError(f"{len(regen.problems)} release(s) no longer take their series "
                              "as the table says (see PROBLEM lines above)")
         return 0
-
-
-def _drop_empty_dirs(directory: Path) -> None:
-    """Remove `directory` and its subdirectories that hold no file any more."""
-    if not directory.is_dir():
-        return
-    for sub in sorted((p for p in directory.rglob("*") if p.is_dir()), reverse=True):
-        if not any(sub.iterdir()):
-            sub.rmdir()
-    if not any(directory.iterdir()):
-        directory.rmdir()
 
 
 def _differs(path: Path, text: str | None) -> bool:
@@ -407,79 +307,17 @@ def _differs(path: Path, text: str | None) -> bool:
 def resume(upstream: str | None, say: Say = print) -> int:
     """Record the human's resolution of the stopped conflict, then regenerate everything."""
     with _lock():
-        state = _stopped_state()
+        state = load_state()
         if state is None:
             raise ConfigError("no regeneration is stopped at a conflict (nothing to continue)")
-        tree = MaintainerTree(work_dir() / "src")
-        if state.kind == "amend":
-            _record_amendment(tree, Path(state.amendment), say)
-            (work_dir() / STATE).unlink()
-            return _run(Path(state.patches_dir), FetchmailSource(upstream), False, say)
-        if not tree.picking():
-            raise PatchError(f"{tree.path} is no longer in the middle of the cherry-pick of "
-                             f"{state.patch}: `series regenerate --abort` and start again")
-        left = tree.unmerged()
-        if left:
-            raise PatchError("still conflicted: " + ", ".join(c.describe() for c in left)
-                             + f"\nEdit them in {tree.path}, `git add` them, then --continue.")
-        markers = tree.staged_markers()
-        if markers:
-            raise PatchError(f"conflict markers are still staged in {', '.join(markers)}: "
-                             "remove them, `git add` again, then --continue.")
-        root = Path(state.patches_dir)
-        store = ResolutionStore(root / state.owner / RESOLUTIONS_DIR)
-        recorded = 0
-        for path, kind, stages in state.decisions:
-            store.add(FileDecision(path, kind, tuple(stages), _decision(tree, path, stages),
-                                   state.patch, f"carrying {state.parent} onto {state.target}"))
-            recorded += 1
-        for path in state.files:
-            snapshot = (work_dir() / "conflicts" / path).read_text(errors="surrogateescape")
-            resolved = tree.git("show", f":{path}").stdout
-            for region, lines in extract(parse_conflicts(snapshot), resolved, path):
-                store.add(Resolution(region, lines, path, state.patch,
-                                     f"carrying {state.parent} onto {state.target}"))
-                recorded += 1
-        store.write()
-        say(f"recorded {recorded} resolution(s) in {store.directory}")
-        tree.abort_pick()
+        record(state, MaintainerTree(work_dir() / "src"), say)
         (work_dir() / STATE).unlink()
-        return _run(root, FetchmailSource(upstream), False, say)
-
-
-def _decision(tree: MaintainerTree, path: str, stages: list[str]) -> str:
-    """DELETE or THEIRS, from what the maintainer did with the file in the index."""
-    entry = tree.git("ls-files", "-s", "--", path).stdout.split()
-    if not entry:
-        return DELETE
-    theirs = next((s.split(":", 1)[1] for s in stages if s.startswith("3:")), None)
-    if entry[1] == theirs:
-        return THEIRS
-    raise PatchError(f"{path}: only `git rm` (keep it away) or the patch's version (`git "
-                     "checkout --theirs`) can be recorded for this conflict; make any other "
-                     "change afterwards as an amendment (`fetchmail-harness series amend`)")
-
-
-def _record_amendment(tree: MaintainerTree, file: Path, say: Say) -> None:
-    for junk in [*tree.path.rglob("*.rej"), *tree.path.rglob("*.orig")]:
-        junk.unlink()
-    tree.git("add", "-A")
-    diff = tree.git("diff", "--cached", "--binary", "HEAD").stdout
-    if diff.strip():
-        atomic_write(file, diff)
-        say(f"recorded the amendment {file} ({len(diff.splitlines())} lines)")
-    elif file.is_file():
-        file.unlink()
-        _drop_empty_dirs(file.parent)
-        say(f"no change: dropped the amendment {file}")
-    else:
-        say("no change: nothing recorded")
-    tree.git("reset", "--quiet", "--hard", "HEAD")
+        return _run(Path(state.patches_dir), FetchmailSource(upstream), False, say)
 
 
 def abort(say: Say = print) -> int:
     with _lock():
-        state = _stopped_state()
+        state = load_state()
         tree = MaintainerTree(work_dir() / "src")
         if tree.exists():
             tree.abort_pick()
