@@ -14,9 +14,9 @@ import docker.errors
 from filelock import FileLock
 
 from harness import paths
-from harness.container import CommandFailed, Container
+from harness.build.container import CommandFailed, Container
+from harness.build.images import base_tag, ensure_base
 from harness.errors import EngineError
-from harness.images import base_tag, ensure_base
 
 log = logging.getLogger(__name__)
 

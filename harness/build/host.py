@@ -15,12 +15,13 @@ from typing import Any
 
 OS_RELEASE = Path("/etc/os-release")
 FALLBACK_DISTRO = "bookworm"
+HOST_SUITE = "this host's suite"  # default_distro's reason when it chose the host's suite
 
 
-def os_release(path: Path = OS_RELEASE) -> dict[str, str]:
+def os_release(path: Path | None = None) -> dict[str, str]:
     """The KEY=value pairs of os-release(5) (quotes removed); {} when it cannot be read."""
     try:
-        text = path.read_text()
+        text = (path or OS_RELEASE).read_text()
     except OSError:
         return {}
     pairs = {}
@@ -31,13 +32,13 @@ def os_release(path: Path = OS_RELEASE) -> dict[str, str]:
     return pairs
 
 
-def default_distro(supported: Mapping[str, Any] | set[str], path: Path = OS_RELEASE
+def default_distro(supported: Mapping[str, Any] | set[str], path: Path | None = None
                    ) -> tuple[str, str]:
     """(suite, why): the host's suite when the harness builds for it, else FALLBACK_DISTRO."""
     info = os_release(path)
     codename = info.get("VERSION_CODENAME", "")
     if codename in supported:
-        return codename, "this host's suite"
+        return codename, HOST_SUITE
     host = " ".join(x for x in (info.get("ID", ""), codename) if x) or "unknown"
     return FALLBACK_DISTRO, f"default; this host ({host}) is no suite the harness builds for"
 

@@ -23,19 +23,20 @@ import os
 import re
 import shutil
 import tempfile
-import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass
+from importlib import metadata
 from pathlib import Path
 from typing import Any
 
 import docker
+from filelock import FileLock
 
 from harness import paths
-from harness.container import Container
-from harness.deb import DebSpec, add_doc, build_deb, stage_tree, tar_tree
+from harness.build.container import Container
+from harness.build.deb import DebSpec, add_doc, build_deb, stage_tree, tar_tree
+from harness.build.libs import minimum_libssl
 from harness.errors import ConfigError
-from harness.libs import minimum_libssl
 
 PACKAGE = "fetchmail-oauth"
 REVISION = 1  # the Debian revision: bump when what this module ships changes
@@ -47,13 +48,22 @@ SHIPPED = (
     "usr/share/locale/*/LC_MESSAGES/fetchmail.mo",
 )
 UPSTREAM_DOCS = "usr/share/doc/fetchmail"  # where the build puts COPYING and NEWS
+DISTRIBUTION = "fetchmail-oauth2-harness"
 DEFAULT_MAINTAINER = "fetchmail-harness local build <root@localhost>"
 
 
 def project_url() -> str:
-    """[project.urls] Homepage of pyproject.toml: where this harness and its series live."""
-    data = tomllib.loads((paths.PROJECT_ROOT / "pyproject.toml").read_text())
-    return str(data.get("project", {}).get("urls", {}).get("Homepage", ""))
+    """The Homepage of this harness (pyproject.toml's [project.urls], from the installed
+    distribution's metadata): named in the package as where its series come from."""
+    try:
+        entries = metadata.metadata(DISTRIBUTION).get_all("Project-URL") or []
+    except metadata.PackageNotFoundError:
+        return ""
+    for entry in entries:
+        label, _, url = entry.partition(",")
+        if label.strip().lower() == "homepage":
+            return url.strip()
+    return ""
 
 
 def maintainer(env: Mapping[str, str] = os.environ) -> str:
@@ -178,8 +188,8 @@ def stage(destdir: Path, dest: Path, manifest: Mapping[str, Any], release: str,
 
 @dataclass(frozen=True)
 class Packaged:
-    deb: Path | None
-    tarball: Path | None
+    deb: Path
+    tarball: Path
     depends: str
     version: str
     cached: bool
@@ -210,13 +220,21 @@ def package(
     manifest = json.loads((build_dir / "manifest.json").read_text())
     release = release_of((build_dir / "version.txt").read_text())
     spec = deb_spec(manifest, release, who)
-    out = (cache or paths.cache_dir()) / "packages" / f"{build_dir.name}-{_key(manifest, spec)}"
-    done = out / "done.json"
-    if done.is_file():
-        record = json.loads(done.read_text())
-        return Packaged(out / record["deb"], out / record["tarball"], record["depends"],
-                        spec.version, cached=True)
-    out.parent.mkdir(parents=True, exist_ok=True)
+    root = (cache or paths.cache_dir()) / "packages"
+    out = root / f"{build_dir.name}-{_key(manifest, spec)}"
+    root.mkdir(parents=True, exist_ok=True)
+    with FileLock(str(root / f".{out.name}.lock")):
+        cached = (out / "done.json").is_file()
+        if not cached:
+            _make(build_dir, manifest, release, spec, image, client, out)
+    record = json.loads((out / "done.json").read_text())
+    return Packaged(out / record["deb"], out / record["tarball"], record["depends"],
+                    spec.version, cached=cached)
+
+
+def _make(build_dir: Path, manifest: Mapping[str, Any], release: str, spec: DebSpec,
+          image: str, client: docker.DockerClient, out: Path) -> None:
+    """Stage, package and tar into a scratch folder, then move it to `out` in one step."""
     work = Path(tempfile.mkdtemp(prefix=".pkg-", dir=out.parent))
     try:
         tree = work / "tree"
@@ -233,6 +251,3 @@ def package(
         os.replace(work / "out", out)
     finally:
         shutil.rmtree(work, ignore_errors=True)
-    record = json.loads(done.read_text())
-    return Packaged(out / record["deb"], out / record["tarball"], record["depends"],
-                    spec.version, cached=False)

@@ -15,7 +15,7 @@ import re
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from harness.container import CommandFailed, Container
+from harness.build.container import CommandFailed, Container
 
 REFUSAL = "older than headers"  # in fetchmail's message when run-time OpenSSL < headers
 # OPENSSL_VERSION_NUMBER of the headers, as fetchmail compares it (compiled in the image)

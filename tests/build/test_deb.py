@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from harness.deb import (
+from harness.build.deb import (
     DebSpec,
     add_doc,
     control_text,

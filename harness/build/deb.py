@@ -20,7 +20,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 
-from harness.container import CommandFailed, Container
+from harness.build.container import CommandFailed, Container
 from harness.errors import BuildError, ConfigError
 
 WORK = "/pkg"  # in the container: WORK/debian/control and WORK/debian/<package>/ (the tree)

@@ -9,12 +9,12 @@ from pathlib import Path
 
 import pytest
 
-from harness.container import Container
-from harness.deb import DebResult, DebSpec, build_deb, tar_tree
-from harness.engine import ensure_engine
-from harness.images import base_tag, ensure_base, ensure_build_image
-from harness.installed import apt, install_debs
-from tests.conftest import skip_loudly
+from harness.build.container import Container
+from harness.build.deb import DebResult, DebSpec, build_deb, tar_tree
+from harness.build.engine import ensure_engine
+from harness.build.images import base_tag, ensure_base, ensure_build_image
+from harness.build.installed import apt, install_debs
+from tests.helpers.skips import skip_loudly
 
 pytestmark = [pytest.mark.slow, pytest.mark.docker]
 

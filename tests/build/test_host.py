@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from harness.host import default_distro, libssl_warning, openssl_number, os_release
+from harness.build.host import default_distro, libssl_warning, openssl_number, os_release
 
 SUPPORTED = {"bullseye", "bookworm", "trixie"}
 

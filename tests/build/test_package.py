@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from harness import fetchmail_package as fp
+from harness.build import package as fp
 from harness.errors import ConfigError
 
 
