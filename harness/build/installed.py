@@ -16,7 +16,7 @@ from filelock import FileLock
 from harness import paths
 from harness.build.container import CommandFailed, Container
 from harness.build.images import base_tag, ensure_base
-from harness.errors import EngineError
+from harness.errors import BuildError, EngineError
 
 log = logging.getLogger(__name__)
 
@@ -35,13 +35,27 @@ def apt(box: Container, *args: str) -> str:
                           f"{exc.output[-2000:]}") from exc
 
 
+# apt's words for a mirror it could not reach (infrastructure, not the package's fault)
+_UNREACHABLE = ("Failed to fetch", "Temporary failure resolving", "Could not connect",
+                "Unable to fetch some archives")
+
+
 def install_debs(box: Container, debs: Sequence[Path]) -> str:
-    """`apt-get install ./x.deb ...` (dependencies from the suite's mirror); apt's output."""
+    """`apt-get install ./x.deb ...` (dependencies from the suite's mirror); apt's output.
+
+    BuildError when apt refuses the packages (e.g. a Depends the suite cannot satisfy),
+    EngineError when the mirror cannot be reached.
+    """
     for deb in debs:
         box.put(deb, f"{INBOX}/{deb.name}")
     apt(box, "update")
-    return apt(box, "install", "--no-install-recommends",
-               *(f"{INBOX}/{deb.name}" for deb in debs))
+    try:
+        return box.check(["apt-get", "-y", "-q", "install", "--no-install-recommends",
+                          *(f"{INBOX}/{deb.name}" for deb in debs)], env=APT_ENV)
+    except CommandFailed as exc:
+        error = EngineError if any(w in exc.output for w in _UNREACHABLE) else BuildError
+        raise error(f"apt-get install {' '.join(d.name for d in debs)} failed "
+                    f"({exc.returncode}):\n{exc.output[-2000:]}") from exc
 
 
 def _tag(distro: str, debs: Sequence[Path], tools: Sequence[str]) -> str:
