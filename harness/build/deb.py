@@ -5,7 +5,14 @@ and describes the package with a `DebSpec`; `build_deb` then, inside a running c
 the build image (which has binutils and dpkg-dev): strips the ELF files, computes `Depends`
 with dpkg-shlibdeps (raised where the caller knows a stricter minimum), writes md5sums and
 the control file and runs dpkg-deb. Nothing here knows about fetchmail, so a second artifact
-(e.g. a SASL plugin) is packaged the same way.
+is packaged the same way, e.g. the XOAUTH2 SASL plugin:
+
+    tree = work / "tree"
+    stage_tree(destdir, tree, [f"usr/lib/{multiarch(box)}/sasl2/libxoauth2.so*"])
+    add_doc(tree, "libsasl2-modules-xoauth2", "copyright", licence_text)
+    spec = DebSpec(package="libsasl2-modules-xoauth2", version="0.2+g1a2b3c-1~deb12",
+                   summary=..., description=..., maintainer=..., section="libs")
+    build_deb(box, spec, tree, out_dir)  # Depends from the .so (libc6, libsasl2-2, ...)
 """
 
 from __future__ import annotations
@@ -70,16 +77,22 @@ class DebResult:
 def stage_tree(source: Path, dest: Path, keep: Sequence[str]) -> list[str]:
     """Copy the files of `source` (a DESTDIR tree) matching the globs `keep` into `dest`.
 
-    Man pages are gzipped (gzip -9n, as Debian policy asks); modes become 0755 for
-    directories and executables, 0644 for the rest. Returns the staged paths, relative.
+    Symbolic links stay links (a library's libfoo.so -> libfoo.so.0.0.0); man pages are
+    gzipped (gzip -9n, as Debian policy asks); modes become 0755 for directories and
+    executables, 0644 for the rest. Returns the staged paths, relative.
     """
     staged: list[str] = []
     for pattern in keep:
         for path in sorted(source.glob(pattern)):
-            if not path.is_file():
-                continue
             rel = path.relative_to(source)
             target = dest / rel
+            if path.is_symlink():
+                target.parent.mkdir(parents=True, exist_ok=True)
+                target.symlink_to(os.readlink(path))
+                staged.append(str(rel))
+                continue
+            if not path.is_file():
+                continue
             target.parent.mkdir(parents=True, exist_ok=True)
             executable = os.access(path, os.X_OK)
             if rel.parts[:3] == ("usr", "share", "man") and path.suffix != ".gz":

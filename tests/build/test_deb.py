@@ -127,3 +127,17 @@ def test_gzipped_files_carry_no_name_or_time(tmp_path: Path) -> None:
     assert first.read_bytes() == second.read_bytes()
     assert first.read_bytes()[4:8] == b"\0\0\0\0"  # MTIME
     assert not first.read_bytes()[3] & 0x08  # no FNAME
+
+
+def test_stage_tree_keeps_symlinks_as_links(tmp_path: Path) -> None:
+    lib = tmp_path / "destdir/usr/lib/x86_64-linux-gnu/sasl2"
+    lib.mkdir(parents=True)
+    (lib / "libdemo.so.0.0.0").write_bytes(b"\x7fELF" + b"\0" * 60)
+    (lib / "libdemo.so").symlink_to("libdemo.so.0.0.0")
+    dest = tmp_path / "stage"
+    staged = stage_tree(tmp_path / "destdir", dest, ["usr/lib/*/sasl2/libdemo.so*"])
+    assert staged == ["usr/lib/x86_64-linux-gnu/sasl2/libdemo.so",
+                      "usr/lib/x86_64-linux-gnu/sasl2/libdemo.so.0.0.0"]
+    link = dest / staged[0]
+    assert link.is_symlink() and str(link.readlink()) == "libdemo.so.0.0.0"
+    assert elf_files(dest) == [staged[1]]  # the link is not analysed or stripped twice

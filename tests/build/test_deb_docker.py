@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from harness.build.container import Container
-from harness.build.deb import DebResult, DebSpec, build_deb, tar_tree
+from harness.build.deb import DebResult, DebSpec, build_deb, multiarch, stage_tree, tar_tree
 from harness.build.engine import ensure_engine
 from harness.build.images import base_tag, ensure_base, ensure_build_image
 from harness.build.installed import apt, install_debs
@@ -30,25 +30,64 @@ def _spec(package: str, version: str, **extra: object) -> DebSpec:
                    maintainer="Test <test@example.org>", **extra)  # type: ignore[arg-type]
 
 
+PLUGIN = r"""#include <openssl/sha.h>
+unsigned char *demo_digest(const unsigned char *d, unsigned long n, unsigned char *md)
+{ return SHA256(d, n, md); }
+"""
+
+
 @pytest.fixture(scope="module")
 def packaged(tmp_path_factory: pytest.TempPathFactory, docker_engine: None
              ) -> Iterator[tuple[DebResult, Path, str]]:
-    """fmh-demo-tool: the program (unstripped, with -g) in /usr/bin, packaged in the image."""
+    """fmh-demo-tool: a program (unstripped, -g) in /usr/bin and a plugin-like shared object
+    with its symlink (as a SASL plugin package has them), staged from a DESTDIR tree."""
     client = ensure_engine()
     image, _ = ensure_build_image(client, DISTRO)
     tmp = tmp_path_factory.mktemp("demo")
-    tree = tmp / "tree"
-    (tree / "usr/bin").mkdir(parents=True)
-    (tmp / "demo.c").write_text(PROGRAM)
+    (tmp / "src").mkdir()
+    (tmp / "src/demo.c").write_text(PROGRAM)
+    (tmp / "src/plugin.c").write_text(PLUGIN)
     with Container(client, image.tag, network_mode="none") as box:
-        box.put(tmp / "demo.c", "/tmp/demo.c")
-        box.check(["gcc", "-g", "-O2", "-o", "/tmp/demo", "/tmp/demo.c", "-lssl", "-lcrypto"])
-        box.get("/tmp/demo", tree / "usr/bin/demo-tool")
+        triplet = multiarch(box)
+        lib = f"/dest/usr/lib/{triplet}/demo"
+        box.put(tmp / "src", "/src")
+        box.check(["sh", "-c", f"mkdir -p /dest/usr/bin {lib} && "
+                   "gcc -g -O2 -o /dest/usr/bin/demo-tool /src/demo.c -lssl -lcrypto && "
+                   f"gcc -g -O2 -shared -fPIC -o {lib}/libdemo.so.0.0.0 /src/plugin.c -lcrypto "
+                   f"&& ln -s libdemo.so.0.0.0 {lib}/libdemo.so"])
+        box.get("/dest", tmp / "destdir")
+        staged = stage_tree(tmp / "destdir", tmp / "tree",
+                            ["usr/bin/demo-tool", f"usr/lib/{triplet}/demo/libdemo.so*"])
+        assert staged == ["usr/bin/demo-tool", f"usr/lib/{triplet}/demo/libdemo.so",
+                          f"usr/lib/{triplet}/demo/libdemo.so.0.0.0"]
         ssl = box.check(["dpkg-query", "-W", "-f", "${Version}", "libssl3"]).split("-")[0]
         result = build_deb(box, _spec("fmh-demo-tool", "1.0-1", at_least={"libssl3": ssl}),
-                           tree, tmp / "out")
+                           tmp / "tree", tmp / "out")
         tarball = tar_tree(box, "fmh-demo-tool", tmp / "out", "demo.tar.gz")
     yield result, tarball, ssl
+
+
+def _listing(deb: Path) -> str:
+    return subprocess.run(["dpkg-deb", "-c", str(deb)], capture_output=True, text=True,
+                          check=True).stdout
+
+
+def test_shared_objects_are_stripped_and_symlinks_stay_links(
+    packaged: tuple[DebResult, Path, str], tmp_path: Path,
+) -> None:
+    result, _, _ = packaged
+    assert "libdemo.so -> libdemo.so.0.0.0" in _listing(result.deb)
+    subprocess.run(["dpkg-deb", "-x", str(result.deb), str(tmp_path / "x")], check=True)
+    plugin = next((tmp_path / "x").rglob("libdemo.so.0.0.0"))
+    symbols = subprocess.run(["objdump", "-h", str(plugin)], capture_output=True, text=True,
+                             check=True).stdout
+    assert ".symtab" not in symbols and ".debug_info" not in symbols
+    dynamic = subprocess.run(["objdump", "-T", str(plugin)], capture_output=True, text=True,
+                             check=True).stdout
+    assert "demo_digest" in dynamic  # the exported symbol survives --strip-unneeded
+    subprocess.run(["dpkg-deb", "-e", str(result.deb), str(tmp_path / "ctl")], check=True)
+    sums = (tmp_path / "ctl/md5sums").read_text()
+    assert "libdemo.so.0.0.0" in sums and "libdemo.so\n" not in sums  # files, not links
 
 
 def test_depends_come_from_the_binary_raised_to_the_build_images_libssl(
