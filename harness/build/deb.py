@@ -210,6 +210,25 @@ def multiarch(box: Container) -> str:
     return box.check(["dpkg-architecture", "-qDEB_HOST_MULTIARCH"]).strip()
 
 
+def shlibs_depends(box: Container, package: str, files: Sequence[str]) -> str:
+    """Depends for ELF `files` (paths in `box`, under WORK/debian/<package>/ for a package),
+    as dpkg-shlibdeps computes them from the libraries' symbols files in the image."""
+    box.check(["sh", "-c", f"mkdir -p {WORK}/debian && printf 'Source: {package}\\n\\n"
+               f"Package: {package}\\nArchitecture: any\\n' > {WORK}/debian/control"])
+    try:
+        shlibs = box.check(["dpkg-shlibdeps", "-O", *(f"-e{f}" for f in files)], workdir=WORK)
+    except CommandFailed as exc:
+        raise BuildError(f"dpkg-shlibdeps for {package}: {exc}\n{exc.output[-2000:]}") from exc
+    found = re.search(r"^shlibs:Depends=(.*)$", shlibs, re.MULTILINE)
+    return found.group(1).strip() if found else ""
+
+
+def minimum_of(depends: str, package: str) -> str | None:
+    """The `>=` version Depends asks of `package` ('libssl3 (>= 3.0.0)' -> '3.0.0')."""
+    return next((_minimum_of(item) for name, item in parse_depends(depends) if name == package),
+                None)
+
+
 def _strip_command(path: str) -> list[str]:
     """dh_strip's choice: shared objects lose unneeded symbols too."""
     cmd = ["strip", "--remove-section=.comment", "--remove-section=.note"]
@@ -231,18 +250,12 @@ def build_deb(box: Container, spec: DebSpec, tree: Path, out_dir: Path) -> DebRe
         raise BuildError(f"{spec.package}: no ELF file in the staged tree {tree}")
     box.check(["rm", "-rf", WORK])
     box.put(tree, root)
-    box.check(["sh", "-c", f"printf 'Source: {spec.package}\\n\\nPackage: {spec.package}\\n"
-               f"Architecture: any\\n' > {WORK}/debian/control"])
     try:
         for rel in elves:
             box.check(_strip_command(f"{root}/{rel}"))
-        shlibs = box.check(
-            ["dpkg-shlibdeps", "-O", *(f"-e{root}/{rel}" for rel in elves)], workdir=WORK
-        )
     except CommandFailed as exc:
         raise BuildError(f"packaging {spec.package}: {exc}\n{exc.output[-2000:]}") from exc
-    found = re.search(r"^shlibs:Depends=(.*)$", shlibs, re.MULTILINE)
-    computed = found.group(1).strip() if found else ""
+    computed = shlibs_depends(box, spec.package, [f"{root}/{rel}" for rel in elves])
 
     def newer(a: str, b: str) -> bool:
         return box.run(["dpkg", "--compare-versions", a, "gt", b]) == 0

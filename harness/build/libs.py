@@ -6,7 +6,8 @@
   version, OPENSSL_VERSION_NUMBER of the headers, and whether the binary refuses a run-time
   library older than those headers (fetchmail >= 6.4.0 does: "Loaded OpenSSL library ... older
   than headers ..., refusing to work"). Then that version is the minimum the binary runs with,
-  whatever its symbols say.
+  whatever its symbols say. `minimum` is the version it needs at least: that one, or what
+  its symbols need (dpkg-shlibdeps) when it accepts an older library.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 from harness.build.container import CommandFailed, Container
+from harness.build.deb import minimum_of, shlibs_depends
 
 REFUSAL = "older than headers"  # in fetchmail's message when run-time OpenSSL < headers
 # OPENSSL_VERSION_NUMBER of the headers, as fetchmail compares it (compiled in the image)
@@ -86,21 +88,26 @@ def inspect(box: Container, binary: str) -> dict[str, Any]:
     ssl = next((lib for lib in libs if lib.soname.startswith("libssl.so")), None)
     if ssl is None or ssl.package is None or ssl.package_version is None:
         return {"libraries": listed, "libssl": None}
+    version = upstream_version(ssl.package_version)
+    refuses = box.run(["grep", "-q", REFUSAL, binary]) == 0
+    # what the symbols need (dpkg-shlibdeps), or the headers' version if it refuses older
+    by_symbols = minimum_of(shlibs_depends(box, "fetchmail", [binary]), ssl.package)
     return {
         "libraries": listed,
         "libssl": {
             "soname": ssl.soname,
             "package": ssl.package,
-            "version": upstream_version(ssl.package_version),
+            "version": version,
             "headers": box.check(["sh", "-c", _HEADER_PROBE]).strip(),
-            "refuses_older": box.run(["grep", "-q", REFUSAL, binary]) == 0,
+            "refuses_older": refuses,
+            "minimum": version if refuses else by_symbols,
         },
     }
 
 
 def minimum_libssl(manifest: dict[str, Any]) -> tuple[str, str] | None:
-    """(package, version) the binary needs at least, when it refuses older run-time OpenSSL."""
+    """(package, version): the libssl the binary needs at least (see inspect)."""
     ssl = manifest.get("libssl")
-    if not ssl or not ssl.get("refuses_older"):
+    if not ssl or not ssl.get("minimum"):
         return None
-    return str(ssl["package"]), str(ssl["version"])
+    return str(ssl["package"]), str(ssl["minimum"])

@@ -15,6 +15,7 @@ from harness.build.deb import (
     control_text,
     elf_files,
     merge_at_least,
+    minimum_of,
     parse_depends,
     stage_tree,
 )
@@ -75,6 +76,12 @@ def test_parse_depends() -> None:
         ("libc6", "libc6 (>= 2.34)"), ("libssl3", "libssl3:amd64 (>= 3.0.0)"),
         ("a", "a | b"),
     ]
+
+
+def test_minimum_of_a_package_in_depends() -> None:
+    depends = "libc6 (>= 2.34), libssl3 (>= 3.0.0), libfoo1"
+    assert minimum_of(depends, "libssl3") == "3.0.0"
+    assert minimum_of(depends, "libfoo1") is None and minimum_of(depends, "libbar") is None
 
 
 @needs_dpkg

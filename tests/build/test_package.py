@@ -23,7 +23,7 @@ def _manifest(**overrides: Any) -> dict[str, Any]:
         "distro": "bookworm", "image": {"tag": "fmh-build:bookworm-123456789abc"},
         "sanitize": False, "key": "k" * 64,
         "libssl": {"soname": "libssl.so.3", "package": "libssl3", "version": "3.0.20",
-                   "headers": "0x30000140", "refuses_older": True},
+                   "headers": "0x30000140", "refuses_older": True, "minimum": "3.0.20"},
     }
     manifest.update(overrides)
     return manifest
@@ -78,9 +78,11 @@ def test_spec_stands_in_for_debians_fetchmail_and_needs_the_headers_libssl() -> 
     assert spec.section == "mail" and spec.maintainer == "Jane <jane@example.org>"
 
 
-def test_no_libssl_minimum_when_the_binary_accepts_older_openssl() -> None:
+def test_libssl_minimum_is_what_the_manifest_says() -> None:
     manifest = _manifest()
-    manifest["libssl"]["refuses_older"] = False  # 6.3.x has no such check
+    manifest["libssl"].update(refuses_older=False, minimum="1.1.1")  # 6.3.x: no such check
+    assert fp.deb_spec(manifest, "6.3.26").at_least == {"libssl3": "1.1.1"}
+    manifest["libssl"]["minimum"] = None
     assert fp.deb_spec(manifest, "6.3.26").at_least == {}
 
 
