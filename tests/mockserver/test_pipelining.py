@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from harness.mockserver import Mailbox, MailServerController, TestCA
-from tests.mockserver.conftest import PASSWORD, USER, Raw, ServerFactory
+from tests.helpers.mailclients import PASSWORD, USER, Raw, ServerFactory
 
 
 def imap_selected(server: ServerFactory, **options: Any) -> Raw:
