@@ -197,6 +197,7 @@ class MailServerController:
         session = SESSIONS[self.protocol](self.config, conn)
         try:
             await session.serve()
+            session.transcript.note("session ended")
         except Disconnect as exc:
             session.transcript.note(f"disconnected: {exc}")
         except asyncio.CancelledError:
