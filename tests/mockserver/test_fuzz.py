@@ -206,7 +206,8 @@ def transcript_of(ctrl: MailServerController, client: Client) -> Transcript:
 
 
 def ended(transcript: Transcript) -> bool:
-    return any(line.startswith(("-- disconnected", "-- session ended")) for line in transcript.lines)
+    ends = ("-- disconnected", "-- session ended")
+    return any(line.startswith(ends) for line in transcript.lines)
 
 
 def answered(transcript: Transcript, sentinel: str) -> bool:
