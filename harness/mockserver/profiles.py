@@ -48,7 +48,7 @@ class Profile:
     pop3_greeting: str
     pop3_capabilities: tuple[str, ...]  # besides STLS, USER, SASL ...
     smtp_greeting: str  # after "220 "
-    smtp_extensions: tuple[str, ...]  # EHLO keywords besides AUTH and STARTTLS
+    smtp_extensions: tuple[str, ...]  # EHLO keywords in order; "AUTH", "STARTTLS" when usable
     mechanisms: tuple[str, ...]
     default_scope: str
     error_challenge: bool  # send the JSON error challenge on a bad bearer token
@@ -68,7 +68,9 @@ class Profile:
     # A SASL response (initial or continuation, base64) this long or longer drops the
     # connection without a reply (dovecot: LOGIN_MAX_AUTH_BUF_SIZE 8192 with the CR). 0 = none.
     sasl_response_limit: int = 0
-    smtp_line_limit: int = 0  # SMTP command line (AUTH with its initial response); 0 = none
+    smtp_param_limit: int = 0  # SMTP: bytes after the verb (AUTH's mechanism and initial
+    # response included); over it, `smtp_line_too_long` (dovecot submission-login: 1024)
+    smtp_sasl_limit: int = 0  # SMTP: one AUTH continuation line (dovecot: 8192)
     smtp_line_too_long: str = "500 5.5.2 Line too long"
 
     def reply(self, protocol: str, outcome: Outcome) -> str:
@@ -111,7 +113,7 @@ DOVECOT_REPLIES: dict[str, Replies] = {
         Outcome.UNAVAILABLE: "454 4.7.0 Temporary authentication failure.",
         Outcome.IN_USE: "454 4.7.0 Temporary authentication failure.",
         Outcome.ABORTED: "501 5.5.2 Authentication aborted by client.",
-        Outcome.BAD_BASE64: "501 5.5.2 Invalid base64 in response",
+        Outcome.BAD_BASE64: "535 5.7.8 Invalid base64 in response",
         Outcome.BAD_INITIAL: "501 5.5.2 Invalid base64 data in initial response",
         Outcome.UNSUPPORTED: "504 5.5.4 Unsupported authentication mechanism.",
     },
@@ -124,7 +126,16 @@ DOVECOT = Profile(
     pop3_greeting="Dovecot (Debian) ready.",
     pop3_capabilities=("CAPA", "TOP", "UIDL", "RESP-CODES", "PIPELINING", "AUTH-RESP-CODE"),
     smtp_greeting="{host} Dovecot (Debian) ready.",
-    smtp_extensions=("8BITMIME", "BURL imap", "CHUNKING", "ENHANCEDSTATUSCODES", "SIZE"),
+    smtp_extensions=(
+        "8BITMIME",
+        "AUTH",
+        "BURL imap",
+        "CHUNKING",
+        "ENHANCEDSTATUSCODES",
+        "SIZE",
+        "STARTTLS",
+        "PIPELINING",
+    ),
     mechanisms=("PLAIN", "XOAUTH2", "OAUTHBEARER"),
     default_scope="mail",
     error_challenge=True,
@@ -142,7 +153,8 @@ DOVECOT = Profile(
     unavailable_stamp=True,
     pop3_user_always=True,
     sasl_response_limit=8192 - 1,
-    smtp_line_limit=1029,
+    smtp_param_limit=1024,
+    smtp_sasl_limit=8192,
 )
 
 DOVECOT_XOAUTH2 = dataclasses.replace(DOVECOT, name="dovecot-xoauth2", mechanisms=("XOAUTH2",))
@@ -154,7 +166,16 @@ GMAIL = Profile(
     pop3_greeting="Gpop ready for requests from 127.0.0.1 mock",
     pop3_capabilities=("RESP-CODES", "EXPIRE 0", "LOGIN-DELAY 300", "TOP", "UIDL"),
     smtp_greeting="smtp.gmail.com ESMTP mock - gsmtp",
-    smtp_extensions=("SIZE 35882577", "8BITMIME", "ENHANCEDSTATUSCODES", "PIPELINING"),
+    smtp_extensions=(
+        "SIZE 35882577",
+        "8BITMIME",
+        "STARTTLS",
+        "AUTH",
+        "ENHANCEDSTATUSCODES",
+        "PIPELINING",
+        "CHUNKING",
+        "SMTPUTF8",
+    ),
     mechanisms=("XOAUTH2", "PLAIN", "OAUTHBEARER"),
     default_scope="https://mail.google.com/",
     error_challenge=True,
@@ -212,7 +233,18 @@ MICROSOFT = Profile(
     pop3_greeting="The Microsoft Exchange POP3 service is ready. [TU9DSy1NT0NL]",
     pop3_capabilities=("TOP", "UIDL"),
     smtp_greeting="MOCK.outlook.office365.com Microsoft ESMTP MAIL Service ready",
-    smtp_extensions=("SIZE 157286400", "PIPELINING", "8BITMIME", "ENHANCEDSTATUSCODES"),
+    smtp_extensions=(
+        "SIZE 157286400",
+        "PIPELINING",
+        "DSN",
+        "ENHANCEDSTATUSCODES",
+        "STARTTLS",
+        "AUTH",
+        "8BITMIME",
+        "BINARYMIME",
+        "CHUNKING",
+        "SMTPUTF8",
+    ),
     mechanisms=("PLAIN", "XOAUTH2"),
     default_scope="https://outlook.office.com/IMAP.AccessAsUser.All",
     error_challenge=False,  # Exchange Online answers a bad token with a plain NO / -ERR

@@ -40,6 +40,7 @@ class SmtpSession(LineSession):
         self.mechanism: str | None = None
         self.mail_from: str | None = None
         self.rcpt_to: list[str] = []
+        self.chunks: list[bytes] = []  # BDAT chunks of the message under way
 
     async def serve(self) -> None:
         await self.send("220 " + self.profile.smtp_greeting.format(host=self.hostname))
@@ -64,36 +65,50 @@ class SmtpSession(LineSession):
             self.transcript.client(f"AUTH {show(rest.split()[0].encode(), 40)} {REDACTED}")
         else:
             self.transcript.client(show(line))
-        limit = self.profile.smtp_line_limit
+        limit = self.profile.smtp_param_limit
         found, allowed = self.find(verb)
         try:
-            if limit and len(line) > limit:
+            if limit and len(rest_b) > limit:
                 raise Reply(self.profile.smtp_line_too_long)
             if found is None:
                 raise Reply("500 5.5.1 Unknown command")
             if not allowed:
-                raise Reply("503 5.5.1 Bad sequence of commands")
+                raise Reply("503 5.5.0 Bad sequence of commands")
             await found.handler(self, rest)
         except Reply as exc:
             await self.reply(str(exc))
+
+    def check_sasl_size(self, size: int) -> None:
+        """Dovecot's submission refuses (and lives on) where its IMAP/POP3 drop the client."""
+        limit = self.profile.smtp_sasl_limit
+        if limit and size > limit:
+            self.transcript.note(f"SASL response of {size} bytes, over {limit}")
+            raise Reply(self.profile.smtp_line_too_long)
 
     async def reply(self, line: str) -> None:
         await self.hostile_prelude(line[:3].encode() + b"-")
         await self.send(line)
 
     def extensions(self) -> list[str]:
-        exts = list(self.profile.smtp_extensions)
-        if self.config.tls == "starttls" and not self.tls_active:
-            exts.append("STARTTLS")
-        if self.user is None and self.offered_mechanisms():
-            exts.append(" ".join(["AUTH", *self.offered_mechanisms()]))
-        return sorted(exts)
+        """The profile's EHLO keywords in its order; its "AUTH" and "STARTTLS" are there only
+        while they can be used."""
+        exts = []
+        for ext in self.profile.smtp_extensions:
+            if ext == "STARTTLS":
+                if self.config.tls == "starttls" and not self.tls_active:
+                    exts.append(ext)
+            elif ext == "AUTH":
+                if self.user is None and self.offered_mechanisms():
+                    exts.append(" ".join(["AUTH", *self.offered_mechanisms()]))
+            else:
+                exts.append(ext)
+        return exts
 
     # ---- any state -----------------------------------------------------------------------------
     @command("EHLO", "HELO")
     async def cmd_ehlo(self, rest: str) -> None:
         if not rest:
-            raise Reply("501 5.5.4 Missing hostname")
+            raise Reply("501 Missing hostname")
         self._reset()
         self.state = READY
         lines = [self.hostname, *self.extensions()]
@@ -116,7 +131,7 @@ class SmtpSession(LineSession):
         await self.reply("221 2.0.0 Bye")
 
     def _reset(self) -> None:
-        self.mail_from, self.rcpt_to = None, []
+        self.mail_from, self.rcpt_to, self.chunks = None, [], []
 
     # ---- before a transaction ------------------------------------------------------------------
     @command("STARTTLS", states=(READY,))
@@ -132,9 +147,9 @@ class SmtpSession(LineSession):
     @command("AUTH", states=(READY,))
     async def cmd_auth(self, rest: str) -> None:
         if self.user is not None:
-            raise Reply("503 5.5.1 Already authenticated")
+            raise Reply("503 5.5.0 Already authenticated")
         if self.mail_from is not None:
-            raise Reply("503 5.5.1 AUTH not permitted during a mail transaction")
+            raise Reply("503 5.5.0 Authentication not permitted during a mail transaction")
         args = rest.split()
         if not args or len(args) > 2:
             raise Reply("501 5.5.4 Invalid parameters")
@@ -151,7 +166,7 @@ class SmtpSession(LineSession):
         if self.user is None and self.config.require_auth:
             raise Reply("530 5.7.0 Authentication required.")
         if self.mail_from is not None:
-            raise Reply("503 5.5.1 MAIL already given")
+            raise Reply("503 5.5.0 MAIL already given")
         m = _PATH.fullmatch(rest)
         if not m or m.group(1).upper() != "FROM":
             raise Reply("501 5.5.4 Invalid FROM: parameter")
@@ -161,7 +176,7 @@ class SmtpSession(LineSession):
     @command("RCPT", states=(READY,))
     async def cmd_rcpt(self, rest: str) -> None:
         if self.mail_from is None:
-            raise Reply("503 5.5.1 MAIL needed first")
+            raise Reply("503 5.5.0 MAIL needed first")
         m = _PATH.fullmatch(rest)
         if not m or m.group(1).upper() != "TO" or not m.group(2):
             raise Reply("501 5.5.4 Invalid TO: parameter")
@@ -170,12 +185,44 @@ class SmtpSession(LineSession):
         self.rcpt_to.append(m.group(2))
         await self.reply("250 2.1.5 Ok")
 
+    def _check_transaction(self) -> None:
+        if self.mail_from is None:
+            raise Reply("503 5.5.0 MAIL needed first")
+        if not self.rcpt_to:
+            raise Reply("554 5.5.0 No valid recipients")
+
+    def _accept(self, data: bytes) -> str:
+        assert self.mail_from is not None
+        submission = Submission(
+            self.mail_from, tuple(self.rcpt_to), data, self.user, self.mechanism, self.tls_active
+        )
+        self.config.outbox.add(submission)
+        self._reset()
+        return f"250 2.0.0 Ok: queued as mock{len(self.config.outbox)}"
+
+    @command("BDAT", states=(READY,))
+    async def cmd_bdat(self, rest: str) -> None:
+        """RFC 3030 CHUNKING: `BDAT size [LAST]`, then exactly `size` bytes, as they are."""
+        args = rest.split()
+        size = int(args[0]) if args and args[0].isascii() and args[0].isdigit() else -1
+        last = len(args) == 2 and args[1].upper() == "LAST"
+        if size < 0 or size > self.config.max_line * 64 or len(args) > 1 + last:
+            raise Reply("501 5.5.4 Invalid parameters")
+        chunk = await self.read_exactly(size)  # read even when refused: it is on the wire
+        self.transcript.client(f"<BDAT chunk: {size} bytes{' LAST' if last else ''}>")
+        self._check_transaction()
+        self.chunks.append(chunk)
+        if not last:
+            await self.reply(f"250 2.0.0 {size} octets received")
+            return
+        data, self.chunks = b"".join(self.chunks), []
+        await self.reply(self._accept(data))
+
     @command("DATA", states=(READY,))
     async def cmd_data(self, rest: str) -> None:
-        if self.mail_from is None:
-            raise Reply("503 5.5.1 MAIL needed first")
-        if not self.rcpt_to:
-            raise Reply("554 5.5.1 No valid recipients")
+        self._check_transaction()
+        if self.chunks:
+            raise Reply("503 5.5.0 DATA not permitted during BDAT")
         await self.reply("354 OK")
         lines: list[bytes] = []
         too_long = False
@@ -193,15 +240,4 @@ class SmtpSession(LineSession):
         if too_long:
             self._reset()
             raise Reply("500 5.5.2 Line too long")
-        self.config.outbox.add(
-            Submission(
-                self.mail_from,
-                tuple(self.rcpt_to),
-                data,
-                self.user,
-                self.mechanism,
-                self.tls_active,
-            )
-        )
-        self._reset()
-        await self.reply(f"250 2.0.0 Ok: queued as mock{len(self.config.outbox)}")
+        await self.reply(self._accept(data))

@@ -12,7 +12,7 @@ from harness.mockserver.smtp import SmtpSession
 
 def test_import_loads_neither_docker_nor_the_build_code() -> None:
     code = (
-        "import sys, harness.mockserver\n"
+        "import sys, harness.mockserver, harness.mockserver.stack\n"
         "heavy = sorted(m for m in sys.modules if m == 'docker' or m.startswith('docker.')"
         " or m.startswith(('harness.build', 'harness.container', 'harness.engine',"
         " 'harness.images', 'harness.e2e', 'harness.cell', 'harness.matrix')))\n"
