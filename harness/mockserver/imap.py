@@ -205,6 +205,8 @@ class ImapSession(LineSession):
         self.transcript.client(self._redacted(tag, verb, raw))
         found, allowed = self.find(verb)
         try:
+            if self.state == NOT_AUTH and not allowed:  # dovecot's imap-login words it so
+                raise Bad("Error in IMAP command received by server.")
             if found is None:
                 raise Bad(f"Error in IMAP command {show(verb.encode(), 40)}: Unknown command.")
             if not allowed:

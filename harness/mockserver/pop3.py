@@ -66,8 +66,6 @@ class Pop3Session(LineSession):
             self.transcript.client(f"{verb} {first} {REDACTED}".replace("  ", " "))
         else:
             self.transcript.client(show(line))
-        if not line and self.state == AUTHORIZATION:
-            return  # dovecot's pop3-login ignores empty lines
         found, allowed = self.find(verb)
         try:
             if found is None or (not allowed and self.state == AUTHORIZATION):
@@ -118,8 +116,8 @@ class Pop3Session(LineSession):
             self.state = UPDATE
             await self.ok("Logging out, messages deleted.")
         else:
-            self.state = UPDATE
-            await self.ok("Logging out.")
+            logged_in, self.state = self.state == TRANSACTION, UPDATE
+            await self.ok("Logging out." if logged_in else "Logging out")  # as dovecot words it
 
     # ---- authorization -------------------------------------------------------------------------
     @command("STLS", states=(AUTHORIZATION,))

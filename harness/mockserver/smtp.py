@@ -163,8 +163,7 @@ class SmtpSession(LineSession):
     # ---- the mail transaction ------------------------------------------------------------------
     @command("MAIL", states=(READY,))
     async def cmd_mail(self, rest: str) -> None:
-        if self.user is None and self.config.require_auth:
-            raise Reply("530 5.7.0 Authentication required.")
+        self._check_auth()
         if self.mail_from is not None:
             raise Reply("503 5.5.0 MAIL already given")
         m = _PATH.fullmatch(rest)
@@ -173,8 +172,13 @@ class SmtpSession(LineSession):
         self.mail_from = m.group(2)
         await self.reply("250 2.1.0 Ok")
 
+    def _check_auth(self) -> None:
+        if self.user is None and self.config.require_auth:
+            raise Reply("530 5.7.0 Authentication required.")
+
     @command("RCPT", states=(READY,))
     async def cmd_rcpt(self, rest: str) -> None:
+        self._check_auth()
         if self.mail_from is None:
             raise Reply("503 5.5.0 MAIL needed first")
         m = _PATH.fullmatch(rest)
@@ -186,6 +190,7 @@ class SmtpSession(LineSession):
         await self.reply("250 2.1.5 Ok")
 
     def _check_transaction(self) -> None:
+        self._check_auth()
         if self.mail_from is None:
             raise Reply("503 5.5.0 MAIL needed first")
         if not self.rcpt_to:

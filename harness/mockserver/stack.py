@@ -24,7 +24,7 @@ from harness.mockserver.oauth_provider import DEFAULT_USER, MockOAuthProvider
 from harness.mockserver.profiles import Profile
 from harness.mockserver.tls import TestCA
 from harness.mockserver.transcript import Transcript
-from harness.mockserver.validators import IntrospectionValidator
+from harness.mockserver.validators import BearerValidator, IntrospectionValidator
 
 
 class MockStack:
@@ -32,7 +32,8 @@ class MockStack:
 
     `tls` is one mode for all servers or a mapping per protocol ("implicit", "starttls",
     "plain"); `ports` likewise (0 or absent = a free port). IMAP and POP3 share `mailbox`;
-    SMTP stores what it accepts in `outbox`. `server_options` go to every controller
+    SMTP stores what it accepts in `outbox`. The servers introspect at the stack's provider
+    unless given another `validator`. `server_options` go to every controller
     (passwords, allow_login, mechanisms, idle_timeout, max_line, ...).
     """
 
@@ -49,6 +50,7 @@ class MockStack:
         user: str = DEFAULT_USER,
         scope: str = "mail",
         ca_dir: str | Path | None = None,
+        validator: BearerValidator | None = None,
         transcript_path: str | Path | None = None,
         **server_options: Any,
     ) -> None:
@@ -71,18 +73,19 @@ class MockStack:
         self._options = server_options
         self.provider = MockOAuthProvider()
         self.ca: TestCA | None = None
-        self.validator: IntrospectionValidator | None = None
+        self.validator: BearerValidator | None = validator
         self.servers: dict[str, MailServerController] = {}
         self._exit = contextlib.ExitStack()
 
     def start(self) -> MockStack:
         try:
             self._exit.enter_context(self.provider)
-            self.validator = IntrospectionValidator(
-                self.provider.introspection_url,
-                *self.provider.resource_credentials,
-                required_scope=self.scope,
-            )
+            if self.validator is None:
+                self.validator = IntrospectionValidator(
+                    self.provider.introspection_url,
+                    *self.provider.resource_credentials,
+                    required_scope=self.scope,
+                )
             if any(mode != "plain" for mode in self._tls.values()):
                 self.ca = TestCA(self._ca_dir)
                 if self._ca_dir is None:

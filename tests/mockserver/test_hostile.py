@@ -73,16 +73,13 @@ def test_dovecot_profile_drops_sasl_responses_of_8192_bytes(
     "line, reply",
     [
         (b"\x00\xff\xfe", b"* BAD Error in IMAP command received by server."),
-        (b"a FROB", b"a BAD Error in IMAP command FROB: Unknown command."),
+        (b"a FROB", b"a BAD Error in IMAP command received by server."),
         (b"a LOGIN (unbalanced", b"a BAD Error in IMAP command LOGIN: unbalanced parentheses"),
         (
             b'a LOGIN "unterminated',
             b"a BAD Error in IMAP command LOGIN: unterminated quoted string",
         ),
-        (
-            b"a SELECT INBOX",
-            b"a BAD Error in IMAP command SELECT: not allowed in state not-authenticated.",
-        ),
+        (b"a SELECT INBOX", b"a BAD Error in IMAP command received by server."),
         (b"a AUTHENTICATE XOAUTH2 !!!", b"a BAD Invalid base64 data in initial response"),
         (b"a AUTHENTICATE CRAM-MD5", b"a NO [ALERT] Unsupported authentication mechanism."),
         (b"a LOGIN (x) y", b"a BAD Invalid user name: a list."),
