@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import binascii
+import contextlib
 import logging
 import ssl
 from collections.abc import Awaitable, Callable, Iterable, Mapping
@@ -166,8 +167,10 @@ class LineSession:
             raise Disconnect(str(exc)) from exc
 
     async def cut_connection(self, why: str) -> None:
+        """What is queued goes out, then the connection is dropped (no FIN handshake)."""
         self.transcript.note(f"fault: {why}")
-        self.write_pending()
+        with contextlib.suppress(Disconnect):
+            await self.flush()
         self.conn.close(abort=True)
         raise Disconnect(why)
 
