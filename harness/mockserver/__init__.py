@@ -3,7 +3,13 @@ provider.
 
 The mail servers: `MailServerController` (threaded asyncio server, protocol "imap", "pop3" or
 "smtp"), `Mailbox` (what IMAP/POP3 serve) and `Outbox` (what SMTP accepted), validators
-(`IntrospectionValidator`, `InMemoryValidator`), `Faults`, profiles (`PROFILES`), `TestCA`.
+(`IntrospectionValidator`, `InMemoryValidator`), `Faults`, profiles (`PROFILES`), `TestCA`;
+`stack.MockStack` starts provider, validator, CA and servers together.
+
+Profiles (profiles.py): dovecot, dovecot-xoauth2, gmail, microsoft. Faults (faults.py, e.g.
+`faults="validation-down"` or `--faults in-use,delay=0.1`): delay, disconnect-mid-fetch,
+malformed, overlong, bad-base64, endless-continuations, early-disconnect, disconnect-after,
+validation-down, in-use.
 """
 
 from harness.mockserver.controller import MailServerController
