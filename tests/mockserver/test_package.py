@@ -3,7 +3,9 @@ MockStack wiring it all together."""
 
 from __future__ import annotations
 
+import dataclasses
 import imaplib
+import re
 import smtplib
 import socket
 import subprocess
@@ -11,8 +13,9 @@ import sys
 
 import pytest
 
+import harness.mockserver as package
 from harness.errors import ConfigError
-from harness.mockserver import Mailbox
+from harness.mockserver import PROFILES, Faults, Mailbox
 from harness.mockserver.imap import AUTH, NOT_AUTH, SELECTED, ImapSession
 from harness.mockserver.pop3 import AUTHORIZATION, TRANSACTION, Pop3Session
 from harness.mockserver.smtp import SmtpSession
@@ -74,3 +77,13 @@ def test_mock_stack_wires_provider_validator_ca_and_servers() -> None:
     for port in ports:  # stopped: nothing listens any more
         with pytest.raises(OSError), socket.create_connection(("127.0.0.1", port), timeout=5):
             pass
+
+
+def test_the_package_docstring_names_every_profile_and_fault() -> None:
+    doc = " ".join((package.__doc__ or "").split())
+    profiles = re.search(r"Profiles \(profiles\.py\): ([^.]+)\.", doc)
+    faults = re.search(r"\): (delay.*?)\.$", doc)
+    assert profiles and faults, doc
+    assert profiles[1].split(", ") == list(PROFILES)
+    names = [f.name.replace("_", "-") for f in dataclasses.fields(Faults)]
+    assert faults[1].split(", ") == names
