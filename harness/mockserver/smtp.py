@@ -105,13 +105,19 @@ class SmtpSession(LineSession):
         return exts
 
     # ---- any state -----------------------------------------------------------------------------
-    @command("EHLO", "HELO")
+    @command("EHLO")
     async def cmd_ehlo(self, rest: str) -> None:
+        await self._hello(rest, [self.hostname, *self.extensions()])
+
+    @command("HELO")
+    async def cmd_helo(self, rest: str) -> None:
+        await self._hello(rest, [self.hostname])  # RFC 5321: no extensions after HELO
+
+    async def _hello(self, rest: str, lines: list[str]) -> None:
         if not rest:
             raise Reply("501 Missing hostname")
         self._reset()
         self.state = READY
-        lines = [self.hostname, *self.extensions()]
         for line in lines[:-1]:
             await self.send("250-" + line)
         await self.reply("250 " + lines[-1])

@@ -196,3 +196,12 @@ def test_curl_submits_with_oauth2_bearer(
     assert got.data == MESSAGE and got.rcpt_to == ("bob@example.org",)
     assert got.mechanism == ("OAUTHBEARER" if mechs is None else "XOAUTH2")
     assert got.tls
+
+
+def test_helo_gets_one_line_and_ehlo_the_extensions(server: ServerFactory) -> None:
+    raw = Raw(server("smtp", tls="starttls").port)
+    assert raw.ask("HELO client").startswith(b"250 ")
+    assert raw.ask("EHLO client").startswith(b"250-")
+    extensions = [raw.line() for _ in range(8)]
+    assert extensions[-1] == b"250 PIPELINING" and b"250-STARTTLS" in extensions
+    assert raw.ask("EHLO") == b"501 Missing hostname"
