@@ -162,7 +162,8 @@ def _smtp(t: Target, ctx: ssl.SSLContext | None, mech: str, raw: str, timeout: f
     try:
         client.ehlo()
         code, reply = client.auth(
-            mech, lambda challenge=None: raw if challenge is None else error_ack(mech),
+            mech,
+            lambda challenge=None: raw if challenge is None else error_ack(mech),
             initial_response_ok=True,
         )
         return f"SMTP {code} {reply.decode('utf-8', 'replace')}"
