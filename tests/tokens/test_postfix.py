@@ -155,5 +155,5 @@ def test_outage_keeps_old_token_in_map(
     accounts[0].age_state(100000)
     provider.inject("token", "status", status=503, count=2)
     done = _postfix(accounts, map_path, postmap)
-    assert done.returncode == 4 and "warning" in done.stderr
+    assert done.returncode == 4 and "old access token was kept" in done.stderr
     assert map_path.read_bytes() == before
