@@ -11,8 +11,8 @@ import poplib
 import smtplib
 import ssl
 import urllib.parse
-from dataclasses import dataclass
 from pathlib import Path
+from typing import NamedTuple
 
 from tokens.errors import CheckFailed, ConfigError
 from tokens.sasl import encode, sasl_string
@@ -30,8 +30,7 @@ SCHEMES = {
 }
 
 
-@dataclass(frozen=True)
-class Target:
+class Target(NamedTuple):
     protocol: str
     host: str
     port: int

@@ -267,6 +267,14 @@ def cmd_example(args: argparse.Namespace) -> int:
     return 0
 
 
+class _Formatter(argparse.RawDescriptionHelpFormatter):
+    """A fixed width: argparse would import shutil and ask the terminal at every add_argument
+    (3 ms of every cron run)."""
+
+    def __init__(self, prog: str) -> None:
+        super().__init__(prog, width=100)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="fetchmail-oauth2",
@@ -277,7 +285,7 @@ def build_parser() -> argparse.ArgumentParser:
         + "\n".join(f"  {k:<19} {v}" for k, v in KEYS.items())
         + "\n\nThe classic fetchmail-oauth2.py's -c FILE --obtain_refresh_token_file, --refresh "
         "and --auto_refresh work as authorize, refresh --force and refresh.",
-        formatter_class=argparse.RawDescriptionHelpFormatter,
+        formatter_class=_Formatter,
     )
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     parser.add_argument(
@@ -296,10 +304,14 @@ def build_parser() -> argparse.ArgumentParser:
         help="only the [NAME] section(s) of the configs",
     )
     parser.add_argument("-q", "--quiet", action="store_true", help="only errors (for cron)")
-    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    sub = parser.add_subparsers(
+        dest="command", metavar="COMMAND", required=True, prog="fetchmail-oauth2"
+    )
 
     def add(name: str, func: Command, help_text: str) -> argparse.ArgumentParser:
-        cmd = sub.add_parser(name, help=help_text, description=help_text)
+        cmd = sub.add_parser(
+            name, help=help_text, description=help_text, formatter_class=_Formatter
+        )
         cmd.set_defaults(func=func)
         return cmd
 

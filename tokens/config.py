@@ -9,8 +9,8 @@ import math
 import os
 import re
 import stat
-from dataclasses import dataclass, field
 from pathlib import Path
+from typing import NamedTuple
 
 from tokens.config_text import Values, parse_sections
 from tokens.errors import ConfigError
@@ -98,6 +98,7 @@ RETIRED_KEYS = {
     "delete the line",
 }
 REQUIRED = ("client_id", "refresh_token_file", "access_token_file")
+_SECRETS: dict[str, str] = {}  # client_secret_cmd -> what it printed (run once per process)
 # key -> (default, lowest, highest, lowest allowed?)
 NUMBERS: dict[str, tuple[float, float, float, bool]] = {
     "max_age_sec": (3000, 0, 1e9, True),
@@ -108,8 +109,7 @@ NUMBERS: dict[str, tuple[float, float, float, bool]] = {
 }
 
 
-@dataclass(frozen=True)
-class Config:
+class Config(NamedTuple):
     path: Path
     account: str | None
     provider: str
@@ -138,7 +138,6 @@ class Config:
     retries: int = 3
     retry_backoff_sec: float = 2.0
     client_auth: str = "post"
-    _secret_cache: dict[str, str] = field(default_factory=dict, compare=False, repr=False)
 
     @property
     def name(self) -> str:
@@ -164,9 +163,9 @@ class Config:
         """The secret, running client_secret_cmd once if that is how it is given."""
         if self.client_secret_cmd is None:
             return self.client_secret_value
-        if "secret" not in self._secret_cache:
-            self._secret_cache["secret"] = _run_secret_cmd(self.client_secret_cmd)
-        return self._secret_cache["secret"]
+        if self.client_secret_cmd not in _SECRETS:
+            _SECRETS[self.client_secret_cmd] = _run_secret_cmd(self.client_secret_cmd)
+        return _SECRETS[self.client_secret_cmd]
 
 
 def _run_secret_cmd(command: str) -> str:

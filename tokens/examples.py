@@ -9,8 +9,8 @@ not search a venv or pipx install). `postfix` prints sections, each opened by a 
 from __future__ import annotations
 
 import shlex
-from dataclasses import dataclass
 from pathlib import Path
+from typing import NamedTuple
 
 from tokens.config import Config
 from tokens.errors import ConfigError
@@ -20,8 +20,7 @@ KINDS = ("fetchmailrc", "systemd", "cron", "postfix")
 POSTFIX_SECTIONS = ("main.cf", "master.cf", "tls_policy", "relayhost_map", "sasl_passwd")
 
 
-@dataclass(frozen=True)
-class Job:
+class Job(NamedTuple):
     """What the examples run: this CLI, its -c configs, and the postfix map if any."""
 
     exe: list[str]

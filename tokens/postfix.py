@@ -12,8 +12,8 @@ import contextlib
 import os
 import stat
 import subprocess
-from dataclasses import dataclass
 from pathlib import Path
+from typing import NamedTuple
 
 from tokens.config import Config
 from tokens.errors import ConfigError, PostmapError, TokenError
@@ -25,8 +25,7 @@ DB_SUFFIXES = {"hash": ".db", "btree": ".db", "lmdb": ".lmdb", "cdb": ".cdb"}
 MAP_LOCK_TIMEOUT = 300
 
 
-@dataclass(frozen=True)
-class MapResult:
+class MapResult(NamedTuple):
     rebuilt: bool
     entries: int
     failures: list[TokenError]

@@ -7,8 +7,7 @@ nor `filelock`: cron and systemd run it every few minutes.
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from tokens.config import Config
 from tokens.errors import (
@@ -55,8 +54,7 @@ ERROR_CLASSES: dict[Phase, type[TokenError]] = {
 }
 
 
-@dataclass(frozen=True)
-class Outcome:
+class Outcome(NamedTuple):
     changed: bool
     state: TokenState
 

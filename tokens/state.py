@@ -18,11 +18,16 @@ from __future__ import annotations
 
 import json
 import time
-from dataclasses import asdict, dataclass
 from enum import StrEnum
+from typing import NamedTuple
 
 from tokens.config import Config
 from tokens.files import atomic_write, read_secret
+
+try:  # the built-in module: hashlib would load OpenSSL (3 ms of every no-op run)
+    from _sha256 import sha256  # Python 3.11
+except ImportError:  # pragma: no cover - other versions and builds
+    from hashlib import sha256
 
 MARGIN_FRACTION = 0.5  # the refresh margin is at most this part of a token's lifetime
 
@@ -49,8 +54,6 @@ DESCRIPTIONS = {
 
 
 def fingerprint(token: str) -> str:
-    from hashlib import sha256
-
     return sha256(token.encode("utf-8")).hexdigest()[:16]
 
 
@@ -60,8 +63,7 @@ def client_fingerprint(cfg: Config) -> str:
     return fingerprint("\0".join((cfg.client_id, secret, cfg.client_auth, cfg.token_url)))
 
 
-@dataclass(frozen=True)
-class Sidecar:
+class Sidecar(NamedTuple):
     """What the state file stores (never a token, only fingerprints)."""
 
     phase: str = Phase.EMPTY.value
@@ -73,8 +75,7 @@ class Sidecar:
     client_fp: str | None = None
 
 
-@dataclass(frozen=True)
-class TokenState:
+class TokenState(NamedTuple):
     phase: Phase
     access_token: str | None = None
     refresh_token: str | None = None
@@ -94,7 +95,7 @@ class TokenState:
 def read_sidecar(cfg: Config) -> Sidecar:
     try:
         raw = json.loads(cfg.state_file.read_text(encoding="utf-8"))
-        values = {k: raw[k] for k in Sidecar.__dataclass_fields__ if k in raw}
+        values = {k: raw[k] for k in Sidecar._fields if k in raw}
         values["phase"] = LEGACY_PHASES.get(values.get("phase", ""), values.get("phase"))
         sidecar = Sidecar(**values)
         Phase(sidecar.phase)
@@ -108,7 +109,7 @@ def read_sidecar(cfg: Config) -> Sidecar:
 
 
 def write_sidecar(cfg: Config, sidecar: Sidecar) -> None:
-    atomic_write(cfg.state_file, (json.dumps(asdict(sidecar), indent=1) + "\n").encode())
+    atomic_write(cfg.state_file, (json.dumps(sidecar._asdict(), indent=1) + "\n").encode())
 
 
 def _fresh(cfg: Config, sidecar: Sidecar, access: str | None, now: float) -> bool:
