@@ -160,7 +160,7 @@ class ProviderHandler(BaseHTTPRequestHandler):
             self._send(fault.status, b"", "text/plain", {"Location": target})
             return True
         if fault.kind == "oversized":
-            self._oversized(fault.size)
+            self._oversized(fault.size, fault.declare_length)
             return True
         if fault.kind == "error":
             self._json(fault.status, _error_body(fault.error, fault.description))
@@ -179,12 +179,17 @@ class ProviderHandler(BaseHTTPRequestHandler):
         shown = f"[{host}]" if ":" in host else host
         return f"http://{shown}:{port}"
 
-    def _oversized(self, size: int) -> None:
-        """A 200 JSON reply whose access_token is `size` bytes, streamed in chunks."""
+    def _oversized(self, size: int, declare_length: bool) -> None:
+        """A 200 JSON reply whose access_token is `size` bytes, streamed in chunks (with a
+        Content-Length, or delimited by closing the connection)."""
         head, tail = b'{"token_type":"Bearer","expires_in":3600,"access_token":"', b'"}'
         self.send_response(200)
         self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(head) + size + len(tail)))
+        if declare_length:
+            self.send_header("Content-Length", str(len(head) + size + len(tail)))
+        else:
+            self.send_header("Connection", "close")
+            self.close_connection = True
         self.end_headers()
         self.wfile.write(head)
         left = size

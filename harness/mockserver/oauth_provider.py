@@ -195,6 +195,7 @@ class MockOAuthProvider(Grants):
         fields: dict[str, str] | None = None,
         error: str = "",
         description: str = "",
+        declare_length: bool = True,
     ) -> None:
         """Misbehave on the next `count` requests to `endpoint` ("token", "authorize", ...).
 
@@ -202,7 +203,8 @@ class MockOAuthProvider(Grants):
         Retry-After; delay: sleep `delay` s then answer normally; timeout: sleep `delay` (30 s)
         and close without answering; invalid_json: 200 with a non-JSON body; drop: close at
         once; trickle: the normal answer one byte every `delay` (1) s; redirect: `status` (302)
-        to `location` (default /elsewhere); oversized: 200 with an access_token of `size` bytes;
+        to `location` (default /elsewhere); oversized: 200 with an access_token of `size` bytes
+        (`declare_length=False`: no Content-Length, the body ends when the connection closes);
         mangle: the normal answer with `fields` ({"expires_in": "NaN"}) as raw JSON text;
         error: `status` (400) with {"error": `error`, "error_description": `description`}.
         """
@@ -229,6 +231,7 @@ class MockOAuthProvider(Grants):
             dict(fields or {}),
             error,
             description,
+            declare_length,
         )
         with self.lock:
             self.faults.setdefault(endpoint, []).append(fault)

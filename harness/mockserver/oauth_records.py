@@ -68,6 +68,7 @@ class Fault:
     fields: dict[str, str] = field(default_factory=dict)
     error: str = ""
     description: str = ""
+    declare_length: bool = True  # oversized: send Content-Length (else: until close)
 
 
 @dataclass
