@@ -80,6 +80,8 @@ def check(
     target = parse_target(url)
     if plain and not is_loopback(target.host):
         raise ConfigError("--plain (no TLS) is only allowed to loopback hosts: tokens are secrets")
+    if plain and target.implicit_tls:
+        raise ConfigError(f"--plain (no TLS) does not go with {url} (implicit TLS)")
     context = None if plain else tls_context(ca_file)
     raw = sasl_string(mechanism, user, token, target.host, target.port)
     mech = mechanism.upper()

@@ -387,7 +387,7 @@ def check_distinct(configs: list[Config]) -> None:
     or the config file itself, and directories where files belong."""
     seen: dict[tuple[object, ...], str] = {}
     for cfg in configs:
-        seen.setdefault(_identity(cfg.path), f"the config file of {cfg.name}")
+        seen.setdefault(_identity(cfg.path), f"config file of {cfg.name}")
     for cfg in configs:
         for role, path in _files(cfg).items():
             if path.is_dir():

@@ -92,8 +92,8 @@ def refuse_oob(cfg: Config) -> None:
     uri = (cfg.redirect_uri or "").lower()
     if uri == "oob" or uri.startswith("urn:ietf:wg:oauth:2.0:oob"):
         raise ConfigError(
-            f"{cfg.path}: redirect_uri {cfg.redirect_uri} is the out-of-band redirect, which "
-            "Google removed in 2022: delete the redirect_uri line "
+            f"{cfg.path}: redirect_uri {cfg.redirect_uri} is the out-of-band redirect; "
+            "Google removed it in 2022: delete the redirect_uri line "
             "(the loopback flow listens on http://127.0.0.1), or set e.g. "
             "redirect_uri = http://localhost:8080/ (registered with the provider) and use "
             "--flow loopback, or --flow manual on a machine without a browser"

@@ -110,9 +110,7 @@ def test_malformed_reply_writes_nothing(
     assert account.run("refresh", "--force").returncode == 0
 
 
-def test_expires_in_as_a_string_is_accepted(
-    account: Account, provider: MockOAuthProvider
-) -> None:
+def test_expires_in_as_a_string_is_accepted(account: Account, provider: MockOAuthProvider) -> None:
     account.seed()
     provider.inject("token", "mangle", fields={"expires_in": '"1800"'})
     done = account.run("refresh")
