@@ -229,7 +229,7 @@ def test_tokens_are_read_under_the_map_lock(
     acct.seed("solo@example.com")
     map_path = tmp_path / "sasl_passwd"
     slow = tmp_path / "slow-postmap"  # holds the map lock long enough for others to queue
-    slow.write_text(f"#!/bin/sh\nsleep 0.2\nexec {postmap[0]} \"$@\"\n")
+    slow.write_text(f'#!/bin/sh\nsleep 0.2\nexec {postmap[0]} "$@"\n')
     slow.chmod(0o755)
     issued = list  # the provider's access tokens, in the order it issued them
 
