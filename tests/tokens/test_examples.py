@@ -38,6 +38,21 @@ def _private(path: Path, text: str) -> Path:
 # -- the token config ---------------------------------------------------------------------
 
 
+@pytest.mark.parametrize("doc", ["docs/google.md", "docs/microsoft.md"])
+def test_docs_token_configs_parse_as_printed(tmp_path: Path, doc: str) -> None:
+    blocks = re.findall(r"^```[a-z]*\n(# ~/.fetchmail-oauth2.conf.*?)^```",
+                        (REPO / doc).read_text(), re.S | re.M)
+    assert blocks, doc
+    for block in blocks:
+        (cfg,) = load_accounts(_private(tmp_path / "c.conf", block))
+        assert cfg.provider in doc and cfg.user
+
+
+def test_readme_links_the_provider_docs() -> None:
+    for doc in ("docs/google.md", "docs/microsoft.md", "docs/migrating-from-ogilvie.md"):
+        assert f"]({doc})" in README and (REPO / doc).exists(), doc
+
+
 def test_readme_token_config_parses_as_printed(tmp_path: Path) -> None:
     (block,) = _blocks("# ~/.fetchmail-oauth2.conf")
     (cfg,) = load_accounts(_private(tmp_path / "c.conf", block))
