@@ -83,7 +83,7 @@ def cmd_authorize(args: argparse.Namespace) -> int:
     state = authorize(
         cfg, args.flow, out=sys.stderr, browser=not args.no_browser, timeout=args.timeout
     )
-    Ui.info(f"authorised: refresh token in {cfg.refresh_token_file}; {state.describe()}")
+    Ui.info(f"authorised: refresh token in {cfg.refresh_source}; {state.describe()}")
     return 0
 
 

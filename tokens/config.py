@@ -65,7 +65,11 @@ KEYS: dict[str, str] = {
     "client_secret_cmd": "command printing the client secret (instead of client_secret)",
     "client_auth": "how the secret is sent: post (in the form, default) or basic (HTTP Basic, "
     "RFC 6749 client_secret_basic)",
-    "refresh_token_file": "where the refresh token lives (required)",
+    "refresh_token_file": "where the refresh token lives (or the _cmd pair below)",
+    "refresh_token_cmd": "instead of refresh_token_file: command printing the refresh token "
+    "(gpg, pass, a keyring tool); run only when a refresh is due",
+    "refresh_token_store_cmd": "with refresh_token_cmd: command that stores the refresh "
+    "token it reads on stdin",
     "access_token_file": "fetchmail's passwordfile: the access token and a newline (required)",
     "state_file": "sidecar with expiry metadata (default: access_token_file + .state)",
     "max_age_sec": "refresh when the access token is older than this (default 3000)",
@@ -97,7 +101,7 @@ RETIRED_KEYS = {
     "umask": "token files are always written 0600 (and the postfix map keeps its own mode); "
     "delete the line",
 }
-REQUIRED = ("client_id", "refresh_token_file", "access_token_file")
+REQUIRED = ("client_id", "access_token_file")
 _SECRETS: dict[str, str] = {}  # client_secret_cmd -> what it printed (run once per process)
 # key -> (default, lowest, highest, lowest allowed?)
 NUMBERS: dict[str, tuple[float, float, float, bool]] = {
@@ -116,7 +120,7 @@ class Config(NamedTuple):
     client_id: str
     client_secret_value: str | None
     client_secret_cmd: str | None
-    refresh_token_file: Path
+    refresh_token_file: Path | None  # None: kept by refresh_token_cmd / _store_cmd
     access_token_file: Path
     state_file: Path
     auth_url: str
@@ -132,6 +136,8 @@ class Config(NamedTuple):
     imap_server: str | None = None
     smtp_server: str | None = None
     notify_cmd: str | None = None
+    refresh_token_cmd: str | None = None
+    refresh_token_store_cmd: str | None = None
     max_age_sec: int = 3000
     refresh_margin_sec: int = 300
     http_timeout_sec: float = 30.0
@@ -150,6 +156,11 @@ class Config(NamedTuple):
 
         account = f" --account {shlex.quote(self.account)}" if self.account else ""
         return f"fetchmail-oauth2 -c {shlex.quote(str(self.path))}{account} {subcommand}"
+
+    @property
+    def refresh_source(self) -> str:
+        """Where the refresh token is kept, for messages."""
+        return str(self.refresh_token_file or "refresh_token_cmd's output")
 
     @property
     def lock_file(self) -> Path:
@@ -300,6 +311,17 @@ def _account(path: Path, account: str | None, values: Values) -> Config:
                 f"{where}: missing required key {key!r} (add a line `{key} = ...`"
                 + (" or set provider = google|microsoft)" if key.endswith("_url") else ")")
             )
+    commands = [k for k in ("refresh_token_cmd", "refresh_token_store_cmd") if merged.get(k)]
+    if merged.get("refresh_token_file") and commands:
+        raise ConfigError(
+            f"{line(commands[0])}: give refresh_token_file or refresh_token_cmd and "
+            "refresh_token_store_cmd, not both"
+        )
+    if not merged.get("refresh_token_file") and len(commands) != 2:
+        raise ConfigError(
+            f"{where}: missing required key 'refresh_token_file' (add a line "
+            "`refresh_token_file = ...`, or both refresh_token_cmd and refresh_token_store_cmd)"
+        )
     if "client_secret" in get and "client_secret_cmd" in get:
         raise ConfigError(
             f"{line('client_secret_cmd')}: give client_secret or client_secret_cmd, not both"
@@ -337,7 +359,11 @@ def _account(path: Path, account: str | None, values: Values) -> Config:
         client_id=merged["client_id"],
         client_secret_value=get.get("client_secret") or None,
         client_secret_cmd=get.get("client_secret_cmd") or None,
-        refresh_token_file=_resolve(base, merged["refresh_token_file"]),
+        refresh_token_file=(
+            _resolve(base, merged["refresh_token_file"])
+            if merged.get("refresh_token_file")
+            else None
+        ),
         access_token_file=access,
         state_file=_resolve(base, state_raw) if state_raw else _sidecar(access),
         auth_url=merged["auth_url"],
@@ -352,7 +378,9 @@ def _account(path: Path, account: str | None, values: Values) -> Config:
         relay=merged.get("postfix_relay") or merged.get("relay") or None,
         imap_server=merged.get("imap_server") or None,
         smtp_server=merged.get("smtp_server") or None,
-        notify_cmd=get.get("notify_cmd") or None,
+        notify_cmd=merged.get("notify_cmd") or None,
+        refresh_token_cmd=merged.get("refresh_token_cmd") or None,
+        refresh_token_store_cmd=merged.get("refresh_token_store_cmd") or None,
         max_age_sec=int(numbers["max_age_sec"]),
         refresh_margin_sec=int(numbers["refresh_margin_sec"]),
         http_timeout_sec=numbers["http_timeout_sec"],
@@ -365,12 +393,13 @@ def _account(path: Path, account: str | None, values: Values) -> Config:
 
 
 def _files(cfg: Config) -> dict[str, Path]:
-    return {
+    files = {
         "refresh_token_file": cfg.refresh_token_file,
         "access_token_file": cfg.access_token_file,
         "state_file": cfg.state_file,
         "lock file (access_token_file + .lock)": cfg.lock_file,
     }
+    return {role: path for role, path in files.items() if path is not None}
 
 
 def _identity(path: Path) -> tuple[object, ...]:

@@ -27,6 +27,7 @@ from tokens.state import (
     save_active,
     save_phase,
 )
+from tokens.store import read_refresh, write_refresh
 
 if TYPE_CHECKING:
     from filelock import FileLock
@@ -164,7 +165,7 @@ def store_grant(cfg: Config, reply: dict[str, Any], old_refresh: str | None) -> 
             "prompt=consent; Microsoft: needs the offline_access scope); " + reauth_hint(cfg)
         )
     if rotated is not None and rotated != old_refresh:
-        atomic_write(cfg.refresh_token_file, (rotated + "\n").encode())
+        write_refresh(cfg, rotated)
     try:
         access, life = access_and_lifetime(reply)
     except Unusable as exc:
@@ -200,8 +201,10 @@ def _refresh_locked(cfg: Config, state: TokenState) -> TokenState:
             "an authorisation is in progress (or was interrupted); finish it, or "
             + reauth_hint(cfg)
         )
+    if state.phase is Phase.ACTIVE and state.refresh_token is None:  # a forced refresh
+        state = state._replace(refresh_token=read_refresh(cfg))
     if state.phase is Phase.EMPTY or state.refresh_token is None:
-        raise ReauthRequired(f"no refresh token in {cfg.refresh_token_file}; " + reauth_hint(cfg))
+        raise ReauthRequired(f"no refresh token in {cfg.refresh_source}; " + reauth_hint(cfg))
     fields = {
         "grant_type": "refresh_token",
         "refresh_token": state.refresh_token,
@@ -234,7 +237,8 @@ def ensure_fresh(cfg: Config, *, force: bool = False) -> Outcome:
     try:
         with lock(cfg):
             for path in (cfg.access_token_file, cfg.refresh_token_file, cfg.state_file):
-                remove_stale_temps(path, older_than=0)
+                if path is not None:
+                    remove_stale_temps(path, older_than=0)
             seen = state
             state = load_state(cfg)  # someone may have refreshed while we waited
             if state.phase is Phase.ACTIVE and (

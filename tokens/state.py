@@ -23,6 +23,7 @@ from typing import NamedTuple
 
 from tokens.config import Config
 from tokens.files import atomic_write, read_secret
+from tokens.store import read_refresh
 
 try:  # the built-in module: hashlib would load OpenSSL (3 ms of every no-op run)
     from _sha256 import sha256  # Python 3.11
@@ -126,10 +127,13 @@ def load_state(cfg: Config, now: float | None = None) -> TokenState:
     """Derive the current state from the refresh token, access token and sidecar."""
     now = time.time() if now is None else now
     sidecar = read_sidecar(cfg)
-    refresh = read_secret(cfg.refresh_token_file)
+    access = read_secret(cfg.access_token_file)
+    fresh = _fresh(cfg, sidecar, access, now)
+    if fresh and cfg.refresh_token_file is None:  # refresh_token_cmd runs only when needed
+        return TokenState(Phase.ACTIVE, access, None, sidecar.obtained_at, sidecar.expires_at)
+    refresh = read_refresh(cfg)
     if refresh is None:
         return TokenState(Phase.PENDING if sidecar.phase == Phase.PENDING else Phase.EMPTY)
-    access = read_secret(cfg.access_token_file)
     phase = Phase(sidecar.phase)
     if (
         phase in NEEDS_PERSON
@@ -140,7 +144,7 @@ def load_state(cfg: Config, now: float | None = None) -> TokenState:
             phase, access, refresh, sidecar.obtained_at, sidecar.expires_at, sidecar.reason
         )
     return TokenState(
-        Phase.ACTIVE if _fresh(cfg, sidecar, access, now) else Phase.EXPIRED,
+        Phase.ACTIVE if fresh else Phase.EXPIRED,
         access_token=access,
         refresh_token=refresh,
         obtained_at=sidecar.obtained_at,
