@@ -1,13 +1,25 @@
-"""Where the harness keeps its cache (source mirror, worktrees, builds, results)."""
+"""Where the harness finds its data (patch series, container recipe) and keeps its cache."""
 
 from __future__ import annotations
 
 import os
+from importlib import resources
 from pathlib import Path
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
-PATCHES_DIR = PROJECT_ROOT / "patches"
-CONTAINERS_DIR = PROJECT_ROOT / "containers"
+
+
+def _data_dir(name: str) -> Path:
+    """`patches/` or `containers/`: shipped inside the package by a wheel or sdist install
+    (pip, pipx), else the checkout's own top-level folder (editable install, `python -m`)."""
+    packaged = resources.files("harness") / name
+    if isinstance(packaged, Path) and packaged.is_dir():
+        return packaged
+    return PROJECT_ROOT / name
+
+
+PATCHES_DIR = _data_dir("patches")
+CONTAINERS_DIR = _data_dir("containers")
 
 
 def cache_dir() -> Path:

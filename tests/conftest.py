@@ -1,4 +1,7 @@
-"""Shared fixtures: every test gets its own cache dir; the real one is read-only input."""
+"""Shared fixtures: every test gets its own cache dir; the real one is read-only input.
+
+Helpers (plain functions and classes) live in tests/helpers/, fixtures here.
+"""
 
 from __future__ import annotations
 
@@ -6,37 +9,14 @@ import os
 import shutil
 import subprocess
 import sys
-import warnings
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 
-from harness import paths
-
-# Resolved before any test redirects the cache: where a fetchmail source can be found.
-_REAL_CACHE = paths.cache_dir()
-_REAL_MIRROR = paths.mirror_dir(_REAL_CACHE)
-
-
-def _find_upstream() -> str | None:
-    explicit = os.environ.get("FETCHMAIL_UPSTREAM")
-    if explicit:
-        return explicit
-    if (_REAL_MIRROR / "HEAD").exists():
-        return str(_REAL_MIRROR)
-    return None
-
-
-FETCHMAIL_UPSTREAM = _find_upstream()
-
-
-def skip_loudly(reason: str) -> None:
-    """Skip, and make sure the skip is visible in CI output, not just in -ra."""
-    message = f"SKIPPED LOUDLY: {reason}"
-    print(f"\n*** {message} ***", file=sys.stderr)
-    warnings.warn(message, stacklevel=2)
-    pytest.skip(message)
+from harness.source.mirror import FetchmailSource
+from tests.helpers.skips import FETCHMAIL_UPSTREAM, docker_available, skip_loudly
+from tests.helpers.workshop import Cli, Workshop
 
 
 @pytest.fixture(autouse=True)
@@ -61,15 +41,6 @@ def fetchmail_upstream() -> str:
     return FETCHMAIL_UPSTREAM
 
 
-def docker_available() -> bool:
-    if shutil.which("docker") is None:
-        return False
-    try:
-        return subprocess.run(["docker", "info"], capture_output=True, timeout=20).returncode == 0
-    except (OSError, subprocess.TimeoutExpired):
-        return False
-
-
 @pytest.fixture(scope="session")
 def docker_engine() -> None:
     """A Docker engine that answers, or a loud skip."""
@@ -81,3 +52,73 @@ def docker_engine() -> None:
 def session_cache(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
     """One cache shared by the expensive docker-backed tests of a run (still not the real one)."""
     yield tmp_path_factory.mktemp("session-cache")
+
+
+# -- a fetchmail mirror and trees ------------------------------------------------------------
+
+
+@pytest.fixture(scope="session")
+def shared_source(fetchmail_upstream: str, session_cache: Path) -> FetchmailSource:
+    """The upstream mirrored once into the session cache (worktrees are reused across tests)."""
+    source = FetchmailSource(fetchmail_upstream, cache=session_cache)
+    source.ensure_mirror()
+    return source
+
+
+@pytest.fixture
+def tree_of(
+    shared_source: FetchmailSource, tmp_path: Path
+) -> Callable[[str], Path]:
+    """A private, writable copy of fetchmail VERSION's tree."""
+
+    made: list[Path] = []
+
+    def copy(version: str) -> Path:
+        src = shared_source.worktree(shared_source.resolve(version))
+        dest = tmp_path / f"tree-{version}-{len(made)}"
+        made.append(dest)
+        shutil.copytree(src, dest, symlinks=True, ignore=shutil.ignore_patterns(".git"))
+        return dest
+
+    return copy
+
+
+# -- throwaway series and the CLI ------------------------------------------------------------
+
+
+@pytest.fixture
+def workshop(fetchmail_upstream: str, tmp_path: Path) -> Workshop:
+    patches = tmp_path / "patches"
+    patches.mkdir()
+    scratch = tmp_path / "scratch"
+    scratch.mkdir()
+    return Workshop(fetchmail_upstream, scratch, patches)
+
+
+@pytest.fixture
+def cli(fetchmail_upstream: str, monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture[str]) -> Cli:
+    """The real `fetchmail-harness` entry point, in this process (imports cost seconds)."""
+    from harness.cli import main
+
+    monkeypatch.setenv("FETCHMAIL_UPSTREAM", fetchmail_upstream)
+
+    def run(*args: str) -> subprocess.CompletedProcess[str]:
+        capsys.readouterr()
+        code = main(list(args))
+        out, err = capsys.readouterr()
+        return subprocess.CompletedProcess(["fetchmail-harness", *args], code, out, err)
+
+    return run
+
+
+@pytest.fixture
+def cli_subprocess(fetchmail_upstream: str, tmp_path: Path) -> Cli:
+    """`python -m harness` in a subprocess, as a maintainer runs it."""
+
+    def run(*args: str) -> subprocess.CompletedProcess[str]:
+        env = dict(os.environ, FETCHMAIL_UPSTREAM=fetchmail_upstream)
+        return subprocess.run([sys.executable, "-m", "harness", *args], capture_output=True,
+                              text=True, env=env, cwd=tmp_path, timeout=300)
+
+    return run

@@ -6,10 +6,10 @@ import argparse
 import shutil
 from pathlib import Path
 
-from harness.apply import apply_series
 from harness.errors import ConfigError
-from harness.series import entry_for, load_series
-from harness.sources import FetchmailSource
+from harness.series.apply import apply_series
+from harness.series.table import entry_for, load_series
+from harness.source.mirror import FetchmailSource
 
 NAME = "apply"
 HELP = "apply the patch series for VERSION to a fresh tree and report clean/offset/fuzz/failed"

@@ -22,8 +22,9 @@ from pathlib import Path
 from typing import Any
 
 from harness import paths
-from harness.cells import Cell, Selector, cells_for, group_by_build
-from harness.sources import configured_upstream
+from harness.cell.model import Cell
+from harness.matrix.select import Selector, cells_for, group_by_build
+from harness.source.mirror import configured_upstream
 
 NAME = "bench"
 HELP = "time the matrix cold/warm against plain sequential builds (reports ratios)"
@@ -55,7 +56,7 @@ def _fresh_cache() -> Iterator[Path]:
 
 
 def _timed_matrix(cells: list[Cell], backend: Any, jobs: int, cache: Any, logs: Path) -> Any:
-    from harness.matrix import run_matrix
+    from harness.matrix.runner import run_matrix
 
     t0 = time.monotonic()
     run = run_matrix(cells, backend, jobs=jobs, cache=cache, log_dir=logs)
@@ -65,8 +66,8 @@ def _timed_matrix(cells: list[Cell], backend: Any, jobs: int, cache: Any, logs: 
 
 def _baseline(backend: Any, groups: dict[str, list[Cell]]) -> float:
     """Sequential plain builds of the same releases, one container of the same image."""
-    from harness.build import compat_flags
-    from harness.container import Container
+    from harness.build.builder import compat_flags
+    from harness.build.container import Container
 
     firsts = [members[0] for members in groups.values()]
     with Container(backend.client, backend.image(firsts[0].distro), network_mode="none") as box:
@@ -90,8 +91,8 @@ def _baseline(backend: Any, groups: dict[str, list[Cell]]) -> float:
 
 
 def run(args: argparse.Namespace) -> int:
-    from harness.e2e import DockerBackend
-    from harness.matrix import ResultCache
+    from harness.matrix.backend import DockerBackend
+    from harness.matrix.runner import ResultCache
 
     upstream = configured_upstream(args.upstream)  # the user's, before the cache is swapped
     with _fresh_cache() as cache_root:

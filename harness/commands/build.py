@@ -7,10 +7,10 @@ import sys
 import time
 from pathlib import Path
 
-from harness import images
-from harness.build import BuildSpec, build, check_spec, default_series, export
+from harness.build.builder import BuildSpec, build, check_spec, default_series, export, images
 from harness.errors import ConfigError
-from harness.sources import FetchmailSource, Source, TarballSource
+from harness.source.mirror import FetchmailSource, Source
+from harness.source.tarball import TarballSource
 
 NAME = "build"
 HELP = "build fetchmail VERSION (patched with its series) in a container and print where it is"
@@ -50,8 +50,11 @@ def run(args: argparse.Namespace) -> int:
     spec = BuildSpec(str(version), args.distro, series, args.sanitize)
     check_spec(spec, args.patches_dir)
     if series is None and not args.no_series and not version.branch:
-        print(f"note: no series covers fetchmail {version}; building it unpatched",
-              file=sys.stderr)
+        raise ConfigError(
+            f"no patch series covers fetchmail {version}, so it would build without OAuth.\n"
+            f"`fetchmail-harness uncovered` lists the releases that need a series; "
+            f"`fetchmail-harness rebase --onto {version}` carries the closest series to it; "
+            "`--series NAME` tries one by hand; `--no-series` builds it unpatched")
     started = time.monotonic()
     echo = None if args.quiet else _echo
     result = build(spec, source=source, patches_dir=args.patches_dir, stream=echo)

@@ -7,8 +7,8 @@ from pathlib import Path
 
 from harness import paths
 from harness.errors import ConfigError
-from harness.interdiff import compare_series, render
-from harness.series import TABLE_FILE, Series, load_series
+from harness.series.interdiff import compare_series, render
+from harness.series.table import TABLE_FILE, Series, load_series
 
 NAME = "diff"
 HELP = ("compare two patch series patch by patch (matched by name), ignoring context and "

@@ -9,8 +9,9 @@ from pathlib import Path
 from typing import Any
 
 from harness import paths
-from harness.cells import DISTROS, Cell, Selector, cells_for, group_by_build
+from harness.cell.model import DISTROS, Cell
 from harness.errors import ConfigError
+from harness.matrix.select import Selector, cells_for, group_by_build
 
 NAME = "matrix"
 HELP = "list or run end-to-end matrix cells (builds shared, cells in parallel, results cached)"
@@ -40,7 +41,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def select_cells(args: argparse.Namespace) -> list[Cell]:
-    from harness.sources import FetchmailSource
+    from harness.source.mirror import FetchmailSource
 
     selector = Selector.parse(args.select)
     distros = [d for d in args.distros.split(",") if d]
@@ -94,10 +95,10 @@ def run(args: argparse.Namespace) -> int:
 
 def execute(cells: list[Cell], args: argparse.Namespace) -> int:
     """Run `cells` with the Docker backend, print a summary, write the reports."""
-    from harness.e2e import DockerBackend
-    from harness.matrix import ResultCache, run_matrix
-    from harness.progress import Progress
-    from harness.reports import write_reports
+    from harness.matrix.backend import DockerBackend
+    from harness.matrix.progress import Progress
+    from harness.matrix.reports import write_reports
+    from harness.matrix.runner import ResultCache, run_matrix
 
     backend = DockerBackend(upstream=args.upstream, patches_dir=args.patches_dir)
     report_dir: Path = args.report_dir

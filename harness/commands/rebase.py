@@ -5,9 +5,9 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from harness import rebase
-from harness.cells import DISTROS
+from harness.cell.model import DISTROS
 from harness.errors import ConfigError
+from harness.maint import rebase
 
 NAME = "rebase"
 HELP = ("carry the closest patch series onto a new release (three-way merges), export it as a "

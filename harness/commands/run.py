@@ -7,7 +7,7 @@ import sys
 from pathlib import Path
 
 from harness import paths
-from harness.cells import Cell
+from harness.cell.model import Cell
 from harness.errors import CellFailure, HarnessError
 
 NAME = "run"
@@ -23,8 +23,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from harness.e2e import DockerBackend
-    from harness.matrix import ResultCache, result_key
+    from harness.matrix.backend import DockerBackend
+    from harness.matrix.runner import ResultCache, result_key
 
     cell = Cell.parse(args.cell)
     backend = DockerBackend(upstream=args.upstream, patches_dir=args.patches_dir)
@@ -41,7 +41,7 @@ def run(args: argparse.Namespace) -> int:
         try:
             result = backend.run(cell, built, log_path)
         except HarnessError as exc:
-            from harness.outcomes import CellResult
+            from harness.cell.result import CellResult
 
             result = CellResult(cell.identifier, "error", str(exc), log=str(log_path))
         result.key, result.build_key, result.binary = key, built.key, str(built.binary)

@@ -5,11 +5,11 @@ from __future__ import annotations
 import argparse
 import logging
 
-from harness import images
-from harness.engine import ensure_engine
+from harness.build import images
+from harness.build.engine import ensure_engine
+from harness.build.peers import ensure_test_peers
 from harness.errors import SourceError
-from harness.peers import ensure_test_peers
-from harness.sources import FetchmailSource, remember_upstream
+from harness.source.mirror import FetchmailSource, remember_upstream
 
 log = logging.getLogger(__name__)
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from harness.sources import FetchmailSource, remember_upstream
+from harness.source.mirror import FetchmailSource, remember_upstream
 
 NAME = "sources"
 HELP = "mirror or refresh fetchmail's git history (--upstream URL/path is remembered)"

@@ -5,8 +5,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from harness.coverage import find_gaps, superseded
-from harness.sources import FetchmailSource
+from harness.series.gaps import find_gaps, superseded
+from harness.source.mirror import FetchmailSource
 
 NAME = "uncovered"
 HELP = ("list releases (6.3.0 on) that no series maps to, or whose series no longer applies "

@@ -5,8 +5,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from harness.series import describe_coverage, markdown_table
-from harness.sources import FetchmailSource
+from harness.series.table import describe_coverage, markdown_table
+from harness.source.mirror import FetchmailSource
 
 NAME = "versions"
 HELP = "list fetchmail versions with their patch series (or native / uncovered)"

@@ -63,8 +63,8 @@ def test_bench_uses_the_remembered_upstream_in_its_fresh_cache(
 ) -> None:
     """bench swaps in a throwaway cache; the upstream `sources --upstream` remembered in the
     user's cache must still be the one it mirrors from."""
-    from harness import e2e
-    from harness.sources import remember_upstream
+    from harness.matrix import backend
+    from harness.source.mirror import remember_upstream
 
     remember_upstream("/srv/mirrors/fetchmail.git")
     seen: list[str | None] = []
@@ -77,7 +77,7 @@ def test_bench_uses_the_remembered_upstream_in_its_fresh_cache(
             seen.append(upstream)
             raise Stop
 
-    monkeypatch.setattr(e2e, "DockerBackend", Recorder)
+    monkeypatch.setattr(backend, "DockerBackend", Recorder)
     with pytest.raises(Stop):
         main(["bench"])
     assert seen == ["/srv/mirrors/fetchmail.git"]

@@ -7,13 +7,14 @@ from pathlib import Path
 
 import pytest
 
-from harness.cells import Cell
-from harness.e2e import DockerBackend, run_cell
-from harness.matrix import ResultCache, run_matrix
-from harness.outcomes import CellResult
-from harness.series import series_for
-from harness.versions import Version
-from tests.conftest import skip_loudly
+from harness.cell.model import Cell
+from harness.cell.result import CellResult
+from harness.cell.run import run_cell
+from harness.matrix.backend import DockerBackend
+from harness.matrix.runner import ResultCache, run_matrix
+from harness.series.table import series_for
+from harness.source.versions import Version
+from tests.helpers.skips import skip_loudly
 
 pytestmark = [pytest.mark.slow, pytest.mark.docker, pytest.mark.fetchmail_source]
 

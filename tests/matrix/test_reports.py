@@ -7,9 +7,9 @@ import json
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
-from harness.outcomes import CellResult
-from harness.progress import Progress
-from harness.reports import write_reports
+from harness.cell.result import CellResult
+from harness.matrix.progress import Progress
+from harness.matrix.reports import write_reports
 
 
 def _results(tmp_path: Path) -> list[CellResult]:

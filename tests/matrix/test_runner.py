@@ -13,11 +13,12 @@ from pathlib import Path
 
 import pytest
 
-from harness.cells import Cell, generate
+from harness.cell.model import Cell
+from harness.cell.result import CellResult
 from harness.errors import BuildError, EngineError
-from harness.matrix import ResultCache, harness_hash, result_key, run_matrix
-from harness.outcomes import CellResult
-from harness.versions import Version
+from harness.matrix.runner import ResultCache, harness_hash, result_key, run_matrix
+from harness.matrix.select import generate
+from harness.source.versions import Version
 
 
 @dataclass(frozen=True)

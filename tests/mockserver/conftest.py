@@ -1,32 +1,15 @@
-"""Fixtures for the mock mail server tests: provider, CA, servers, raw conversations."""
+"""Fixtures for the mock mail server tests: provider, CA, validator, mailbox, servers."""
 
 from __future__ import annotations
 
-import base64
-import socket
-import ssl
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
 
 from harness.mockserver import IntrospectionValidator, Mailbox, MailServerController, TestCA
 from harness.mockserver.oauth_provider import MockOAuthProvider
-
-USER = "alice@example.com"
-PASSWORD = "s3cret pass"
-
-
-def xoauth2(user: str, token: str) -> bytes:
-    return f"user={user}\x01auth=Bearer {token}\x01\x01".encode()
-
-
-def oauthbearer(user: str, token: str, port: int = 143) -> bytes:
-    return f"n,a={user},\x01host=127.0.0.1\x01port={port}\x01auth=Bearer {token}\x01\x01".encode()
-
-
-def b64(data: bytes) -> str:
-    return base64.b64encode(data).decode()
+from tests.helpers.mailclients import PASSWORD, USER, ServerFactory
 
 
 @pytest.fixture(scope="session")
@@ -69,9 +52,6 @@ def mailbox() -> Mailbox:
     return Mailbox.generate(7, 4000, seed=3)
 
 
-ServerFactory = Callable[..., MailServerController]
-
-
 @pytest.fixture
 def server(
     ca: TestCA, validator: IntrospectionValidator, mailbox: Mailbox
@@ -92,35 +72,3 @@ def server(
     for controller in started:
         controller.stop()
         assert controller.errors == [], controller.errors  # no session crashed
-
-
-class Raw:
-    """A line-oriented client for exact conversations (what real clients send, byte for byte)."""
-
-    def __init__(self, port: int, context: ssl.SSLContext | None = None) -> None:
-        sock = socket.create_connection(("127.0.0.1", port), timeout=10)
-        self.sock: socket.socket = context.wrap_socket(sock) if context else sock
-        self.file = self.sock.makefile("rb")
-        self.greeting = self.line()
-
-    def line(self) -> bytes:
-        data = self.file.readline()
-        if not data:
-            raise EOFError("server closed the connection")
-        return data.rstrip(b"\r\n")
-
-    def send(self, data: bytes | str) -> None:
-        self.sock.sendall((data.encode() if isinstance(data, str) else data) + b"\r\n")
-
-    def ask(self, data: bytes | str) -> bytes:
-        self.send(data)
-        return self.line()
-
-    def starttls(self, context: ssl.SSLContext) -> None:
-        self.file.close()
-        self.sock = context.wrap_socket(self.sock, server_hostname="127.0.0.1")
-        self.file = self.sock.makefile("rb")
-
-    def close(self) -> None:
-        self.file.close()
-        self.sock.close()

@@ -8,8 +8,8 @@ import subprocess
 import pytest
 
 from harness.mockserver import Mailbox, MailServerController, TestCA
-from tests.conftest import skip_loudly
-from tests.mockserver.conftest import USER, ServerFactory
+from tests.helpers.mailclients import USER, ServerFactory
+from tests.helpers.skips import skip_loudly
 
 SCHEMES = {  # scheme -> (protocol, tls mode)
     "imap": ("imap", "starttls"),

@@ -15,8 +15,8 @@ import pytest
 from harness.mockserver import IntrospectionValidator, Mailbox, MailServerController
 from harness.mockserver.dovecot import DovecotInstance, dovecot_binary
 from harness.mockserver.oauth_provider import MockOAuthProvider
-from tests.conftest import skip_loudly
-from tests.mockserver.conftest import USER, Raw, b64, oauthbearer, xoauth2
+from tests.helpers.mailclients import USER, Raw, b64, oauthbearer, xoauth2
+from tests.helpers.skips import skip_loudly
 
 STAMP = re.compile(rb" \[[^\]]*:\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\]$")
 CAPS = re.compile(rb"^a OK \[CAPABILITY [^\]]*\] ")

@@ -11,7 +11,7 @@ import pytest
 
 from harness.mockserver import Mailbox, MailServerController
 from harness.mockserver import session as session_module
-from tests.mockserver.conftest import PASSWORD, USER, Raw, ServerFactory
+from tests.helpers.mailclients import PASSWORD, USER, Raw, ServerFactory
 
 
 def imap_selected(server: ServerFactory, **options: Any) -> Raw:

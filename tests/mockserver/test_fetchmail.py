@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 
 from harness.mockserver import Mailbox, TestCA
-from tests.conftest import skip_loudly
-from tests.mockserver.conftest import PASSWORD, USER, ServerFactory
+from tests.helpers.mailclients import PASSWORD, USER, ServerFactory
+from tests.helpers.skips import skip_loudly
 
 
 @pytest.fixture

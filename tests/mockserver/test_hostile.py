@@ -13,7 +13,7 @@ import pytest
 
 from harness.errors import ConfigError
 from harness.mockserver import Faults, InMemoryValidator, Mailbox
-from tests.mockserver.conftest import PASSWORD, USER, Raw, ServerFactory, b64, oauthbearer, xoauth2
+from tests.helpers.mailclients import PASSWORD, USER, Raw, ServerFactory, b64, oauthbearer, xoauth2
 
 
 def test_overlong_lines_get_bad_and_the_session_continues(server: ServerFactory) -> None:

@@ -11,7 +11,7 @@ from collections.abc import Callable
 import pytest
 
 from harness.mockserver import Mailbox, MailServerController, TestCA
-from tests.mockserver.conftest import PASSWORD, USER, ServerFactory, b64, oauthbearer, xoauth2
+from tests.helpers.mailclients import PASSWORD, USER, ServerFactory, b64, oauthbearer, xoauth2
 
 MECHS = ["XOAUTH2", "OAUTHBEARER", "password"]
 

@@ -24,8 +24,8 @@ from harness.mockserver.controller import MailServerController
 from harness.mockserver.mailbox import Mailbox
 from harness.mockserver.tls import TestCA
 from harness.mockserver.validators import InMemoryValidator
-from harness.series import load_series
-from tests.conftest import skip_loudly
+from harness.series.table import load_series
+from tests.helpers.skips import skip_loudly
 
 pytestmark = [pytest.mark.slow, pytest.mark.fetchmail_source]
 
@@ -51,9 +51,9 @@ def patched_fetchmail(
 
 
 def _build_sanitized(cache: Path) -> Path:
-    from harness.build import BuildSpec, build
-    from harness.sources import FetchmailSource
-    from tests.conftest import FETCHMAIL_UPSTREAM, docker_available
+    from harness.build.builder import BuildSpec, build
+    from harness.source.mirror import FetchmailSource
+    from tests.helpers.skips import FETCHMAIL_UPSTREAM, docker_available
 
     if FETCHMAIL_UPSTREAM is None:
         skip_loudly("no fetchmail source for the sanitizer build (see tests/conftest.py)")
@@ -70,7 +70,7 @@ def _build_sanitized(cache: Path) -> Path:
 
 
 def _build_patched(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    from tests.conftest import FETCHMAIL_UPSTREAM
+    from tests.helpers.skips import FETCHMAIL_UPSTREAM
 
     if FETCHMAIL_UPSTREAM is None:
         skip_loudly("no fetchmail source: set FETCHMAIL_UPSTREAM (see tests/conftest.py)")

@@ -11,10 +11,9 @@ from pathlib import Path
 
 import pytest
 
-from harness.series import Series, TableEntry, load_series, load_table
-from harness.versions import Version
-
-from .releases import RELEASES, upstream_release
+from harness.series.table import Series, TableEntry, load_series, load_table
+from harness.source.versions import Version
+from tests.helpers.releases import RELEASES, upstream_release
 
 pytestmark = pytest.mark.fetchmail_source
 

@@ -7,10 +7,9 @@ import re
 import pytest
 
 from harness import paths
-from harness.series import Series, TableEntry, available_series, load_series, load_table
-from harness.versions import Version
-
-from .releases import RELEASES
+from harness.series.table import Series, TableEntry, available_series, load_series, load_table
+from harness.source.versions import Version
+from tests.helpers.releases import RELEASES
 
 FORMAT_PATCH_HEAD = re.compile(
     r"\AFrom [0-9a-f]{40} Mon Sep 17 00:00:00 2001\n"

@@ -21,9 +21,9 @@ def test_ci_runs_the_readme_test_command() -> None:
 
 
 def test_main_command_names_a_real_cell() -> None:
-    from harness.cells import Cell
-    from harness.series import series_for
-    from harness.versions import Version
+    from harness.cell.model import Cell
+    from harness.series.table import series_for
+    from harness.source.versions import Version
 
     main_cmd = _readme_command("main-command")
     cell_id = main_cmd.split()[-1]
@@ -34,7 +34,7 @@ def test_main_command_names_a_real_cell() -> None:
 
 
 def test_readme_series_table_matches_patches_table() -> None:
-    from harness.series import markdown_table
+    from harness.series.table import markdown_table
 
     text = (ROOT / "README.md").read_text()
     block = text.split("<!-- series-table -->", 1)[1].strip().splitlines()

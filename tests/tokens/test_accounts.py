@@ -14,9 +14,9 @@ from harness.mockserver.oauth_provider import (
 )
 from harness.mockserver.tls import TestCA
 from harness.mockserver.validators import IntrospectionValidator
-from tests.tokens.conftest import Account, run_cli
-from tests.tokens.half_server import REFUSAL, HalfServer
-from tests.tokens.smtp_server import SmtpServer
+from tests.helpers.half_server import REFUSAL, HalfServer
+from tests.helpers.smtp_server import SmtpServer
+from tests.helpers.tokens_cli import Account, run_cli
 
 REFRESHES = "token:refresh_token"
 

@@ -10,8 +10,8 @@ from harness.mockserver.controller import MailServerController
 from harness.mockserver.oauth_provider import MockOAuthProvider
 from harness.mockserver.tls import TestCA
 from harness.mockserver.validators import IntrospectionValidator
-from tests.tokens.conftest import Account
-from tests.tokens.smtp_server import SmtpServer
+from tests.helpers.smtp_server import SmtpServer
+from tests.helpers.tokens_cli import Account
 
 
 @pytest.fixture(scope="module")

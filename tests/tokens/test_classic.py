@@ -10,7 +10,7 @@ import urllib.request
 import pytest
 
 from harness.mockserver.oauth_provider import MockOAuthProvider
-from tests.tokens.conftest import Account, popen_cli, run_cli, wait_for_line
+from tests.helpers.tokens_cli import Account, popen_cli, run_cli, wait_for_line
 
 REFRESHES = "token:refresh_token"
 

@@ -11,7 +11,7 @@ import time
 from pathlib import Path
 
 from harness.mockserver.oauth_provider import MockOAuthProvider
-from tests.tokens.conftest import Account, popen_cli
+from tests.helpers.tokens_cli import Account, popen_cli
 
 REFRESHES = "token:refresh_token"
 

@@ -13,7 +13,7 @@ from harness.mockserver.oauth_provider import (
     PUBLIC_CLIENT_ID,
     MockOAuthProvider,
 )
-from tests.tokens.conftest import Account, run_cli
+from tests.helpers.tokens_cli import Account, run_cli
 from tokens.config import MS_SCOPES, load_config
 from tokens.errors import ConfigError
 

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from harness.mockserver.oauth_provider import MockOAuthProvider
-from tests.tokens.conftest import REPO, Account, run_cli
+from tests.helpers.tokens_cli import REPO, Account, run_cli
 
 REFRESHES = "token:refresh_token"
 

@@ -14,8 +14,8 @@ from pathlib import Path
 import pytest
 
 from harness.mockserver.oauth_provider import MockOAuthProvider
-from tests.conftest import skip_loudly
-from tests.tokens.conftest import REPO, Account, run_cli
+from tests.helpers.skips import skip_loudly
+from tests.helpers.tokens_cli import REPO, Account, run_cli
 from tokens.config import load_accounts
 
 README = (REPO / "README.md").read_text()
@@ -220,18 +220,18 @@ def test_fetchmailrc_example_is_for_6x(accounts: list[Account]) -> None:
 def patched_fetchmail(tmp_path_factory: pytest.TempPathFactory) -> Iterator[list[str]]:
     """argv prefix that runs 6.4.33 + oauth64 built by the harness (bookworm): on the host
     when it runs there, else inside its build image ($FETCHMAIL_PATCHED_BINARY: that one)."""
-    from tests.conftest import FETCHMAIL_UPSTREAM, docker_available
+    from tests.helpers.skips import FETCHMAIL_UPSTREAM, docker_available
 
     prebuilt = os.environ.get("FETCHMAIL_PATCHED_BINARY")
     if prebuilt:
         yield [prebuilt]
         return
     if FETCHMAIL_UPSTREAM is None:
-        skip_loudly("no fetchmail source: set FETCHMAIL_UPSTREAM (see tests/conftest.py)")
+        skip_loudly("no fetchmail source: set FETCHMAIL_UPSTREAM (see tests/helpers/skips.py)")
     if not docker_available():
         skip_loudly("no Docker engine to build fetchmail (run `fetchmail-harness setup`)")
-    from harness.build import BuildSpec, build
-    from harness.sources import FetchmailSource
+    from harness.build.builder import BuildSpec, build
+    from harness.source.mirror import FetchmailSource
 
     cache = tmp_path_factory.mktemp("fetchmail-build")
     source = FetchmailSource(str(FETCHMAIL_UPSTREAM), cache=cache)
@@ -250,7 +250,7 @@ def _in_build_image(binary: Path) -> Iterator[list[str]]:
     sees the binary and the test's files at the same paths."""
     import docker
 
-    from harness.images import ensure_build_image
+    from harness.build.images import ensure_build_image
 
     client = docker.from_env()
     image, _ = ensure_build_image(client, "bookworm")
@@ -411,7 +411,7 @@ def test_fetchmailrc_in_the_build_image(
     patched_fetchmail: list[str], accounts: list[Account], tmp_path: Path
 ) -> None:
     """The way used where the host cannot run the bookworm binary works too."""
-    from tests.conftest import docker_available
+    from tests.helpers.skips import docker_available
 
     if not docker_available():
         skip_loudly("no Docker engine to run the build image")

@@ -12,7 +12,7 @@ import urllib.request
 import pytest
 
 from harness.mockserver.oauth_provider import DEVICE_GRANT, MockOAuthProvider
-from tests.tokens.conftest import Account, cli_cmd, cli_env, popen_cli, wait_for_line
+from tests.helpers.tokens_cli import Account, cli_cmd, cli_env, popen_cli, wait_for_line
 
 
 class _NoRedirect(urllib.request.HTTPRedirectHandler):

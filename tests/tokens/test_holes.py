@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from harness.mockserver.oauth_provider import MockOAuthProvider
-from tests.tokens.conftest import Account, run_cli
+from tests.helpers.tokens_cli import Account, run_cli
 
 
 @pytest.mark.parametrize(

@@ -7,7 +7,7 @@ import json
 import pytest
 
 from harness.mockserver.oauth_provider import MockOAuthProvider
-from tests.tokens.conftest import Account, run_cli
+from tests.helpers.tokens_cli import Account, run_cli
 
 REFRESHES = "token:refresh_token"
 
@@ -190,7 +190,7 @@ def test_no_op_refresh_imports_neither_requests_nor_filelock(account: Account) -
     import subprocess
     import sys
 
-    from tests.tokens.conftest import cli_env
+    from tests.helpers.tokens_cli import cli_env
 
     done = subprocess.run(
         [sys.executable, "-c", probe], capture_output=True, text=True, env=cli_env(), check=False

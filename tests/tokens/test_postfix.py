@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 
 from harness.mockserver.oauth_provider import MockOAuthProvider
-from tests.conftest import skip_loudly
-from tests.tokens.conftest import Account, cli_cmd, cli_env, run_cli
+from tests.helpers.skips import skip_loudly
+from tests.helpers.tokens_cli import Account, cli_cmd, cli_env, run_cli
 
 POSTMAP = shutil.which("postmap") or (
     "/usr/sbin/postmap" if Path("/usr/sbin/postmap").exists() else None

@@ -9,7 +9,7 @@ import stat
 import pytest
 
 from harness.mockserver.oauth_provider import MockOAuthProvider
-from tests.tokens.conftest import Account
+from tests.helpers.tokens_cli import Account
 
 REFRESHES = "token:refresh_token"
 

@@ -6,7 +6,7 @@ import sys
 from pathlib import Path
 
 from harness.mockserver.oauth_provider import MockOAuthProvider
-from tests.tokens.conftest import Account
+from tests.helpers.tokens_cli import Account
 
 
 def _vault(account: Account) -> tuple[Path, Path, dict[str, str]]:

@@ -1,0 +1,123 @@
+"""Container images: Debian base images made offline with debootstrap, build images on top."""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import shutil
+import subprocess
+import tempfile
+from dataclasses import dataclass
+from typing import Any
+
+import docker
+import docker.errors
+from filelock import FileLock
+
+from harness import paths
+from harness.build.engine import apt_install
+from harness.errors import ConfigError, EngineError
+
+log = logging.getLogger(__name__)
+
+# suite -> what it stands for in the matrix
+DISTROS = {"bullseye": "older", "bookworm": "current", "trixie": "newer"}
+DEFAULT_DISTRO = "bookworm"
+MIRROR = "http://deb.debian.org/debian"
+DOCKERFILE = "Dockerfile"
+
+
+@dataclass(frozen=True)
+class BuildImage:
+    distro: str
+    tag: str
+    id: str
+    content_hash: str
+
+
+def check_distro(distro: str) -> str:
+    if distro not in DISTROS:
+        raise ConfigError(f"unknown distro {distro!r} (known: {', '.join(DISTROS)})")
+    return distro
+
+
+def base_tag(distro: str) -> str:
+    return f"fmh-base:{distro}"
+
+
+def _image(client: docker.DockerClient, tag: str) -> Any:
+    try:
+        return client.images.get(tag)
+    except docker.errors.ImageNotFound:
+        return None
+
+
+def _lock(name: str) -> FileLock:
+    locks = paths.cache_dir() / "locks"
+    locks.mkdir(exist_ok=True)
+    return FileLock(str(locks / f"{name}.lock"))
+
+
+def _debootstrap(distro: str, client: docker.DockerClient) -> None:
+    if shutil.which("debootstrap") is None:
+        apt_install("debootstrap")
+    with tempfile.TemporaryDirectory(prefix=f"fmh-{distro}-") as root:
+        log.info("debootstrap %s (minbase) into %s; this takes a few minutes", distro, root)
+        proc = subprocess.run(
+            ["debootstrap", "--variant=minbase", distro, root, MIRROR],
+            capture_output=True, text=True,
+        )
+        if proc.returncode != 0:
+            raise EngineError(
+                f"debootstrap {distro} failed:\n{(proc.stdout + proc.stderr)[-2000:]}"
+            )
+        tar = subprocess.Popen(["tar", "-C", root, "-c", "."], stdout=subprocess.PIPE)
+        imp = subprocess.run(
+            ["docker", "import", "-", base_tag(distro)],
+            stdin=tar.stdout, capture_output=True, text=True,
+        )
+        tar.wait()
+        if imp.returncode != 0 or tar.returncode != 0:
+            raise EngineError(f"docker import of {distro} failed: {imp.stderr.strip()}")
+
+
+def ensure_base(client: docker.DockerClient, distro: str) -> tuple[str, bool]:
+    """fmh-base:<distro> (its id), made with debootstrap when missing; (id, made_now)."""
+    check_distro(distro)
+    with _lock(f"base-{distro}"):
+        image = _image(client, base_tag(distro))
+        if image is not None:
+            return str(image.id), False
+        _debootstrap(distro, client)
+        image = _image(client, base_tag(distro))
+        if image is None:
+            raise EngineError(f"{base_tag(distro)} is still missing after debootstrap")
+        return str(image.id), True
+
+
+def dockerfile_hash(distro: str) -> str:
+    """Content hash naming a build image: the Dockerfile and the suite it is built for."""
+    text = (paths.CONTAINERS_DIR / DOCKERFILE).read_bytes()
+    return hashlib.sha256(text + f"\0{distro}".encode()).hexdigest()
+
+
+def ensure_build_image(client: docker.DockerClient, distro: str) -> tuple[BuildImage, bool]:
+    """The build image for `distro` (tagged by content hash), built when missing."""
+    ensure_base(client, distro)
+    digest = dockerfile_hash(distro)
+    tag = f"fmh-build:{distro}-{digest[:12]}"
+    with _lock(f"build-{distro}"):
+        image = _image(client, tag)
+        built = False
+        if image is None:
+            log.info("building %s from %s", tag, paths.CONTAINERS_DIR / DOCKERFILE)
+            try:
+                image, _logs = client.images.build(
+                    path=str(paths.CONTAINERS_DIR), dockerfile=DOCKERFILE,
+                    buildargs={"SUITE": distro}, tag=tag, rm=True, forcerm=True,
+                )
+            except docker.errors.BuildError as exc:
+                lines = "".join(str(x.get("stream", "")) for x in exc.build_log)[-3000:]
+                raise EngineError(f"building {tag} failed: {exc}\n{lines}") from exc
+            built = True
+        return BuildImage(distro, tag, str(image.id), digest), built

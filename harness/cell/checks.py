@@ -1,0 +1,149 @@
+"""The checks of one matrix cell (see harness.cell.run for what each one means) and its log."""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from harness.cell.mail import auth_attempts, expected_delivery, find_leaks, message_id
+from harness.cell.model import Cell
+
+if TYPE_CHECKING:
+    from harness.cell.run import World
+
+
+class CheckFailed(Exception):
+    """A cell's check did not hold: the cell fails with this message."""
+
+
+class CellLog:
+    """The per-cell log: sections of text, flushed to disk as they come."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text("")
+        self._lock = threading.Lock()
+
+    def section(self, title: str, text: str = "") -> None:
+        with self._lock, self.path.open("a", encoding="utf-8", errors="replace") as fh:
+            fh.write(f"\n===== {title}\n{text}")
+            if text and not text.endswith("\n"):
+                fh.write("\n")
+
+
+def check_delivery(delivered: list[tuple[str, bytes]], seeded: list[bytes], clog: CellLog,
+                   checks: list[str]) -> None:
+    if len(delivered) != len(seeded):
+        raise CheckFailed(f"{len(delivered)} messages delivered, expected {len(seeded)}")
+    wanted = [expected_delivery(m) for m in seeded]
+    by_id = {message_id(w): w for w in wanted}
+    seen: set[str] = set()
+    for name, data in delivered:
+        mid = message_id(data)
+        if mid is None or mid not in by_id:
+            raise CheckFailed(f"delivered {name} is not one of the seeded messages")
+        if mid in seen:
+            raise CheckFailed(f"message {mid} delivered twice")
+        seen.add(mid)
+        want = by_id[mid]
+        if data != want:
+            where = first_difference(want, data)
+            clog.section(f"delivered {name} differs from {mid}", where)
+            raise CheckFailed(f"message {mid} not byte-exact: {where}")
+    checks.append(f"{len(seeded)} messages delivered byte-exact (CRLF->LF, nothing added)")
+
+
+def first_difference(want: bytes, got: bytes) -> str:
+    i = next((k for k in range(min(len(want), len(got))) if want[k] != got[k]),
+             min(len(want), len(got)))
+    return (f"first difference at byte {i} (expected {len(want)} bytes, got {len(got)}): "
+            f"expected {want[max(0, i - 20):i + 30]!r}, got {got[max(0, i - 20):i + 30]!r}")
+
+
+def check_mailbox(cell: Cell, world: World, seeded: list[bytes], keep: bool,
+                  checks: list[str]) -> None:
+    box = world.mailbox
+    with box.lock:
+        all_msgs = box.messages + box.expunged
+        uids = {m.uid for m in all_msgs}
+    deleted = box.deleted_uids()
+    if len(uids) != len(seeded):
+        raise CheckFailed(f"server holds {len(uids)} messages, expected {len(seeded)}")
+    if keep:
+        if deleted:
+            raise CheckFailed(f"`keep` configured but messages {sorted(deleted)} were deleted")
+        if cell.protocol == "imap":
+            unseen = uids - box.seen_uids()
+            if unseen:
+                raise CheckFailed(f"messages {sorted(unseen)} were not marked \\Seen")
+            checks.append("keep: every message left on the server, marked \\Seen")
+        else:
+            checks.append("keep: every message left on the server")
+    else:
+        if deleted != uids:
+            raise CheckFailed(f"messages {sorted(uids - deleted)} were not deleted")
+        checks.append("every message deleted on the server")
+
+
+SANITIZER_MARKERS = ("ERROR: AddressSanitizer", "ERROR: LeakSanitizer", "runtime error:")
+
+
+def check_sanitizer(cell: Cell, output: str, checks: list[str]) -> None:
+    """Sanitizer builds: any ASan/UBSan report in fetchmail's output fails the cell."""
+    found = [m for m in SANITIZER_MARKERS if m in output]
+    if found:
+        line = next(ln for ln in output.splitlines() if any(m in ln for m in found))
+        raise CheckFailed(f"sanitizer report: {line.strip()[:200]}")
+    if cell.sanitizer:
+        checks.append(f"no {cell.sanitizer}/ubsan report in fetchmail's output")
+
+
+def check_transcript(cell: Cell, world: World, fetchmail_output: str,
+                     checks: list[str]) -> None:
+    """Mechanism used, no password fallback, RFC 7628 error exchange kept, no token leaks.
+
+    One-shot cells hold a valid token, so any other mechanism is a failure. Daemon cells also
+    poll with an expired token; trying another SASL mechanism then is tolerated (and noted),
+    sending the token as a password or botching the error challenge is not.
+    """
+    transcript = world.transcript_text()
+    mech = cell.mechanism.upper()
+    verb = "AUTHENTICATE" if cell.protocol == "imap" else "AUTH"
+    if "C: " not in transcript:
+        raise CheckFailed("the server transcript is empty")
+    mechanisms, passwords = auth_attempts(transcript, cell.protocol)
+    if mech not in mechanisms:
+        raise CheckFailed(f"server transcript shows no `{verb} {mech}` "
+                          f"(saw: {', '.join(mechanisms) or 'none'})")
+    sent_secret = [p for p in passwords if p in ("PASS", "LOGIN", "APOP")]
+    if sent_secret:
+        raise CheckFailed(f"fetchmail fell back to a password login ({sent_secret[0]}), "
+                          "sending the bearer token as a password")
+    if passwords and not cell.daemon:
+        raise CheckFailed(f"fetchmail started a password login ({passwords[0]})")
+    if passwords:
+        checks.append("note: with the expired token fetchmail began a password login "
+                      f"({', '.join(passwords)}) and gave up before sending a secret")
+    profile = world.server.config.profile
+    bad = profile.imap_bad_response if cell.protocol == "imap" else profile.pop3_bad_response
+    if any(line.startswith("S: ") and bad in line for line in transcript.splitlines()):
+        raise CheckFailed(f"the server rejected fetchmail's answer to the SASL error "
+                          f"challenge ({bad!r}): RFC 7628 wants a single %x01 for OAUTHBEARER")
+    others = sorted(set(mechanisms) - {mech})
+    if others and not cell.daemon:
+        raise CheckFailed(f"fetchmail also tried {verb} {', '.join(others)}")
+    if others:
+        checks.append(f"note: with the expired token fetchmail also tried {', '.join(others)}")
+    if world.server.errors:
+        raise CheckFailed(f"mock server error: {world.server.errors[0]}")
+    checks.append(f"server transcript shows {verb} {mech}")
+    for where, text in (("fetchmail -vv output", fetchmail_output),
+                        ("server transcript", transcript)):
+        leaks = find_leaks(text, world.tokens)
+        if leaks:
+            raise CheckFailed(f"{where} leaks {', '.join(leaks)}")
+    checks.append(f"no token (raw/base64) in fetchmail -vv output or server transcript "
+                  f"({len(world.tokens)} token(s) checked)")
+

@@ -1,0 +1,313 @@
+"""One matrix cell end to end: provider, mail server, token refresher, fetchmail in a container.
+
+What a cell checks (each failed check makes the cell `fail`, with the check as its reason):
+
+1. fetchmail exits 0 (one-shot) and every seeded message is delivered exactly once, byte-exact
+   under this rule: fetchmail runs with `set invisible` (no Received: header of its own),
+   `no rewrite` (addresses untouched) and `stripcr` (the default for an MDA), so the MDA must
+   receive the message as stored on the server with CRLF line ends turned into LF — nothing
+   added, removed or reordered, headers and body alike.
+2. The server's mailbox state matches the rc file: `keep` (starttls one-shot cells) leaves every
+   message in place and, for IMAP, flagged \\Seen; otherwise every message is deleted.
+3. The server transcript shows the cell's mechanism (AUTHENTICATE XOAUTH2 / OAUTHBEARER for
+   IMAP, AUTH XOAUTH2 / OAUTHBEARER for POP3) and no other login; never a password login
+   (LOGIN, PASS, APOP); the server never had to reject the client's answer to a SASL error
+   challenge (RFC 7628: %x01 for OAUTHBEARER, an empty line for XOAUTH2). With an expired
+   token (daemon cells) another SASL mechanism or a bare USER is tolerated and noted.
+4. No access token, in raw or any base64 form (alone or inside the SASL string), appears in
+   fetchmail's -vv output or in the server transcript.
+5. Daemon cells: after the first poll the provider expires the token and mail arrives; a poll
+   with the dead token must be refused and fetch nothing; then the refresher rotates the token
+   and the same fetchmail process (re-reading its passwordfile every poll) fetches the waiting
+   and a new message, the server having validated the rotated token.
+6. Sanitizer cells: no ASan/UBSan report in fetchmail's output.
+
+A build that fails (series does not apply, code does not compile) fails its cells.
+
+Infrastructure trouble (engine, image, provider) makes a cell `error`, not `fail`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import shutil
+import tempfile
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from harness import paths
+from harness.cell.checks import (
+    CellLog,
+    CheckFailed,
+    check_delivery,
+    check_mailbox,
+    check_sanitizer,
+    check_transcript,
+)
+from harness.cell.mail import USER, seed_messages
+from harness.cell.model import Cell
+from harness.cell.rcfile import DELIVER_SCRIPT, WORK, rcfile, wants_keep
+from harness.cell.refresher import Refresher
+from harness.cell.result import CellResult
+
+log = logging.getLogger(__name__)
+
+FETCH_TIMEOUT = 120.0  # one-shot fetchmail run, seconds
+DAEMON_INTERVAL = 2  # fetchmail -d seconds
+DAEMON_WAIT = 90.0
+
+
+# -- one cell -------------------------------------------------------------------------------
+
+
+def run_cell(cell: Cell, binary: Path, image: str, client: Any, log_path: Path) -> CellResult:
+    """Run `cell` with `binary` in `image`; returns pass/fail; raises HarnessError on infra."""
+    started = time.monotonic()
+    clog = CellLog(log_path)
+    clog.section("cell", f"{cell.identifier}\nbinary {binary}\nimage {image}\n")
+    checks: list[str] = []
+    try:
+        with _world(cell, clog) as world:
+            if cell.daemon:
+                _daemon_run(cell, binary, image, client, world, clog, checks)
+            else:
+                _oneshot_run(cell, binary, image, client, world, clog, checks)
+    except CheckFailed as exc:
+        clog.section("verdict", f"FAIL: {exc}")
+        return CellResult(cell.identifier, "fail", str(exc), time.monotonic() - started,
+                          str(log_path), checks=checks)
+    except Exception as exc:
+        clog.section("verdict", f"ERROR (infrastructure): {type(exc).__name__}: {exc}")
+        raise
+    clog.section("verdict", "PASS\n" + "\n".join(checks))
+    return CellResult(cell.identifier, "pass", "", time.monotonic() - started, str(log_path),
+                      checks=checks)
+
+
+@dataclass
+class World:
+    """The host side of a cell: provider, server, mailbox, refresher, scratch dir."""
+
+    tmp: Path
+    provider: Any
+    server: Any
+    mailbox: Any
+    refresher: Refresher
+    ca_path: Path
+    tokens: list[str] = field(default_factory=list)
+    seeded: list[bytes] = field(default_factory=list)
+
+    def transcript_text(self) -> str:
+        return "\n".join(t.text() for t in self.server.transcripts)
+
+
+@contextlib.contextmanager
+def _world(cell: Cell, clog: CellLog) -> Iterator[World]:
+    from harness.mockserver import MailServerController
+    from harness.mockserver.mailbox import Mailbox
+    from harness.mockserver.oauth_provider import MockOAuthProvider
+    from harness.mockserver.tls import TestCA
+    from harness.mockserver.validators import IntrospectionValidator
+
+    with tempfile.TemporaryDirectory(prefix="fmh-cell-", dir=paths.cache_dir()) as tmp_name:
+        tmp = Path(tmp_name)
+        ca = TestCA(tmp / "ca")
+        seeded = seed_messages(1, 4)
+        mailbox = Mailbox(seeded)
+        with MockOAuthProvider() as provider:
+            grant = provider.mint_token(USER, scope="mail")
+            refresher = Refresher(tmp, provider, grant["refresh_token"])
+            client_id, secret = provider.resource_credentials
+            validator = IntrospectionValidator(provider.introspection_url, client_id, secret)
+            tls = "implicit" if cell.transport == "tls" else "starttls"
+            server = MailServerController(
+                cell.protocol, tls=tls, validator=validator, mailbox=mailbox,
+                ca=ca,
+            )
+            with server:
+                world = World(tmp, provider, server, mailbox, refresher, ca.ca_path,
+                              seeded=list(seeded))
+                try:
+                    yield world
+                finally:
+                    clog.section("refresher", "\n".join(refresher.transcript))
+                    clog.section("server transcript", world.transcript_text())
+
+
+def _prepare_container(box: Any, binary: Path, world: World, rc: str) -> None:
+    files = world.tmp / "put"
+    files.mkdir()
+    (files / "fetchmailrc").write_text(rc)
+    (files / "deliver").write_text(DELIVER_SCRIPT)
+    shutil.copyfile(binary, files / "fetchmail")
+    shutil.copyfile(world.ca_path, files / "ca.pem")
+    shutil.copyfile(world.refresher.access_token_file, files / "token")
+    box.put(files, WORK)
+    box.check(
+        f"cd {WORK} && mkdir -p out && chown -R root:root . && chmod 700 fetchmail deliver "
+        "&& chmod 600 fetchmailrc token ca.pem"
+    )
+    if "sslcertpath" in rc:  # old 6.3: a directory of hashed CA certificates
+        box.check(f"mkdir -p {WORK}/certs && cp {WORK}/ca.pem {WORK}/certs/ && "
+                  f"(openssl rehash {WORK}/certs || c_rehash {WORK}/certs)")
+
+
+def _fetchmail_argv(extra: list[str]) -> list[str]:
+    # no --pidfile (6.3.0 lacks it): FETCHMAILHOME puts the pid file in WORK anyway
+    return [f"{WORK}/fetchmail", "-f", f"{WORK}/fetchmailrc", "--idfile", f"{WORK}/fetchids",
+            "-vv", "--nosyslog", *extra]
+
+
+_ENV = {"HOME": WORK, "FETCHMAILHOME": WORK, "LC_ALL": "C",
+        "ASAN_OPTIONS": "detect_leaks=0:abort_on_error=0"}
+
+
+def _container(client: Any, image: str) -> Any:
+    from harness.build.container import Container
+
+    return Container(client, image, network_mode="host")
+
+
+def _oneshot_run(cell: Cell, binary: Path, image: str, client: Any, world: World,
+                 clog: CellLog, checks: list[str]) -> None:
+    token = world.refresher.refresh()
+    world.tokens.append(token)
+    checks.append("fetchmail-oauth2 refresh wrote the passwordfile from the provider")
+    keep = wants_keep(cell)
+    rc = rcfile(cell, world.server.port, keep=keep)
+    clog.section("fetchmailrc", rc)
+    with _container(client, image) as box:
+        _prepare_container(box, binary, world, rc)
+        output: list[str] = []
+        code = _run_with_timeout(box, _fetchmail_argv([]), output, FETCH_TIMEOUT)
+        text = "".join(output)
+        clog.section(f"fetchmail -vv (exit {code})", text)
+        check_sanitizer(cell, text, checks)
+        if code != 0:
+            raise CheckFailed(f"fetchmail exited {code}: {_last_error(text)}")
+        checks.append("fetchmail exited 0")
+        delivered = _collect(box, world.tmp / "delivered")
+    check_delivery(delivered, world.seeded, clog, checks)
+    check_mailbox(cell, world, world.seeded, keep, checks)
+    check_transcript(cell, world, text, checks)
+
+
+def _daemon_run(cell: Cell, binary: Path, image: str, client: Any, world: World,
+                clog: CellLog, checks: list[str]) -> None:
+    first = world.refresher.refresh()
+    world.tokens.append(first)
+    rc = rcfile(cell, world.server.port, keep=False)
+    clog.section("fetchmailrc", rc)
+    with _container(client, image) as box:
+        _prepare_container(box, binary, world, rc)
+        output: list[str] = []
+        argv = _fetchmail_argv(["--nodetach", "-d", str(DAEMON_INTERVAL)])
+        daemon = threading.Thread(target=_run_capturing, args=(box, argv, output),
+                                  name=f"daemon-{cell.identifier}", daemon=True)
+        daemon.start()
+        try:
+            _wait_for(box, len(world.seeded), DAEMON_WAIT, output)
+            checks.append(f"daemon: first poll delivered {len(world.seeded)} messages")
+            # mid-run the provider expires the token and new mail arrives: polls must fail
+            failures = _auth_failures(world)
+            world.provider.expire(first)
+            _add_messages(world, 1)
+            _wait_until(lambda: _auth_failures(world) > failures, DAEMON_WAIT,
+                        "a poll with the expired token to be refused", output)
+            if _delivered_count(box) != len(world.seeded) - 1:
+                raise CheckFailed("a message was delivered while the only token was expired")
+            checks.append("daemon: expired token refused by the server, nothing fetched")
+            # the refresher rotates it; fetchmail re-reads the passwordfile on its next poll
+            second = world.refresher.refresh(force=True)
+            world.tokens.append(second)
+            if second == first or not world.provider.is_active(second):
+                raise CheckFailed("fetchmail-oauth2 did not rotate to a new, active token")
+            rotated = world.tmp / "rotated"
+            rotated.mkdir()
+            shutil.copyfile(world.refresher.access_token_file, rotated / "token.new")
+            box.put(rotated / "token.new", f"{WORK}/token.new")
+            box.check(f"chmod 600 {WORK}/token.new && mv -f {WORK}/token.new {WORK}/token")
+            checks.append("daemon: fetchmail-oauth2 rotated the token (forced refresh)")
+            _add_messages(world, 1)
+            _wait_for(box, len(world.seeded), DAEMON_WAIT, output)
+            introspected = [p.get("token") for e, p in list(world.provider.log)
+                            if e == "introspect"]
+            if second not in introspected:
+                raise CheckFailed("the server never validated the rotated token")
+            checks.append("daemon: after rotation the same fetchmail process fetched the "
+                          "waiting and the new message with the rotated token")
+        finally:
+            box.run(f"kill $(head -1 {WORK}/fetchmail.pid 2>/dev/null || pidof fetchmail) "
+                    "2>/dev/null; sleep 1")
+            daemon.join(15)
+            clog.section("fetchmail -vv (daemon)", "".join(output))
+        delivered = _collect(box, world.tmp / "delivered")
+    text = "".join(output)
+    check_sanitizer(cell, text, checks)
+    check_delivery(delivered, world.seeded, clog, checks)
+    check_mailbox(cell, world, world.seeded, False, checks)
+    check_transcript(cell, world, text, checks)
+
+
+def _add_messages(world: World, count: int) -> None:
+    for data in seed_messages(len(world.seeded) + 1, count):
+        world.mailbox.add(data)
+        world.seeded.append(data)
+
+
+def _auth_failures(world: World) -> int:
+    """Refused authentications so far (the profile's failure text in server replies)."""
+    return sum(1 for line in world.transcript_text().splitlines()
+               if line.startswith("S: ") and "Authentication failed" in line)
+
+
+def _delivered_count(box: Any) -> int:
+    return len(box.check(f"ls {WORK}/out").split())
+
+
+def _wait_until(condition: Any, timeout: float, what: str, output: list[str]) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if condition():
+            return
+        time.sleep(0.3)
+    raise CheckFailed(f"timed out after {timeout:.0f}s waiting for {what}: "
+                      f"{_last_error(''.join(output))}")
+
+
+def _run_capturing(box: Any, argv: list[str], output: list[str]) -> None:
+    try:
+        code = box.run(argv, env=_ENV, stream=output.append)
+        output.append(f"\n[fetchmail exited {code}]\n")
+    except Exception as exc:  # the container went away under us: recorded in the log
+        output.append(f"\n[daemon stream ended: {exc}]\n")
+
+
+def _run_with_timeout(box: Any, argv: list[str], output: list[str], timeout: float) -> int:
+    """Run argv, killing it (via `timeout`) if it hangs; its exit code."""
+    return int(box.run(["timeout", "-k", "5", str(int(timeout)), *argv], env=_ENV,
+                       stream=output.append))
+
+
+def _wait_for(box: Any, count: int, timeout: float, output: list[str]) -> None:
+    _wait_until(lambda: _delivered_count(box) >= count, timeout,
+                f"{count} delivered messages", output)
+
+
+def _collect(box: Any, dest: Path) -> list[tuple[str, bytes]]:
+    box.get(f"{WORK}/out", dest)
+    return [(p.name, p.read_bytes()) for p in sorted(dest.iterdir()) if p.is_file()]
+
+
+def _last_error(text: str) -> str:
+    """The first line of fetchmail's output that looks like the cause, else its last line."""
+    lines = [ln for ln in text.splitlines() if ln.strip()]
+    interesting = [ln for ln in lines if "running as root" not in ln.lower() and any(
+        w in ln.lower() for w in ("error", "fail", "refus", "denied", "invalid", "unknown",
+                                  "cannot", "timed out", "no such"))]
+    return interesting[0][:300] if interesting else (lines or ["(no output)"])[-1][:300]

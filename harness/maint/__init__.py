@@ -1,0 +1,1 @@
+"""Stage 6, maintenance: carrying a series to a new release (rebase and its worktree)."""

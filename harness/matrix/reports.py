@@ -1,0 +1,153 @@
+"""Matrix reports: JUnit XML (CI test tabs), results.json (machines), a Markdown table (humans)."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import time
+import xml.etree.ElementTree as ET
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from harness import __version__
+from harness.cell.model import Cell
+from harness.cell.result import CellResult
+
+REPORT_SCHEMA = 1
+MARKS = {"pass": "✅", "fail": "❌", "error": "⚠️", "skip": "⏭️"}
+
+
+def _write(path: Path, text: str) -> None:
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(text, encoding="utf-8")
+    os.replace(tmp, path)
+
+
+def collect_logs(results: Sequence[CellResult], report_dir: Path) -> dict[str, str]:
+    """Copy each cell's log to report_dir/logs/<id>.log; returns id -> path relative to the dir."""
+    logs = report_dir / "logs"
+    logs.mkdir(parents=True, exist_ok=True)
+    rel: dict[str, str] = {}
+    for r in results:
+        if r.log and Path(r.log).is_file():
+            dest = logs / f"{r.cell}.log"
+            if Path(r.log).resolve() != dest.resolve():
+                shutil.copyfile(r.log, dest)
+            rel[r.cell] = f"logs/{dest.name}"
+    return rel
+
+
+def junit_xml(results: Sequence[CellResult], duration: float) -> str:
+    counts = {k: sum(r.outcome == k for r in results) for k in ("fail", "error", "skip")}
+    suites = ET.Element("testsuites", name="fetchmail-matrix", tests=str(len(results)),
+                        failures=str(counts["fail"]), errors=str(counts["error"]),
+                        skipped=str(counts["skip"]), time=f"{duration:.3f}")
+    suite = ET.SubElement(suites, "testsuite", name="fetchmail-matrix", tests=str(len(results)),
+                          failures=str(counts["fail"]), errors=str(counts["error"]),
+                          skipped=str(counts["skip"]), time=f"{duration:.3f}",
+                          timestamp=time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime()))
+    for r in results:
+        cell = Cell.parse(r.cell)
+        case = ET.SubElement(suite, "testcase", classname=f"fetchmail.{cell.build_group}",
+                             name=r.cell, time=f"{r.duration:.3f}")
+        if r.outcome == "fail":
+            ET.SubElement(case, "failure", message=r.reason).text = r.reason
+        elif r.outcome == "error":
+            ET.SubElement(case, "error", message=r.reason).text = r.reason
+        elif r.outcome == "skip":
+            ET.SubElement(case, "skipped", message=r.reason)
+        out = [*r.checks]
+        if r.cached:
+            out.append("(result taken from the cache)")
+        if r.log:
+            out.append(f"log: {r.log}")
+        if out:
+            ET.SubElement(case, "system-out").text = "\n".join(out)
+    ET.indent(suites)
+    return ET.tostring(suites, encoding="unicode", xml_declaration=True) + "\n"
+
+
+def results_json(results: Sequence[CellResult], duration: float, logs: dict[str, str],
+                 builds: dict[str, str]) -> dict[str, Any]:
+    cells = []
+    for r in results:
+        cell = Cell.parse(r.cell)
+        entry = r.to_json()
+        entry.update(
+            version=cell.version, series=cell.series, distro=cell.distro,
+            sanitizer=cell.sanitizer, protocol=cell.protocol, mechanism=cell.mechanism,
+            transport=cell.transport, daemon=cell.daemon, build_group=cell.build_group,
+            log=logs.get(r.cell, r.log),
+        )
+        cells.append(entry)
+    summary = {k: sum(r.outcome == k for r in results) for k in ("pass", "fail", "error", "skip")}
+    return {
+        "schema": REPORT_SCHEMA,
+        "harness_version": __version__,
+        "generated": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "duration": round(duration, 3),
+        "summary": summary,
+        "builds": builds,
+        "cells": cells,
+    }
+
+
+def markdown(results: Sequence[CellResult], logs: dict[str, str]) -> str:
+    """Rows: build groups (version-series-distro); columns: protocol-mechanism-transport."""
+    rows: dict[str, dict[str, CellResult]] = {}
+    columns: list[str] = []
+    for r in results:
+        cell = Cell.parse(r.cell)
+        col = r.cell[len(cell.build_group) + 1:]
+        if col not in columns:
+            columns.append(col)
+        rows.setdefault(cell.build_group, {})[col] = r
+    columns.sort(key=lambda c: (c.endswith("-daemon"), c))
+    summary = {k: sum(r.outcome == k for r in results) for k in MARKS}
+    lines = [
+        "# fetchmail OAuth2 matrix",
+        "",
+        " · ".join(f"{MARKS[k]} {k}: {n}" for k, n in summary.items()),
+        "",
+        "| build | " + " | ".join(columns) + " |",
+        "|---|" + "---|" * len(columns),
+    ]
+    for group, by_col in rows.items():
+        marks = []
+        for col in columns:
+            found = by_col.get(col)
+            if found is None:
+                marks.append(" ")
+                continue
+            mark = MARKS[found.outcome]
+            link = logs.get(found.cell)
+            marks.append(f"[{mark}]({link})" if link else mark)
+        lines.append(f"| {group} | " + " | ".join(marks) + " |")
+    problems = [r for r in results if r.outcome in ("fail", "error")]
+    if problems:
+        lines += ["", "## Problems", ""]
+        for r in problems:
+            reason = r.reason.replace("\n", " ").replace("|", "\\|")
+            link = logs.get(r.cell)
+            name = f"[{r.cell}]({link})" if link else r.cell
+            lines.append(f"- {MARKS[r.outcome]} {name}: {reason}")
+    return "\n".join(lines) + "\n"
+
+
+def write_reports(results: Sequence[CellResult], report_dir: Path, *, duration: float,
+                  builds: dict[str, str] | None = None) -> dict[str, Path]:
+    """junit.xml, results.json, matrix.md (+ logs/) in report_dir; returns their paths."""
+    report_dir.mkdir(parents=True, exist_ok=True)
+    logs = collect_logs(results, report_dir)
+    out = {
+        "junit": report_dir / "junit.xml",
+        "json": report_dir / "results.json",
+        "markdown": report_dir / "matrix.md",
+    }
+    _write(out["junit"], junit_xml(results, duration))
+    data = results_json(results, duration, logs, builds or {})
+    _write(out["json"], json.dumps(data, indent=2) + "\n")
+    _write(out["markdown"], markdown(results, logs))
+    return out

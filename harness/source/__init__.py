@@ -1,0 +1,1 @@
+"""Stage 1, source: fetchmail's releases (version names, the git mirror, release tarballs)."""

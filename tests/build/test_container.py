@@ -1,0 +1,109 @@
+"""Container: exit codes, streaming, put/get, and removal on every way out."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import docker
+import pytest
+
+from harness.build import images
+from harness.build.container import CommandFailed, Container
+from harness.build.engine import ensure_engine
+from harness.errors import EngineError
+
+pytestmark = pytest.mark.docker
+
+
+@pytest.fixture(scope="module")
+def client(docker_engine: None) -> docker.DockerClient:
+    return ensure_engine()
+
+
+@pytest.fixture(scope="module")
+def image(client: docker.DockerClient) -> str:
+    images.ensure_base(client, "bookworm")
+    return images.base_tag("bookworm")
+
+
+def _exists(client: docker.DockerClient, container_id: str) -> bool:
+    return any(c.id == container_id for c in client.containers.list(all=True))
+
+
+def test_exit_codes_are_recovered(client: docker.DockerClient, image: str) -> None:
+    with Container(client, image, network_mode="none") as box:
+        assert box.run(["true"]) == 0
+        assert box.run("exit 7") == 7
+        assert box.run(["sh", "-c", "kill -9 $$"]) == 137
+        with pytest.raises(CommandFailed, match="exited with status 3") as info:
+            box.check("echo partial; exit 3")
+        assert info.value.returncode == 3 and info.value.output == "partial\n"
+        assert info.value.exit_code == 1  # a HarnessError like any other
+
+
+def test_output_streams_in_order_with_env_workdir_and_user(
+    client: docker.DockerClient, image: str
+) -> None:
+    seen: list[str] = []
+    with Container(client, image) as box:
+        code = box.run(
+            'for i in 1 2 3; do echo "out$i $GREETING"; sleep 0.1; done; echo err >&2; pwd; id -u',
+            workdir="/tmp", env={"GREETING": "héllo"}, user="nobody", stream=seen.append,
+        )
+    text = "".join(seen)
+    assert code == 0
+    assert text.splitlines() == ["out1 héllo", "out2 héllo", "out3 héllo", "err", "/tmp", "65534"]
+    assert len(seen) > 1  # it arrived in pieces, not at the end
+
+
+def test_put_and_get_files_and_directories(
+    client: docker.DockerClient, image: str, tmp_path: Path
+) -> None:
+    src = tmp_path / "src"
+    (src / "sub").mkdir(parents=True)
+    (src / "sub" / "data.txt").write_text("payload\n")
+    script = src / "run.sh"
+    script.write_text("#!/bin/sh\necho ran\n")
+    script.chmod(0o755)
+    with Container(client, image) as box:
+        box.put(src, "/work/tree")
+        box.put(src / "sub" / "data.txt", "/etc/renamed.txt")
+        assert box.check(["/work/tree/run.sh"]) == "ran\n"
+        assert box.check(["cat", "/etc/renamed.txt", "/work/tree/sub/data.txt"]) == "payload\n" * 2
+        box.check("echo made > /work/tree/new.txt")
+        back = box.get("/work/tree", tmp_path / "back")
+        single = box.get("/etc/renamed.txt", tmp_path / "one" / "file.txt")
+    assert (back / "new.txt").read_text() == "made\n"
+    assert (back / "sub" / "data.txt").read_text() == "payload\n"
+    assert os.access(back / "run.sh", os.X_OK)
+    assert single.read_text() == "payload\n"
+
+
+def test_removed_after_normal_exit_error_and_interrupt(
+    client: docker.DockerClient, image: str
+) -> None:
+    ids = []
+    with Container(client, image) as box:
+        ids.append(box.id)
+        assert _exists(client, box.id)
+    for exc in (RuntimeError("boom"), KeyboardInterrupt()):
+        with pytest.raises(type(exc)), Container(client, image) as box:
+            ids.append(box.id)
+            raise exc
+    assert len(ids) == 3 and not any(_exists(client, cid) for cid in ids)
+
+
+def test_using_a_removed_container_is_an_error(client: docker.DockerClient, image: str) -> None:
+    box = Container(client, image)
+    with box:
+        pass
+    with pytest.raises(Exception, match="not running"):
+        box.run(["true"])
+
+
+def test_engine_error_names_what_to_do(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("DOCKER_HOST", "unix:///nonexistent/docker.sock")
+    monkeypatch.setattr(os, "geteuid", lambda: 1000)
+    with pytest.raises(EngineError, match=r"no Docker engine answers.*fetchmail-harness setup"):
+        ensure_engine()

@@ -1,0 +1,216 @@
+"""Cell identifiers, generation from a version list + series table, build grouping, selector."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from harness.cell.model import (
+    MECHANISMS,
+    PROTOCOLS,
+    TRANSPORTS,
+    Cell,
+)
+from harness.errors import ConfigError
+from harness.matrix.select import Selector, cells_for, generate, group_by_build
+from harness.source.versions import Version
+
+
+def V(text: str) -> Version:
+    return Version.parse(text)
+
+
+@pytest.mark.parametrize(
+    "ident",
+    [
+        "6.4.33-oauth64-bookworm-imap-xoauth2-tls",
+        "6.4.33-oauth64-bullseye-pop3-oauthbearer-starttls",
+        "6.5.0.beta7-oauth65-trixie-imap-oauthbearer-tls",
+        "next-native-bookworm-imap-oauthbearer-starttls",
+        "6.4.33-oauth64-bookworm+asan-pop3-xoauth2-tls",
+        "next-native-bookworm-pop3-oauthbearer-tls-daemon",
+        "6.3.12-oauth63-10-bullseye-imap-xoauth2-starttls",
+        "6.3.12-oauth63-10-bullseye+asan-imap-xoauth2-starttls-daemon",
+    ],
+)
+def test_identifier_round_trips(ident: str) -> None:
+    cell = Cell.parse(ident)
+    assert cell.identifier == ident
+    assert Cell.parse(cell.identifier) == cell
+
+
+def test_hyphenated_series_name() -> None:
+    cell = Cell.parse("6.3.12-oauth63-10-bullseye-imap-xoauth2-starttls-daemon")
+    assert (cell.version, cell.series, cell.distro, cell.daemon) == (
+        "6.3.12", "oauth63-10", "bullseye", True)
+    assert cell.build_group == "6.3.12-oauth63-10-bullseye"
+
+
+def test_identifier_fields() -> None:
+    cell = Cell.parse("6.4.33-oauth64-bookworm+asan-pop3-xoauth2-starttls-daemon")
+    assert (cell.version, cell.series, cell.distro, cell.sanitizer) == (
+        "6.4.33", "oauth64", "bookworm", "asan")
+    assert (cell.protocol, cell.mechanism, cell.transport, cell.daemon) == (
+        "pop3", "xoauth2", "starttls", True)
+    assert cell.build_group == "6.4.33-oauth64-bookworm+asan"
+
+
+@pytest.mark.parametrize(
+    ("ident", "message"),
+    [
+        ("6.4.33-oauth64-bookworm-imap-xoauth2", "not a cell identifier"),
+        ("6.4.33-oauth64-bookworm-smtp-xoauth2-tls", "unknown protocol"),
+        ("6.4.33-oauth64-bookworm-imap-plain-tls", "unknown mechanism"),
+        ("6.4.33-oauth64-bookworm-imap-xoauth2-ssl", "unknown transport"),
+        ("6.4.33-oauth64-jessie-imap-xoauth2-tls", "unknown distro"),
+        ("6.4.33-oauth64-bookworm+msan-imap-xoauth2-tls", "unknown sanitizer"),
+        ("6.4.33-oauth64-bookworm-imap-xoauth2-tls-forever", "unknown protocol"),
+        ("6.4.33-bookworm-imap-xoauth2-tls", "not a cell identifier"),
+        ("6.4.33--bookworm-imap-xoauth2-tls", "bad series name"),
+        ("seven-oauth64-bookworm-imap-xoauth2-tls", "not a fetchmail version"),
+        ("next-native-bookworm-imap-xoauth2-tls", "supports only oauthbearer"),
+        ("6.4.33-OAuth-bookworm-imap-xoauth2-tls", "bad series name"),
+    ],
+)
+def test_bad_identifiers_are_clear_errors(ident: str, message: str) -> None:
+    with pytest.raises(ConfigError, match=message):
+        Cell.parse(ident)
+
+
+def _table(version: Version) -> str | None:
+    if Version.parse("6.4.22") <= version <= Version.parse("6.4.33"):
+        return "oauth64"
+    if version == Version.parse("6.5.0.beta7"):
+        return "oauth65"
+    return None
+
+
+VERSIONS = [V("6.3.26"), V("6.4.21"), V("6.4.22"), V("6.4.33"), V("6.5.0.beta7"), V("next")]
+
+
+def test_generation_covers_the_product() -> None:
+    cells = generate(VERSIONS, _table, distros=("bookworm", "trixie"), daemon=False)
+    ids = {c.identifier for c in cells}
+    assert len(ids) == len(cells)
+    # 3 patched versions x 2 distros x full product, next x 2 distros x oauthbearer only
+    full = len(PROTOCOLS) * len(MECHANISMS) * len(TRANSPORTS)
+    assert len(cells) == 3 * 2 * full + 2 * len(PROTOCOLS) * len(TRANSPORTS)
+    assert "6.4.22-oauth64-trixie-pop3-xoauth2-starttls" in ids
+    assert "6.5.0.beta7-oauth65-bookworm-imap-oauthbearer-tls" in ids
+    assert "next-native-bookworm-imap-oauthbearer-starttls" in ids
+    assert not any(c.version in ("6.3.26", "6.4.21") for c in cells)  # uncovered: no cells
+    assert not any(c.version == "next" and c.mechanism == "xoauth2" for c in cells)
+
+
+def test_generation_adds_daemon_and_sanitizer_cells() -> None:
+    cells = generate([V("6.4.33"), V("next")], _table, distros=("bookworm",),
+                     sanitizers=("asan",))
+    daemons = [c.identifier for c in cells if c.daemon]
+    assert "6.4.33-oauth64-bookworm-imap-oauthbearer-tls-daemon" in daemons
+    assert "next-native-bookworm+asan-pop3-oauthbearer-tls-daemon" in daemons
+    assert len(daemons) == 2 * 2 * len(PROTOCOLS)  # versions x (plain, asan) x protocols
+    assert any(c.sanitizer == "asan" and c.mechanism == "xoauth2" for c in cells)
+
+
+def test_build_grouping_shares_one_build_per_binary() -> None:
+    cells = generate(VERSIONS, _table, distros=("bookworm", "trixie"), sanitizers=("asan",))
+    groups = group_by_build(cells)
+    assert len(groups) == 4 * 2 * 2  # 4 versions with cells x 2 distros x (plain, asan)
+    for name, members in groups.items():
+        assert {c.build_group for c in members} == {name}
+        assert {(c.version, c.series, c.distro, c.sanitizer) for c in members} == {
+            (members[0].version, members[0].series, members[0].distro, members[0].sanitizer)
+        }
+    assert sum(len(m) for m in groups.values()) == len(cells)
+
+
+def test_generation_from_a_throwaway_series_table(tmp_path: Path) -> None:
+    """cells_for reads the real series.toml format (patches/series.toml + per-series dirs)."""
+    (tmp_path / "series.toml").write_text(
+        '[[range]]\nseries = "tmp64"\nfirst = "6.4.30"\nlast = "6.4.33"\nmax_fuzz = 0\n'
+    )
+    (tmp_path / "tmp64").mkdir()
+    (tmp_path / "tmp64" / "0001-x.patch").write_text("Subject: [PATCH] x\n")
+    (tmp_path / "tmp64" / "series.toml").write_text(
+        'name = "tmp64"\nbase = "6.4.33"\ndescription = "t"\npatches = ["0001-x.patch"]\n'
+    )
+    cells = cells_for([V("6.4.29"), V("6.4.30"), V("6.4.33"), V("next")],
+                      patches_dir=tmp_path, distros=("bookworm",))
+    assert sorted(group_by_build(cells)) == [
+        "6.4.30-tmp64-bookworm", "6.4.33-tmp64-bookworm", "next-native-bookworm"]
+
+
+# -- selector -------------------------------------------------------------------------------
+
+UNIVERSE = generate(VERSIONS, _table, distros=("bookworm", "bullseye"))
+
+
+def ids(selected: list[Cell]) -> set[str]:
+    return {c.identifier for c in selected}
+
+
+def test_selector_glob() -> None:
+    chosen = Selector.parse("6.4.*-*-bookworm-imap-*").select(UNIVERSE)
+    assert chosen
+    assert all(c.version.startswith("6.4.") and c.distro == "bookworm" and c.protocol == "imap"
+               for c in chosen)
+    # both xoauth2 and oauthbearer, both transports, and the daemon cell
+    assert {c.mechanism for c in chosen} == set(MECHANISMS)
+    assert any(c.daemon for c in chosen)
+    expected = {c.identifier for c in UNIVERSE
+                if c.version.startswith("6.4.") and c.distro == "bookworm"
+                and c.protocol == "imap"}
+    assert ids(chosen) == expected
+
+
+def test_selector_comma_list_and_negation() -> None:
+    sel = Selector.parse("next-*,6.4.33-*-bullseye-*,!*-daemon,!*-starttls")
+    chosen = sel.select(UNIVERSE)
+    assert chosen
+    assert all(not c.daemon and c.transport == "tls" for c in chosen)
+    assert {c.version for c in chosen} == {"next", "6.4.33"}
+    assert all(c.distro == "bullseye" for c in chosen if c.version == "6.4.33")
+
+
+def test_selector_negation_only_means_everything_else() -> None:
+    chosen = Selector.parse("!*-pop3-*").select(UNIVERSE)
+    assert ids(chosen) == {c.identifier for c in UNIVERSE if c.protocol != "pop3"}
+
+
+def test_selector_repeated_options_combine() -> None:
+    sel = Selector.parse(["next-*", "!*-daemon"])
+    assert sel.include == ("next-*",) and sel.exclude == ("*-daemon",)
+    assert str(sel) == "next-*,!*-daemon"
+
+
+def test_selector_empty_selects_all() -> None:
+    assert Selector.parse(None).select(UNIVERSE) == UNIVERSE
+
+
+def test_selector_pattern_matching_nothing_is_an_error() -> None:
+    with pytest.raises(ConfigError, match=r"match no cell: 6\.4\.99-\*") as info:
+        Selector.parse("next-*,6.4.99-*").select(UNIVERSE)
+    assert "identifiers look like" in str(info.value)
+
+
+def test_selector_excluding_everything_is_an_error() -> None:
+    with pytest.raises(ConfigError, match="leaves no cell"):
+        Selector.parse("next-*,!next-*").select(UNIVERSE)
+
+
+def test_selector_bare_negation_is_an_error() -> None:
+    with pytest.raises(ConfigError, match="empty negation"):
+        Selector.parse("next-*,!")
+
+
+def test_selector_is_case_sensitive_and_anchored() -> None:
+    with pytest.raises(ConfigError):
+        Selector.parse("NEXT-*").select(UNIVERSE)
+    with pytest.raises(ConfigError):
+        Selector.parse("bookworm").select(UNIVERSE)  # a glob must match the whole identifier
+
+
+def test_sanitizer_mention() -> None:
+    assert Selector.parse("*+asan-*").mentions_sanitizer()
+    assert not Selector.parse("*-bookworm-*,!*+asan-*").mentions_sanitizer()
