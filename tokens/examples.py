@@ -37,13 +37,18 @@ class Job(NamedTuple):
         return shlex.join([*args, "refresh"])
 
 
+PLACEHOLDER_POLL = ("imap.gmail.com", "user@gmail.com", "/home/user/.fetchmail-oauth2/token")
+
+
 def fetchmailrc(configs: list[Config]) -> str:
+    """A poll entry per account (a placeholder one without -c)."""
+    accounts = [
+        (c.imap_server or PLACEHOLDER_POLL[0], c.user or "USER", str(c.access_token_file))
+        for c in configs
+    ]
     polls = []
-    for cfg in configs or [None]:  # type: ignore[list-item]
-        server = (cfg.imap_server if cfg else None) or "imap.gmail.com"
+    for server, user, token in accounts or [PLACEHOLDER_POLL]:
         host, _, port = server.partition(":")
-        user = (cfg.user if cfg else None) or "user@gmail.com"
-        token = str(cfg.access_token_file) if cfg else "/home/user/.fetchmail-oauth2/token"
         service = f" service {port}" if port else ""
         polls.append(
             f"poll {host} protocol imap{service}\n"

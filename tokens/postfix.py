@@ -13,13 +13,16 @@ import os
 import stat
 import subprocess
 from pathlib import Path
-from typing import NamedTuple
+from typing import TYPE_CHECKING, NamedTuple
 
 from tokens.config import Config
 from tokens.errors import ConfigError, PostmapError, TokenError
 from tokens.files import atomic_write, check_private, ensure_private_dir, fsync_dir, keep_owner
 from tokens.refresh import ensure_fresh
 from tokens.state import load_state
+
+if TYPE_CHECKING:
+    from filelock import FileLock
 
 DB_SUFFIXES = {"hash": ".db", "btree": ".db", "lmdb": ".lmdb", "cdb": ".cdb"}
 MAP_LOCK_TIMEOUT = 300
@@ -67,7 +70,7 @@ def render(entries: list[tuple[str, str]]) -> str:
     return "".join(f"{key} {value}\n" for key, value in entries)
 
 
-def _map_lock(map_path: Path):  # type: ignore[no-untyped-def]
+def _map_lock(map_path: Path) -> FileLock:
     from filelock import FileLock
 
     ensure_private_dir(map_path.parent)
