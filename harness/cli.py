@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import logging
+import os
 import pkgutil
 import sys
 from collections.abc import Sequence
@@ -12,6 +13,8 @@ from types import ModuleType
 
 from harness import __version__, commands
 from harness.errors import HarnessError
+
+CLOSED_PIPE = 141  # 128 + SIGPIPE: what a shell reports when a pipe's reader has gone
 
 
 def _command_modules() -> list[ModuleType]:
@@ -35,6 +38,17 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    try:
+        try:
+            code = _dispatch(argv)
+        finally:  # also after argparse's --help: a reader gone shows up here, not at exit
+            sys.stdout.flush()
+        return code
+    except BrokenPipeError:
+        return _closed_pipe()
+
+
+def _dispatch(argv: Sequence[str] | None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     logging.basicConfig(
@@ -50,3 +64,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("fetchmail-harness: interrupted", file=sys.stderr)
         return 130
+
+
+def _closed_pipe() -> int:
+    """stdout's reader went away (`| head`): end quietly, as a program killed by SIGPIPE does.
+    Python would still flush stdout at exit and complain: point it at /dev/null first."""
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
+    os.close(devnull)
+    return CLOSED_PIPE

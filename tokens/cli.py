@@ -16,6 +16,7 @@ from tokens.state import load_state
 from tokens.totp import ALGORITHMS, decode_secret, totp
 
 DEFAULT_CONFIG = "~/.fetchmail-oauth2.conf"
+CLOSED_PIPE = 141  # 128 + SIGPIPE: what a shell reports when a pipe's reader has gone
 Command = Callable[[argparse.Namespace], int]
 
 
@@ -249,6 +250,20 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    try:
+        try:
+            code = _dispatch(argv)
+        finally:  # also after argparse's --help: a reader gone shows up here, not at exit
+            sys.stdout.flush()
+        return code
+    except BrokenPipeError:  # `| head`: end quietly, as a program killed by SIGPIPE does
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())  # or Python complains flushing it at exit
+        os.close(devnull)
+        return CLOSED_PIPE
+
+
+def _dispatch(argv: Sequence[str] | None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     Ui.quiet = args.quiet
@@ -260,6 +275,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("fetchmail-oauth2: interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:
+        raise  # not a file we failed to write: see main()
     except OSError as exc:  # e.g. a token directory we may not write to
         print(f"fetchmail-oauth2: error: {exc}", file=sys.stderr)
         return 1
