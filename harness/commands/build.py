@@ -7,7 +7,8 @@ import sys
 import time
 from pathlib import Path
 
-from harness.build.builder import BuildSpec, build, check_spec, default_series, export, images
+from harness.build.builder import BuildSpec, build, check_spec, default_series, export
+from harness.build.distros import DEFAULT_DISTRO, DISTROS, check_distro
 from harness.errors import ConfigError
 from harness.source.mirror import FetchmailSource, Source
 from harness.source.tarball import TarballSource
@@ -18,7 +19,7 @@ HELP = "build fetchmail VERSION (patched with its series) in a container and pri
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("version", help="fetchmail version, e.g. 6.4.33, 6.5.0.beta7, next")
-    parser.add_argument("--distro", default=images.DEFAULT_DISTRO, choices=sorted(images.DISTROS))
+    parser.add_argument("--distro", default=DEFAULT_DISTRO, choices=sorted(DISTROS))
     group = parser.add_mutually_exclusive_group()
     group.add_argument("--series", help="patch series (default: from patches/series.toml)")
     group.add_argument("--no-series", action="store_true", help="build unpatched upstream")
@@ -47,8 +48,8 @@ def run(args: argparse.Namespace) -> int:
         source = FetchmailSource(args.upstream)
     version = source.resolve(args.version)
     series = None if args.no_series else args.series or default_series(version, args.patches_dir)
-    spec = BuildSpec(str(version), args.distro, series, args.sanitize)
-    check_spec(spec, args.patches_dir)
+    spec = BuildSpec(version, check_distro(args.distro), series, args.sanitize)
+    check_spec(spec)
     if series is None and not args.no_series and not version.branch:
         raise ConfigError(
             f"no patch series covers fetchmail {version}, so it would build without OAuth.\n"

@@ -9,7 +9,8 @@ from pathlib import Path
 from typing import Any
 
 from harness import paths
-from harness.cell.model import DISTROS, Cell
+from harness.build.distros import DISTROS, parse_distros
+from harness.cell.model import SANITIZERS, Cell
 from harness.errors import ConfigError
 from harness.matrix.select import Selector, cells_for, group_by_build
 
@@ -44,11 +45,8 @@ def select_cells(args: argparse.Namespace) -> list[Cell]:
     from harness.source.mirror import FetchmailSource
 
     selector = Selector.parse(args.select)
-    distros = [d for d in args.distros.split(",") if d]
-    unknown = [d for d in distros if d not in DISTROS]
-    if unknown:
-        raise ConfigError(f"unknown distro(s) {', '.join(unknown)} (one of {', '.join(DISTROS)})")
-    sanitizers = ("asan",) if args.with_asan or selector.mentions_sanitizer() else ()
+    distros = parse_distros(args.distros)
+    sanitizers = SANITIZERS if args.with_asan or selector.mentions_sanitizer() else ()
     versions = FetchmailSource(args.upstream).versions()
     universe = cells_for(versions, patches_dir=args.patches_dir, distros=distros,
                          sanitizers=sanitizers)

@@ -43,7 +43,7 @@ def run(args: argparse.Namespace) -> int:
         except HarnessError as exc:
             from harness.cell.result import CellResult
 
-            result = CellResult(cell.identifier, "error", str(exc), log=str(log_path))
+            result = CellResult(cell, "error", str(exc), log=str(log_path))
         result.key, result.build_key, result.binary = key, built.key, str(built.binary)
         result = cache.put(result)
     for line in result.checks:

@@ -27,10 +27,12 @@ from typing import Any
 from filelock import FileLock
 
 from harness import paths
+from harness.build.distros import Distro, parse_distros
 from harness.errors import CellFailure, ConfigError, HarnessError, PatchError
 from harness.maint.worktree import Conflict, MaintainerTree, numbering_of
 from harness.series.apply import ApplyReport
 from harness.series.gaps import check_apply, closest_series, current_releases, failure_reason
+from harness.series.names import SERIES_NAME_RULE, is_series_name
 from harness.series.table import (
     TABLE_FILE,
     Series,
@@ -46,7 +48,6 @@ from harness.source.versions import Version
 STATE_FILE = "state.json"
 CLEAN, MERGED, CONFLICTED, RESOLVED, DROPPED = (
     "clean", "merged", "conflicted", "resolved", "dropped")
-_NAME = re.compile(r"^[a-z0-9][a-z0-9_.]*$")  # what a matrix cell accepts as a series name
 
 Say = Callable[[str], None]
 
@@ -133,7 +134,7 @@ def _pick_in_progress(name: str | None) -> str:
 
 def default_name(from_series: str, onto: Version) -> str:
     stem = re.sub(r"_\d+\.\d+\.\d+[a-z0-9.]*$", "", from_series)
-    return re.sub(r"[^a-z0-9_.]", "_", f"{stem}_{onto}".lower())  # cell identifiers split at -
+    return re.sub(r"[^a-z0-9_.]", "_", f"{stem}_{onto}".lower())  # oauth63-17 -> oauth63_17_…
 
 
 def _lock(name: str) -> FileLock:
@@ -148,7 +149,7 @@ def _lock(name: str) -> FileLock:
 class Options:
     test: bool = True
     regenerate: bool = False  # even if the old series still applies
-    distros: tuple[str, ...] = ("bookworm",)
+    distros: tuple[Distro, ...] = ("bookworm",)
     patches_dir: Path | None = None
     upstream: str | None = None
 
@@ -176,8 +177,8 @@ def start(onto: str, from_series: str | None, name: str | None, opts: Options,
          failure_reason(report)) + "; carrying it over with three-way merges")
 
     new = (name or default_name(series.name, target)).lower()
-    if not _NAME.match(new):
-        raise ConfigError(f"bad series name {new!r}: lowercase letters, digits, _ and . only "
+    if not is_series_name(new):
+        raise ConfigError(f"bad series name {new!r}: {SERIES_NAME_RULE} "
                           "(it becomes part of matrix cell identifiers)")
     if (patches_dir / new).exists():
         raise ConfigError(f"{patches_dir / new} already exists; choose another --name")
@@ -516,7 +517,8 @@ def _finish(state: RebaseState, tree: MaintainerTree, say: Say) -> int:
     doc = TableDoc(patches_dir / TABLE_FILE)
     changes = map_release(doc, state.name, target, 0, releases)
     atomic_write(staging / TABLE_FILE, doc.text())  # the cells see the table as it will be
-    _test(target, state.name, staging, state.test, tuple(state.distros), state.upstream, say)
+    _test(target, state.name, staging, state.test, parse_distros(",".join(state.distros)),
+          state.upstream, say)
     _install(staging / state.name, patches_dir / state.name)
     doc.save(_maps_to(target, state.name))
     (directory / STATE_FILE).unlink()
@@ -581,7 +583,7 @@ def _install(built: Path, dest: Path) -> None:
 
 
 def _test(version: Version, series: str, patches_dir: Path, enabled: bool,
-          distros: tuple[str, ...], upstream: str | None, say: Say) -> None:
+          distros: tuple[Distro, ...], upstream: str | None, say: Say) -> None:
     """Build and run the end-to-end cells of `version` with `series`; CellFailure if any fail."""
     if not enabled:
         say("end-to-end cells: skipped (--no-test)")

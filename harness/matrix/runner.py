@@ -19,7 +19,7 @@ from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 
 from filelock import FileLock
 
@@ -131,17 +131,23 @@ class Built(Protocol):
     @property
     def binary(self) -> Path: ...
 
+    @property
+    def cached(self) -> bool: ...
 
-class Backend(Protocol):
+
+B = TypeVar("B", bound=Built)
+
+
+class Backend(Protocol[B]):
     def build_key(self, cell: Cell) -> str:
         """The build's content key, computed without building."""
         ...
 
-    def build(self, cell: Cell) -> Built:
+    def build(self, cell: Cell) -> B:
         """Build (or fetch from the build cache) the binary `cell` needs."""
         ...
 
-    def run(self, cell: Cell, built: Built, log_path: Path) -> CellResult:
+    def run(self, cell: Cell, built: B, log_path: Path) -> CellResult:
         """Run one cell end to end; infrastructure trouble may raise."""
         ...
 
@@ -168,7 +174,7 @@ class MatrixRun:
 
 def run_matrix(
     cells: Sequence[Cell],
-    backend: Backend,
+    backend: Backend[B],
     *,
     jobs: int = 2,
     cache: ResultCache | None = None,
@@ -188,8 +194,8 @@ def run_matrix(
     keys: dict[str, str] = {}
 
     def finish(result: CellResult) -> None:
-        results[result.cell] = result
-        emit("cell-done", result.cell, result)
+        results[result.identifier] = result
+        emit("cell-done", result.identifier, result)
 
     groups = group_by_build(cells)
     pending_groups: dict[str, list[Cell]] = {}
@@ -198,14 +204,14 @@ def run_matrix(
         if why:
             builds[group] = f"skip: {why}"
             for cell in members:
-                finish(CellResult(cell.identifier, "skip", why))
+                finish(CellResult(cell, "skip", why))
             continue
         try:
             build_key = backend.build_key(members[0])
         except Exception as exc:  # a bad source or series: that group errors, others run
             builds[group] = f"error: {exc}"
             for cell in members:
-                finish(CellResult(cell.identifier, "error", f"build key: {exc}"))
+                finish(CellResult(cell, "error", f"build key: {exc}"))
             continue
         todo = []
         for cell in members:
@@ -224,14 +230,14 @@ def run_matrix(
     with ThreadPoolExecutor(max_workers=max(1, jobs), thread_name_prefix="cell") as pool:
         futures: dict[Future[Any], tuple[str, Any]] = {}
 
-        def do_build(group: str, cell: Cell) -> Built:
+        def do_build(group: str, cell: Cell) -> B:
             emit("build-start", group, None)  # when a worker takes it, not when queued
             return backend.build(cell)
 
         def start_build(group: str, members: list[Cell]) -> None:
             futures[pool.submit(do_build, group, members[0])] = ("build", (group, members))
 
-        def start_cell(cell: Cell, built: Built) -> None:
+        def start_cell(cell: Cell, built: B) -> None:
             # key the result by what was really built (inputs may change while we run)
             keys[cell.identifier] = result_key(cell, built.key)
             path = log_dir / f"{cell.identifier}.log"
@@ -257,9 +263,9 @@ def run_matrix(
                         builds[group] = f"{outcome}: {exc}"
                         emit("build-done", group, None)
                         for cell in members:
-                            finish(CellResult(cell.identifier, outcome, reason))
+                            finish(CellResult(cell, outcome, reason))
                         continue
-                    builds[group] = "cached" if getattr(built, "cached", False) else "built"
+                    builds[group] = "cached" if built.cached else "built"
                     emit("build-done", group, None)
                     for cell in members:
                         start_cell(cell, built)
@@ -273,17 +279,18 @@ def run_matrix(
     return MatrixRun([results[c.identifier] for c in cells], time.monotonic() - started, builds)
 
 
-def _run_one(backend: Backend, cell: Cell, built: Built, log_path: Path, emit: Event) -> CellResult:
+def _run_one(backend: Backend[B], cell: Cell, built: B, log_path: Path,
+             emit: Event) -> CellResult:
     emit("cell-start", cell.identifier, None)
     t0 = time.monotonic()
     try:
         result = backend.run(cell, built, log_path)
     except HarnessError as exc:
-        result = CellResult(cell.identifier, "error", str(exc))
+        result = CellResult(cell, "error", str(exc))
     except Exception as exc:  # one crashed cell must not stop the matrix
         with log_path.open("a") as fh:
             fh.write("\n--- harness exception ---\n" + traceback.format_exc())
-        result = CellResult(cell.identifier, "error", f"{type(exc).__name__}: {exc}")
+        result = CellResult(cell, "error", f"{type(exc).__name__}: {exc}")
     if not result.duration:
         result.duration = time.monotonic() - t0
     if result.log is None and log_path.is_file():

@@ -8,16 +8,17 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from harness.build.distros import DISTROS, Distro
 from harness.cell.model import (
-    DISTROS,
     MECHANISMS,
     NATIVE_MECHANISMS,
-    NATIVE_SERIES,
     PROTOCOLS,
     TRANSPORTS,
     Cell,
+    Sanitizer,
 )
 from harness.errors import ConfigError
+from harness.series.names import NATIVE_SERIES
 from harness.source.versions import Version
 
 SeriesOf = Callable[[Version], str | None]
@@ -27,8 +28,8 @@ def generate(
     versions: Iterable[Version],
     series_of: SeriesOf,
     *,
-    distros: Sequence[str] = DISTROS,
-    sanitizers: Sequence[str] = (),
+    distros: Sequence[Distro] = DISTROS,
+    sanitizers: Sequence[Sanitizer] = (),
     daemon: bool = True,
 ) -> list[Cell]:
     """Every cell for versions x series x distros x protocols x mechanisms x transports.
@@ -49,12 +50,12 @@ def generate(
                     for mechanism in mechanisms:
                         for transport in TRANSPORTS:
                             cells.append(
-                                Cell(str(version), series, distro, protocol, mechanism,
+                                Cell(version, series, distro, protocol, mechanism,
                                      transport, sanitizer)
                             )
                     if daemon:
                         cells.append(
-                            Cell(str(version), series, distro, protocol, mechanisms[-1],
+                            Cell(version, series, distro, protocol, mechanisms[-1],
                                  "tls", sanitizer, daemon=True)
                         )
     return cells
@@ -152,8 +153,8 @@ def cells_for(
     versions: Iterable[Version],
     *,
     patches_dir: Path | None = None,
-    distros: Sequence[str] = DISTROS,
-    sanitizers: Sequence[str] = (),
+    distros: Sequence[Distro] = DISTROS,
+    sanitizers: Sequence[Sanitizer] = (),
 ) -> list[Cell]:
     """The full matrix for `versions` under the project's series table."""
     return generate(versions, series_name_of(patches_dir), distros=distros, sanitizers=sanitizers)

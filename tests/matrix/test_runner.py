@@ -56,7 +56,7 @@ class RecordingBackend:
         if outcome == "crash":
             raise RuntimeError("harness bug")
         reason = "" if outcome == "pass" else f"{outcome} on purpose"
-        return CellResult(cell.identifier, outcome, reason, checks=["checked"])  # type: ignore[arg-type]
+        return CellResult(cell, outcome, reason, checks=["checked"])  # type: ignore[arg-type]
 
 
 def _table(version: Version) -> str | None:
@@ -73,17 +73,17 @@ def test_builds_are_shared_per_group(tmp_path: Path) -> None:
     assert sorted(backend.builds) == ["6.4.32-oauth64-bookworm", "6.4.33-oauth64-bookworm",
                                       "next-native-bookworm"]
     assert sorted(backend.runs) == sorted(c.identifier for c in CELLS)
-    assert [r.cell for r in run.results] == [c.identifier for c in CELLS]  # input order kept
+    assert [r.cell for r in run.results] == CELLS  # input order kept
     assert run.ok and run.counts()["pass"] == len(CELLS)
-    assert all(Path(r.log or "").read_text() == f"log of {r.cell}\n" for r in run.results)
-    assert all(r.binary == f"/bin/{Cell.parse(r.cell).build_group}" for r in run.results)
+    assert all(Path(r.log or "").read_text() == f"log of {r.identifier}\n" for r in run.results)
+    assert all(r.binary == f"/bin/{r.cell.build_group}" for r in run.results)
 
 
 def test_build_failure_fails_its_cells_only(tmp_path: Path) -> None:
     backend = RecordingBackend(failing_groups={"6.4.32-oauth64-bookworm"})
     run = run_matrix(CELLS, backend, jobs=2, cache=None, log_dir=tmp_path)
     bad = [r for r in run.results if r.outcome == "fail"]
-    assert {Cell.parse(r.cell).build_group for r in bad} == {"6.4.32-oauth64-bookworm"}
+    assert {r.cell.build_group for r in bad} == {"6.4.32-oauth64-bookworm"}
     assert all("make failed" in r.reason for r in bad)
     assert not any(i.startswith("6.4.32") for i in backend.runs)
     assert not run.ok
@@ -97,7 +97,7 @@ def test_a_release_that_cannot_build_on_a_distro_is_skipped_unbuilt(tmp_path: Pa
     backend = RecordingBackend()
     run = run_matrix(cells, backend, jobs=2, cache=None, log_dir=tmp_path)
     skipped = [r for r in run.results if r.outcome == "skip"]
-    assert {Cell.parse(r.cell).version for r in skipped} == {"next"}
+    assert {str(r.cell.version) for r in skipped} == {"next"}
     assert all("Autoconf 2.71" in r.reason for r in skipped)
     assert backend.builds == ["6.4.33-oauth64-bullseye"]  # next was not even tried
     assert run.ok and run.builds["next-native-bullseye"].startswith("skip")
@@ -117,7 +117,7 @@ def test_crashing_cell_is_an_error_not_a_crash(tmp_path: Path) -> None:
     victim = CELLS[0].identifier
     backend = RecordingBackend(verdicts={victim: "crash"})
     run = run_matrix(CELLS, backend, jobs=2, cache=None, log_dir=tmp_path)
-    by_id = {r.cell: r for r in run.results}
+    by_id = {r.identifier: r for r in run.results}
     assert by_id[victim].outcome == "error" and "harness bug" in by_id[victim].reason
     assert "Traceback" in Path(by_id[victim].log or "").read_text()
     assert sum(r.outcome == "pass" for r in run.results) == len(CELLS) - 1
@@ -136,13 +136,13 @@ def test_result_cache_hit_and_miss_on_input_change(tmp_path: Path) -> None:
     assert second.runs == [] and second.builds == []
     assert all(r.cached for r in run2.results)
     assert [r.outcome for r in run2.results] == [r.outcome for r in run1.results]
-    assert all(Path(r.log or "").read_text() == f"log of {r.cell}\n" for r in run2.results)
+    assert all(Path(r.log or "").read_text() == f"log of {r.identifier}\n" for r in run2.results)
 
     # one build's inputs change (new source commit / series / image): only its cells rerun
     third = RecordingBackend(build_keys={"next-native-bookworm": "key-changed"})
     run_matrix(CELLS, third, cache=cache, log_dir=tmp_path / "l3")
     assert third.builds == ["next-native-bookworm"]
-    assert sorted(third.runs) == sorted(c.identifier for c in CELLS if c.version == "next")
+    assert sorted(third.runs) == sorted(c.identifier for c in CELLS if c.version.branch)
 
 
 def test_errors_are_not_cached(tmp_path: Path) -> None:
@@ -170,7 +170,7 @@ def test_corrupt_cache_entry_is_a_miss(tmp_path: Path) -> None:
     key = result_key(CELLS[0], "b", "h")
     (tmp_path / f"{key}.json").write_text("{not json")
     assert cache.get(key) is None
-    stored = cache.put(CellResult(CELLS[0].identifier, "pass", key=key))
+    stored = cache.put(CellResult(CELLS[0], "pass", key=key))
     assert json.loads((tmp_path / f"{key}.json").read_text())["outcome"] == "pass"
     hit = cache.get(key)
     assert hit is not None and hit.cached and hit.outcome == stored.outcome
@@ -181,3 +181,4 @@ def test_job_counts(tmp_path: Path, jobs: int) -> None:
     backend = RecordingBackend()
     run = run_matrix(CELLS, backend, jobs=jobs, cache=None, log_dir=tmp_path)
     assert run.ok and len(backend.runs) == len(CELLS)
+

@@ -104,13 +104,14 @@ def _container_build(cache: Path, *, sanitize: bool, ca: TestCA) -> Fetchmail:
     from harness.build.engine import ensure_engine
     from harness.build.images import ensure_build_image
     from harness.source.mirror import FetchmailSource
+    from harness.source.versions import Version
 
     if FETCHMAIL_UPSTREAM is None:
         skip_loudly("no fetchmail source for the build (see tests/helpers/skips.py)")
     if not docker_available():
         skip_loudly("no Docker engine for the build (run `fetchmail-harness setup`)")
     source = FetchmailSource(str(FETCHMAIL_UPSTREAM), cache=cache)
-    spec = BuildSpec("6.4.33", "bookworm", "oauth64", sanitize=sanitize)
+    spec = BuildSpec(Version.parse("6.4.33"), "bookworm", "oauth64", sanitize=sanitize)
     result = build(spec, source=source, cache=cache)
     image, _ = ensure_build_image(ensure_engine(), spec.distro)
     fetchmail = Fetchmail(result.binary, image.tag, (ca.directory,))
