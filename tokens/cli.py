@@ -188,7 +188,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     def add(name: str, func: Command, help_text: str) -> argparse.ArgumentParser:
         cmd = sub.add_parser(name, help=help_text, description=help_text)
-        cmd.set_defaults(func=func)
+        cmd.set_defaults(_run=func)
         return cmd
 
     p = add("authorize", cmd_authorize, "obtain the first refresh token")
@@ -268,7 +268,7 @@ def _dispatch(argv: Sequence[str] | None) -> int:
     args = parser.parse_args(argv)
     Ui.quiet = args.quiet
     try:
-        return int(args.func(args))
+        return int(args._run(args))
     except TokenError as exc:
         print(f"fetchmail-oauth2: error: {exc}", file=sys.stderr)
         return exc.exit_code

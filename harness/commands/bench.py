@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING
 
 from harness import paths
 from harness.cell.model import Cell
+from harness.errors import BuildError
 from harness.matrix.select import Selector, cells_for, group_by_build
 from harness.source.mirror import configured_upstream
 
@@ -90,7 +91,7 @@ def _baseline(backend: DockerBackend, groups: dict[str, list[Cell]]) -> float:
             )
             code = box.run(script, workdir=dest, stream=lambda _text: None)
             if code != 0:
-                raise SystemExit(f"baseline build in {dest} failed with exit {code}")
+                raise BuildError(f"baseline build in {dest} failed with exit {code}")
         return time.monotonic() - t0
 
 
@@ -149,4 +150,4 @@ def run(args: argparse.Namespace) -> int:
         print(f"{key:<{width}}  {value}")
     if args.json_out:
         args.json_out.write_text(json.dumps(numbers, indent=2) + "\n")
-    return 0 if cold.ok else 1
+    return cold.exit_code

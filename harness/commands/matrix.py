@@ -123,4 +123,4 @@ def execute(cells: list[Cell], args: argparse.Namespace) -> int:
         if not r.ok:
             print(f"  {r.summary()}", file=sys.stderr)
     print(f"reports: {', '.join(str(p) for p in written.values())}", file=sys.stderr)
-    return 0 if outcome.ok else 1
+    return outcome.exit_code

@@ -26,7 +26,7 @@ from filelock import FileLock
 from harness import __version__, paths
 from harness.cell.model import Cell
 from harness.cell.result import CellResult, Outcome
-from harness.errors import BuildError, HarnessError, PatchError
+from harness.errors import EXIT_FAILED, EXIT_OK, BuildError, HarnessError, PatchError
 from harness.matrix.select import group_by_build
 
 log = logging.getLogger(__name__)
@@ -164,6 +164,15 @@ class MatrixRun:
     @property
     def ok(self) -> bool:
         return all(r.ok for r in self.results)
+
+    @property
+    def exit_code(self) -> int:
+        """The exit-code policy for cells: EXIT_FAILED if any failed its checks, else the
+        harness error code if any could not run (infrastructure), else 0."""
+        outcomes = {r.outcome for r in self.results}
+        if "fail" in outcomes:
+            return EXIT_FAILED
+        return HarnessError.exit_code if "error" in outcomes else EXIT_OK
 
     def counts(self) -> dict[str, int]:
         out = {"pass": 0, "fail": 0, "error": 0, "skip": 0}

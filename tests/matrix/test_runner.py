@@ -182,3 +182,15 @@ def test_job_counts(tmp_path: Path, jobs: int) -> None:
     run = run_matrix(CELLS, backend, jobs=jobs, cache=None, log_dir=tmp_path)
     assert run.ok and len(backend.runs) == len(CELLS)
 
+
+def test_exit_code_policy(tmp_path: Path) -> None:
+    """0 all passed (skips included), 1 any cell failed, 7 none failed but some could not run."""
+    from harness.errors import HarnessError
+
+    passed = run_matrix(CELLS, RecordingBackend(), cache=None, log_dir=tmp_path / "a")
+    assert passed.exit_code == 0
+    errored = RecordingBackend(verdicts={CELLS[0].identifier: "crash"})
+    assert run_matrix(CELLS, errored, cache=None, log_dir=tmp_path / "b").exit_code == 7
+    assert HarnessError.exit_code == 7
+    both = RecordingBackend(verdicts={CELLS[0].identifier: "crash", CELLS[1].identifier: "fail"})
+    assert run_matrix(CELLS, both, cache=None, log_dir=tmp_path / "c").exit_code == 1
