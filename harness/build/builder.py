@@ -25,6 +25,7 @@ import docker
 from filelock import FileLock
 
 from harness import paths
+from harness.atomic import atomic_copytree
 from harness.build import images
 from harness.build.container import Container
 from harness.build.distros import DEFAULT_DISTRO, Distro, check_distro
@@ -394,12 +395,7 @@ def _apply(plan: BuildPlan, tree: Path, out: Path) -> ApplyReport | None:
 def export(result: BuildResult, dist: Path) -> Path:
     """Copy a build's files to dist/<identifier>/ (replacing an older copy)."""
     target = dist / result.spec.identifier
-    tmp = dist / f".{result.spec.identifier}.tmp"
-    shutil.rmtree(tmp, ignore_errors=True)
-    shutil.copytree(result.dist_dir, tmp)
-    if target.exists():
-        shutil.rmtree(target)
-    os.replace(tmp, target)
+    atomic_copytree(result.dist_dir, target)
     return target
 
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import codecs
-import io
 import logging
 import shlex
 import tarfile
@@ -180,12 +179,3 @@ class Container:
                     raise HarnessError(f"unexpected archive for {src}: {entries}")
                 entries[0].replace(dest)
         return dest
-
-
-def read_text(container: Container, path: str) -> str:
-    """Contents of a (small) text file in the container."""
-    chunks, _ = container.client.api.get_archive(container.id, path)
-    with tarfile.open(fileobj=io.BytesIO(b"".join(chunks))) as tar:
-        member = tar.next()
-        handle = tar.extractfile(member) if member else None
-        return handle.read().decode(errors="replace") if handle else ""

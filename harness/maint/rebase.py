@@ -27,6 +27,7 @@ from typing import Any
 from filelock import FileLock
 
 from harness import paths
+from harness.atomic import atomic_copytree, atomic_write
 from harness.build.distros import Distro, parse_distros
 from harness.errors import CellFailure, ConfigError, HarnessError, PatchError
 from harness.maint.worktree import Conflict, MaintainerTree, numbering_of
@@ -41,7 +42,7 @@ from harness.series.table import (
     load_series,
     series_for,
 )
-from harness.series.table_edit import Range, TableDoc, atomic_write, map_release, series_file_text
+from harness.series.table_edit import Range, TableDoc, map_release, series_file_text
 from harness.source.mirror import FetchmailSource
 from harness.source.versions import Version
 
@@ -576,10 +577,7 @@ def _install(built: Path, dest: Path) -> None:
     if dest.exists():
         raise ConfigError(f"{dest} appeared meanwhile; not overwriting it. The regenerated "
                           f"series is in {built}")
-    tmp = dest.parent / f".{dest.name}.installing"
-    shutil.rmtree(tmp, ignore_errors=True)
-    shutil.copytree(built, tmp)
-    os.replace(tmp, dest)
+    atomic_copytree(built, dest)
 
 
 def _test(version: Version, series: str, patches_dir: Path, enabled: bool,
@@ -588,13 +586,10 @@ def _test(version: Version, series: str, patches_dir: Path, enabled: bool,
     if not enabled:
         say("end-to-end cells: skipped (--no-test)")
         return
-    try:
-        from harness.matrix.backend import DockerBackend
-        from harness.matrix.runner import ResultCache, run_matrix
-        from harness.matrix.select import generate
-    except ImportError as exc:
-        say(f"end-to-end cells: skipped (the matrix runner is not available here: {exc})")
-        return
+    from harness.matrix.backend import DockerBackend  # the Docker side, only when testing
+    from harness.matrix.runner import ResultCache, run_matrix
+    from harness.matrix.select import generate
+
     cells = generate([version], lambda v: series, distros=distros)
     say(f"end-to-end cells: running {len(cells)} for {version} with {series} "
         f"({', '.join(distros)}) ...")

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import time
 import xml.etree.ElementTree as ET
@@ -12,16 +11,11 @@ from pathlib import Path
 from typing import Any
 
 from harness import __version__
+from harness.atomic import atomic_write
 from harness.cell.result import CellResult
 
 REPORT_SCHEMA = 1
 MARKS = {"pass": "✅", "fail": "❌", "error": "⚠️", "skip": "⏭️"}
-
-
-def _write(path: Path, text: str) -> None:
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(text, encoding="utf-8")
-    os.replace(tmp, path)
 
 
 def collect_logs(results: Sequence[CellResult], report_dir: Path) -> dict[str, str]:
@@ -144,8 +138,8 @@ def write_reports(results: Sequence[CellResult], report_dir: Path, *, duration: 
         "json": report_dir / "results.json",
         "markdown": report_dir / "matrix.md",
     }
-    _write(out["junit"], junit_xml(results, duration))
+    atomic_write(out["junit"], junit_xml(results, duration))
     data = results_json(results, duration, logs, builds or {})
-    _write(out["json"], json.dumps(data, indent=2) + "\n")
-    _write(out["markdown"], markdown(results, logs))
+    atomic_write(out["json"], json.dumps(data, indent=2) + "\n")
+    atomic_write(out["markdown"], markdown(results, logs))
     return out

@@ -9,9 +9,6 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import os
-import shutil
-import tempfile
 import time
 import traceback
 from collections.abc import Callable, Sequence
@@ -24,6 +21,7 @@ from typing import Any, Protocol, TypeVar
 from filelock import FileLock
 
 from harness import __version__, paths
+from harness.atomic import atomic_copy, atomic_write
 from harness.cell.model import Cell
 from harness.cell.result import CellResult, Outcome
 from harness.errors import EXIT_FAILED, EXIT_OK, BuildError, HarnessError, PatchError
@@ -104,19 +102,11 @@ class ResultCache:
         with self._lock:
             if result.log and Path(result.log).is_file():
                 log_dest = self.root / f"{result.key}.log"
-                _atomic_copy(Path(result.log), log_dest)
+                atomic_copy(Path(result.log), log_dest)
                 result.log = str(log_dest)
-            tmp = self._json(result.key).with_suffix(".tmp")
-            tmp.write_text(json.dumps(result.to_json(), indent=1, sort_keys=True))
-            os.replace(tmp, self._json(result.key))
+            atomic_write(self._json(result.key),
+                         json.dumps(result.to_json(), indent=1, sort_keys=True))
         return result
-
-
-def _atomic_copy(src: Path, dest: Path) -> None:
-    fd, tmp = tempfile.mkstemp(dir=dest.parent, prefix=".copy-")
-    os.close(fd)
-    shutil.copyfile(src, tmp)
-    os.replace(tmp, dest)
 
 
 # -- the runner -----------------------------------------------------------------------------
