@@ -8,14 +8,15 @@ import logging
 from harness.build import images
 from harness.build.distros import DISTROS, check_distro
 from harness.build.engine import ensure_engine
-from harness.build.peers import ensure_test_peers
+from harness.build.peers import ensure_host_tools, ensure_test_peers
 from harness.errors import SourceError
 from harness.source.mirror import FetchmailSource, remember_upstream
 
 log = logging.getLogger(__name__)
 
 NAME = "setup"
-HELP = "make everything builds need: Docker engine, base/build images (idempotent)"
+HELP = ("make everything builds need: host tools (GNU patch, git), Docker engine, base/build "
+        "images (idempotent)")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -31,6 +32,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    installed = ensure_host_tools()
+    print(f"host tools: {'installed ' + ' '.join(installed) if installed else 'present'}")
     if args.test_peers:
         installed = ensure_test_peers()
         print(f"test peers: {'installed ' + ' '.join(installed) if installed else 'present'}")
