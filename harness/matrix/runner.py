@@ -245,7 +245,11 @@ def run_matrix(
         for group, members in pending_groups.items():
             start_build(group, members)
         while futures:
-            done, _ = wait(list(futures), return_when=FIRST_COMPLETED)
+            try:
+                done, _ = wait(list(futures), return_when=FIRST_COMPLETED)
+            except KeyboardInterrupt:  # start nothing more; what runs ends and cleans up
+                pool.shutdown(wait=False, cancel_futures=True)
+                raise
             for fut in done:
                 kind, payload = futures.pop(fut)
                 if kind == "build":

@@ -7,7 +7,12 @@ check the runner's own logic (grouping, sharing, caching, error handling) withou
 from __future__ import annotations
 
 import json
+import os
+import signal
 import threading
+import time
+from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -16,6 +21,7 @@ import pytest
 from harness.cell.model import Cell
 from harness.cell.result import CellResult
 from harness.errors import BuildError, EngineError
+from harness.matrix import runner
 from harness.matrix.runner import ResultCache, harness_hash, result_key, run_matrix
 from harness.matrix.select import generate
 from harness.source.versions import Version
@@ -194,3 +200,36 @@ def test_exit_code_policy(tmp_path: Path) -> None:
     assert HarnessError.exit_code == 7
     both = RecordingBackend(verdicts={CELLS[0].identifier: "crash", CELLS[1].identifier: "fail"})
     assert run_matrix(CELLS, both, cache=None, log_dir=tmp_path / "c").exit_code == 1
+
+
+
+
+def test_ctrl_c_starts_nothing_more(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A real SIGINT while a cell runs: what is queued is dropped, the interrupt goes on up
+    (the CLI turns it into exit 130)."""
+    submitted: list[Future[object]] = []
+
+    class Pool(ThreadPoolExecutor):
+        def submit(self, fn: Callable[..., object], /, *args: object,
+                   **kwargs: object) -> Future[object]:
+            future = super().submit(fn, *args, **kwargs)
+            submitted.append(future)
+            return future
+
+    class Interrupting(RecordingBackend):
+        def run(self, cell: Cell, built: FakeBuilt, log_path: Path) -> CellResult:
+            if not self.runs:  # the main thread waits for this cell; the rest is queued
+                queued = [f for f in submitted if not f.running() and not f.done()]
+                os.kill(os.getpid(), signal.SIGINT)
+                for _ in range(6000):  # a deadline, not a timing: until the queue is dropped
+                    if all(f.cancelled() for f in queued):
+                        break
+                    time.sleep(0.01)
+            return super().run(cell, built, log_path)
+
+    monkeypatch.setattr(runner, "ThreadPoolExecutor", Pool)
+    backend = Interrupting()
+    with pytest.raises(KeyboardInterrupt):
+        run_matrix(CELLS, backend, jobs=1, cache=None, log_dir=tmp_path)
+    assert len(backend.runs) == 1
+    assert any(f.cancelled() for f in submitted)
