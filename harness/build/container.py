@@ -16,6 +16,7 @@ from typing import Any
 import docker
 import docker.errors
 
+from harness.archives import extract
 from harness.errors import HarnessError
 
 log = logging.getLogger(__name__)
@@ -173,7 +174,7 @@ class Container:
             dest.parent.mkdir(parents=True, exist_ok=True)
             with tempfile.TemporaryDirectory(dir=dest.parent) as tmp:
                 with tarfile.open(fileobj=buf) as tar:
-                    tar.extractall(tmp, filter="tar")
+                    extract(tar, Path(tmp))
                 entries = list(Path(tmp).iterdir())
                 if len(entries) != 1:
                     raise HarnessError(f"unexpected archive for {src}: {entries}")

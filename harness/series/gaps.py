@@ -16,6 +16,7 @@ from pathlib import Path
 
 import git
 
+from harness.archives import extract
 from harness.errors import SourceError
 from harness.series.apply import ApplyReport, apply_series
 from harness.series.interdiff import parse_patch
@@ -53,7 +54,7 @@ def _export_files(mirror: Path, ref: str, paths: list[str], dest: Path) -> None:
         raise SourceError(f"cannot export {ref} from {mirror}: {exc.stderr.strip()}") from exc
     archive.seek(0)
     with tarfile.open(fileobj=archive) as tar:
-        tar.extractall(dest, filter="data")
+        extract(tar, dest)
 
 
 def check_apply(source: FetchmailSource, series: Series, version: Version,
