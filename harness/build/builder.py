@@ -1,8 +1,10 @@
 """Build a (patched) fetchmail in a container and export the binary with its log and manifest.
 
-A build is keyed by (source commit, series content, build image recipe, sanitize, BUILD_SCRIPT
-version); a finished build is kept under <cache>/builds/<identifier>-<key12>/ and served from
-there without starting a container.
+`plan_build` resolves a BuildSpec's inputs once (source commit, what is applied: the series,
+or the variant derived for a 3way release, and the build fixes; image recipe) into a BuildPlan
+whose key hashes them (with sanitize and BUILD_SCRIPT_VERSION); `build` runs a plan.
+A finished build is kept under <cache>/builds/<identifier>-<key12>/ and served from there
+without starting a container.
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ import shutil
 import tempfile
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -24,18 +26,21 @@ import docker
 from filelock import FileLock
 
 from harness import paths
+from harness.atomic import atomic_copytree
 from harness.build import images, libs
 from harness.build.container import Container
+from harness.build.distros import DEFAULT_DISTRO, Distro, check_distro
 from harness.errors import BuildError, ConfigError, PatchError
 from harness.series.apply import ApplyPlan, apply_plan, plan_apply
-from harness.series.table import entry_for
+from harness.series.names import NATIVE_SERIES, UNPATCHED
+from harness.series.table import Series, entry_for
 from harness.source.mirror import FetchmailSource, Source
 from harness.source.versions import Version
 
 log = logging.getLogger(__name__)
 
 # Bump when the steps below change in a way that changes the binary.
-BUILD_SCRIPT_VERSION = 4
+BUILD_SCRIPT_VERSION = 5
 SRC = "/build/src"
 DESTDIR = "/build/destdir"  # `make install DESTDIR=` (prefix /usr, as a Debian package has it)
 # fetchmail's licence and release notes, for the packages made from the DESTDIR tree
@@ -43,20 +48,44 @@ DOCS = ("COPYING", "NEWS")
 SANITIZE_FLAGS = "-fsanitize=address,undefined -fno-omit-frame-pointer -g"
 
 
+SANITIZER = "asan"  # the one sanitizer build: AddressSanitizer + UndefinedBehaviorSanitizer
+
+
 @dataclass(frozen=True)
 class BuildSpec:
-    """One build cell: fetchmail version x distro x series (None: unpatched) x sanitizers."""
+    """One build: fetchmail version x distro x series (None: unpatched) x sanitizers."""
 
-    version: str
-    distro: str = images.DEFAULT_DISTRO
+    version: Version
+    distro: Distro = DEFAULT_DISTRO
     series: str | None = None
     sanitize: bool = False
 
     @property
     def identifier(self) -> str:
-        """e.g. 6.4.33-bookworm-oauth64, next-trixie-upstream-san."""
-        parts = [self.version, self.distro, self.series or "upstream"]
-        return "-".join(parts) + ("-san" if self.sanitize else "")
+        """VERSION-SERIES-DISTRO[+asan], the build group of the matrix cells it serves:
+        6.4.33-oauth64-bookworm, next-native-trixie+asan, 6.4.33-upstream-bullseye."""
+        series = self.series or (NATIVE_SERIES if self.version.branch else UNPATCHED)
+        return f"{self.version}-{series}-{self.distro}" + (f"+{SANITIZER}" if self.sanitize else "")
+
+    def describe(self) -> dict[str, object]:
+        return {"version": str(self.version), "distro": self.distro, "series": self.series,
+                "sanitize": self.sanitize}
+
+
+@dataclass(frozen=True)
+class BuildPlan:
+    """A spec with its inputs resolved once (what `build` reuses): key = hash of them all."""
+
+    spec: BuildSpec
+    source: Source
+    commit: str
+    apply: ApplyPlan  # the series (or its 3way variant) and the build fixes, as applied
+    recipe: str  # content hash of the build image's recipe
+    key: str
+
+    @property
+    def series(self) -> Series | None:
+        return self.apply.series
 
 
 @dataclass(frozen=True)
@@ -89,10 +118,10 @@ def configure_options(tree: Path) -> list[str]:
     return []
 
 
-def _key(commit: str, plan: ApplyPlan, recipe: str, spec: BuildSpec) -> str:
+def _key(commit: str, apply: ApplyPlan, recipe: str, spec: BuildSpec) -> str:
     material = {
         "commit": commit,
-        **plan.material(),
+        **apply.material(),
         "image": recipe,
         "distro": spec.distro,
         "sanitize": spec.sanitize,
@@ -233,17 +262,18 @@ def _container_build(
             "configure_options": options}
 
 
-def build_key(spec: BuildSpec, *, source: Source, patches_dir: Path | None = None) -> str:
-    """The cache key `build(spec)` would use, without building anything."""
-    images.check_distro(spec.distro)
-    version = source.resolve(spec.version)
+def plan_build(spec: BuildSpec, *, source: Source, patches_dir: Path | None = None) -> BuildPlan:
+    """Resolve what `spec` is built from, without building anything (no engine needed)."""
+    check_distro(spec.distro)
+    version = source.resolve(str(spec.version))
     commit = source.commit(version)
-    plan = plan_apply(version, spec.series, source, patches_dir)
-    return _key(commit, plan, images.dockerfile_hash(spec.distro), spec)
+    apply = plan_apply(version, spec.series, source, patches_dir)
+    recipe = images.dockerfile_hash(spec.distro)
+    return BuildPlan(spec, source, commit, apply, recipe, _key(commit, apply, recipe, spec))
 
 
 def build(
-    spec: BuildSpec,
+    target: BuildSpec | BuildPlan,
     *,
     source: Source | None = None,
     patches_dir: Path | None = None,
@@ -251,16 +281,13 @@ def build(
     cache: Path | None = None,
     stream: Callable[[str], None] | None = None,
 ) -> BuildResult:
-    """Build `spec` (or serve it from the cache); BuildError / PatchError on failure."""
+    """Build a plan (a spec is planned first), or serve it from the cache; BuildError /
+    PatchError on failure. `source` and `patches_dir` only serve to plan a spec."""
     cache = cache or paths.cache_dir()
-    source = source or FetchmailSource(cache=cache)
-    images.check_distro(spec.distro)
-    version = source.resolve(spec.version)
-    commit = source.commit(version)
-    plan = plan_apply(version, spec.series, source, patches_dir, cache)
-    recipe = images.dockerfile_hash(spec.distro)
-    key = _key(commit, plan, recipe, spec)
-    series = plan.series
+    if isinstance(target, BuildSpec):
+        source = source or FetchmailSource(cache=cache)
+        target = plan_build(target, source=source, patches_dir=patches_dir)
+    plan, spec, key = target, target.spec, target.key
     builds = cache / "builds"
     builds.mkdir(parents=True, exist_ok=True)
     out = builds / f"{spec.identifier}-{key[:12]}"
@@ -275,35 +302,37 @@ def build(
             tmp_out.mkdir()
             tree = work / "src"
             shutil.copytree(
-                source.worktree(version), tree, symlinks=True,
+                plan.source.worktree(spec.version), tree, symlinks=True,
                 ignore=shutil.ignore_patterns(".git"),
             )
-            reports = apply_plan(plan, version, tree, tmp_out)  # before any container
+            reports = apply_plan(plan.apply, spec.version, tree, tmp_out)  # before any container
             from harness.build.engine import ensure_engine
 
             client = client or ensure_engine()
             image, _ = images.ensure_build_image(client, spec.distro)
             logger = _Log(tmp_out / "build.log", stream)
             try:
-                logger(f"build {spec.identifier} key {key}\nsource {version} commit {commit}\n")
-                logger(plan.describe(version) + "\n")
+                logger(f"build {spec.identifier} key {key}\n"
+                       f"source {spec.version} commit {plan.commit}\n")
+                logger(plan.apply.describe(spec.version) + "\n")
                 for report in reports:
                     logger(report.render() + "\n")
                 extras = _container_build(client, image.tag, tree, spec, tmp_out, logger, cache)
             finally:
                 logger.file.close()
+            series = plan.series
             manifest = {
                 "identifier": spec.identifier,
-                "spec": asdict(spec),
-                "version": str(version),
-                "commit": commit,
+                "spec": spec.describe(),
+                "version": str(spec.version),
+                "commit": plan.commit,
                 "series": series.name if series else None,
                 "series_hash": series.content_hash() if series else None,
-                "apply": plan.method,
+                "apply": plan.apply.method,
                 "patches": series.patch_hashes() if series else {},
-                "build_fixes": [f.patch.name for f in plan.fixes],
+                "build_fixes": [f.patch.name for f in plan.apply.fixes],
                 "distro": spec.distro,
-                "image": {"tag": image.tag, "id": image.id, "recipe": recipe},
+                "image": {"tag": image.tag, "id": image.id, "recipe": plan.recipe},
                 "sanitize": spec.sanitize,
                 "build_script_version": BUILD_SCRIPT_VERSION,
                 "key": key,
@@ -341,15 +370,10 @@ def export(result: BuildResult, dist: Path) -> Path:
     The DESTDIR tree stays in the cache: `--tarball` and `--deb` are how it leaves.
     """
     target = dist / result.spec.identifier
-    tmp = dist / f".{result.spec.identifier}.tmp"
-    shutil.rmtree(tmp, ignore_errors=True)
-    shutil.copytree(result.dist_dir, tmp, ignore=shutil.ignore_patterns("destdir"))
-    if target.exists():
-        shutil.rmtree(target)
-    os.replace(tmp, target)
+    atomic_copytree(result.dist_dir, target, leave_out=("destdir",))
     return target
 
 
-def check_spec(spec: BuildSpec, patches_dir: Path | None = None) -> None:
-    if spec.series is not None and spec.version == "next":
+def check_spec(spec: BuildSpec) -> None:
+    if spec.series is not None and spec.version.branch:
         raise ConfigError("fetchmail next has native OAuth; build it with no series")

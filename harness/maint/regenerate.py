@@ -27,6 +27,7 @@ from pathlib import Path
 from filelock import FileLock
 
 from harness import paths
+from harness.atomic import atomic_write
 from harness.errors import ConfigError, PatchError
 from harness.maint.stops import (
     STATE,
@@ -63,7 +64,6 @@ from harness.series.table import (
     load_table,
     quilt_series_text,
 )
-from harness.series.table_edit import atomic_write
 from harness.source.mirror import FetchmailSource
 from harness.source.versions import Version
 from harness.source.worktree import MaintainerTree

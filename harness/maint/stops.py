@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from harness import paths
+from harness.atomic import atomic_write
 from harness.errors import ConfigError, PatchError
 from harness.series.derive import Stop
 from harness.series.resolutions import (
@@ -29,7 +30,6 @@ from harness.series.resolutions import (
     regions,
 )
 from harness.series.table import RESOLUTIONS_DIR, Series
-from harness.series.table_edit import atomic_write
 from harness.source.versions import Version
 from harness.source.worktree import MaintainerTree
 

@@ -26,6 +26,7 @@ from pathlib import Path
 from filelock import FileLock
 
 from harness import paths
+from harness.atomic import atomic_write
 from harness.errors import ConfigError, PatchError
 from harness.series.resolutions import (
     DELETE,
@@ -38,7 +39,7 @@ from harness.series.resolutions import (
     render,
 )
 from harness.series.table import TABLE_FILE, Series, load_series_dir
-from harness.series.table_edit import atomic_write, series_file_text
+from harness.series.table_edit import series_file_text
 from harness.source.mirror import FetchmailSource
 from harness.source.versions import Version
 from harness.source.worktree import MaintainerTree, numbering_of

@@ -12,6 +12,7 @@ from typing import Any
 
 from harness import paths
 from harness.errors import ConfigError
+from harness.series.names import is_series_name
 from harness.source.versions import Version
 
 TABLE_FILE = "series.toml"
@@ -20,7 +21,6 @@ RESOLUTIONS_DIR = "resolutions"
 FUZZ0, THREE_WAY = "fuzz0", "3way"
 APPLY_METHODS = (FUZZ0, THREE_WAY)
 _SUBJECT = re.compile(r"^Subject:\s*(?:\[PATCH[^\]]*\]\s*)?(.*)$", re.MULTILINE)
-_SERIES_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
 
 
 @dataclass(frozen=True)
@@ -147,7 +147,7 @@ def load_series(name: str, patches_dir: Path | None = None) -> Series:
     """patches/<name>/series.toml with its patch files; ConfigError if anything is off."""
     root = patches_dir or paths.PATCHES_DIR
     directory = root / name
-    if not _SERIES_NAME.fullmatch(name) or not (directory / TABLE_FILE).is_file():
+    if not is_series_name(name) or not (directory / TABLE_FILE).is_file():
         known = ", ".join(available_series(root)) or "none"
         raise ConfigError(f"unknown patch series {name!r} in {root} (known: {known})")
     return load_series_dir(directory)

@@ -9,8 +9,6 @@ original with os.replace.
 
 from __future__ import annotations
 
-import os
-import tempfile
 from collections.abc import Callable, Sequence
 from itertools import pairwise
 from pathlib import Path
@@ -20,6 +18,7 @@ import tomlkit
 from tomlkit.exceptions import TOMLKitError
 from tomlkit.items import AoT, Table
 
+from harness.atomic import atomic_write
 from harness.errors import ConfigError
 from harness.series.table import FUZZ0, TableEntry, check_disjoint, parse_entry
 from harness.source.versions import Version
@@ -29,19 +28,6 @@ TABLE_HEADER = """\
 # overlap. apply: "fuzz0" (patch -p1 -F0) or "3way" (three-way merge, verified).
 # A range's comment goes below its [[range]] line.
 """
-
-
-def atomic_write(path: Path, text: str) -> None:
-    """Write `text` to `path` through a temp file in the same directory and os.replace."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w") as f:
-            f.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def series_file_text(

@@ -18,6 +18,7 @@ from pathlib import Path
 
 import pytest
 
+from harness.archives import extract
 from harness.series.buildfixes import fixes_for
 from harness.series.derive import variant
 from harness.series.table import FUZZ0, THREE_WAY, Patch, Series, load_series, load_table
@@ -64,7 +65,7 @@ def _export(repo: Path, tag: str, files: set[str], dest: Path) -> None:
     if wanted:
         data = _git(repo, "archive", "--format=tar", tag, "--", *wanted)
         with tarfile.open(fileobj=io.BytesIO(data)) as tar:
-            tar.extractall(dest, filter="data")
+            extract(tar, dest)
 
 
 def _apply(patches: tuple[Patch, ...], tree: Path) -> str | None:
