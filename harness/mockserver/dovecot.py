@@ -33,7 +33,7 @@ protocols = imap pop3
 listen = 127.0.0.1
 ssl = no
 disable_plaintext_auth = no
-auth_mechanisms = xoauth2 oauthbearer
+auth_mechanisms = {mechanisms}
 auth_failure_delay = 0
 auth_cache_size = 0
 mail_location = maildir:{root}/mail/%u
@@ -45,7 +45,7 @@ default_internal_user = dovecot
 default_login_user = dovenull
 passdb {{
   driver = oauth2
-  mechanisms = xoauth2 oauthbearer
+  mechanisms = {mechanisms}
   args = {root}/dovecot-oauth2.conf.ext
 }}
 userdb {{
@@ -108,7 +108,12 @@ def _with_credentials(url: str, client_id: str, secret: str) -> str:
 
 
 class DovecotInstance:
-    """`with DovecotInstance(url, cid, secret, user, messages) as d: d.imap_port, d.pop3_port`."""
+    """`with DovecotInstance(url, cid, secret, user, messages) as d: d.imap_port, d.pop3_port`.
+
+    `mechanisms`: the SASL mechanisms it offers, e.g. ("xoauth2",) for a server that lacks
+    OAUTHBEARER (as Microsoft 365 does). An unreachable `introspection_url` makes it answer
+    every login with a temporary failure (IMAP `NO [UNAVAILABLE]`, POP3 `-ERR [SYS/TEMP]`).
+    """
 
     def __init__(
         self,
@@ -118,6 +123,7 @@ class DovecotInstance:
         user: str,
         messages: Iterable[bytes] = (),
         scope: str = "mail",
+        mechanisms: Iterable[str] = ("xoauth2", "oauthbearer"),
     ) -> None:
         binary = dovecot_binary()
         if binary is None:
@@ -147,6 +153,7 @@ class DovecotInstance:
                 gid=NOBODY_GID,
                 imap_port=self.imap_port,
                 pop3_port=self.pop3_port,
+                mechanisms=" ".join(m.lower() for m in mechanisms),
             )
         )
 
