@@ -1,4 +1,5 @@
-"""Real protocol peers the tests compare against: Debian's fetchmail, curl, dovecot, postfix."""
+"""Real protocol peers the tests compare against: Debian's fetchmail, curl, dovecot, postfix
+(and what fetchmail's own fetchmailconf needs to run)."""
 
 from __future__ import annotations
 
@@ -20,6 +21,8 @@ TEST_PEERS = {
     "postfix": "/usr/sbin/postmap",
     "autoconf": "/usr/bin/autoconf",
     "patch": "/usr/bin/patch",
+    # fetchmailconf (checked against the patched --configdump) imports past/future
+    "python3-future": "/usr/lib/python3/dist-packages/past/__init__.py",
 }
 
 
