@@ -186,6 +186,31 @@ def test_temporary_failure_is_not_a_rejected_token(
 
 
 @pytest.mark.parametrize("protocol", PROTOCOLS)
+@pytest.mark.parametrize(("fault", "status", "code"), [
+    ("validation-down", 14, {"imap": "NO [UNAVAILABLE]", "pop3": "-ERR [SYS/TEMP]"}),
+    ("in-use", 9, {"imap": "NO [INUSE]", "pop3": "-ERR [IN-USE]"}),
+])
+def test_server_says_try_later(patched_fetchmail: FetchmailBox, ca: TestCA, home: Path,
+                               protocol: str, fault: str, status: int,
+                               code: dict[str, str]) -> None:
+    """The mock's own temporary faults: validation down (14, SERVBUSY) and mailbox in use
+    (9, LOCKBUSY, which fetchmail retries a few times within the poll, as for a password)."""
+    token = secrets.token_urlsafe(40)
+    token_file(home / "token", token)
+    with MailServerController(protocol, tls="implicit", ca=ca, validator=_validator(token),
+                              mailbox=Mailbox(MESSAGES), faults=fault) as server:
+        rc = rcfile(home, port=server.port, protocol=protocol, auth="any", ca=ca)
+        result = patched_fetchmail.run(["-f", str(rc), "--nodetach", "-v"], home=home)
+    log = result.stdout + result.stderr
+    assert result.returncode == status, log
+    assert code[protocol] in log and "temporary server failure" in result.stderr, log
+    assert "Authorization failure" not in log, log
+    sessions = len(server.transcripts)
+    assert _bearer_attempts(server) == ["OAUTHBEARER"] * sessions, log  # never XOAUTH2 next
+    assert _password_attempts(server) == [], log
+
+
+@pytest.mark.parametrize("protocol", PROTOCOLS)
 @pytest.mark.parametrize("failure", ["temporary", "rejected"])
 def test_daemon_mails_a_notice_only_for_a_rejected_token(
         patched_fetchmail: FetchmailBox, ca: TestCA, home: Path, protocol: str, failure: str,
