@@ -120,6 +120,19 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
+def free_ports(count: int) -> list[int]:
+    """`count` distinct free ports: all bound at once, so the kernel cannot hand out one twice
+    (free_port() twice can, and dovecot then refuses a "duplicate listener")."""
+    socks = [socket.socket() for _ in range(count)]
+    try:
+        for sock in socks:
+            sock.bind(("127.0.0.1", 0))
+        return [int(sock.getsockname()[1]) for sock in socks]
+    finally:
+        for sock in socks:
+            sock.close()
+
+
 def _with_credentials(url: str, client_id: str, secret: str) -> str:
     parts = urlsplit(url)
     netloc = f"{quote(client_id, safe='')}:{quote(secret, safe='')}@{parts.netloc}"
@@ -161,9 +174,8 @@ class DovecotInstance:
         self.root = Path(tempfile.mkdtemp(prefix="fmh-dovecot-", dir="/tmp"))
         self.root.chmod(0o755)
         self.user = user
-        self.imap_port = free_port()
-        self.pop3_port = free_port()
-        self.submission_port = free_port() if submission_relay is not None else 0
+        self.imap_port, self.pop3_port, submission = free_ports(3)
+        self.submission_port = submission if submission_relay is not None else 0
         self.config_path = self.root / "dovecot.conf"
         self._proc: subprocess.Popen[bytes] | None = None
         for sub in ("run", "state"):
