@@ -1,5 +1,6 @@
-"""Real protocol peers the tests compare against: Debian's fetchmail, curl, dovecot, postfix
-(and what fetchmail's own fetchmailconf needs to run)."""
+"""Real peers the tests compare against: Debian's fetchmail, curl, dovecot, postfix, the
+readers of the token tool's examples (systemd-analyze for units, cron's crontab -n), and what
+fetchmail's own fetchmailconf needs to run."""
 
 from __future__ import annotations
 
@@ -22,6 +23,8 @@ TEST_PEERS = {
     "postfix": "/usr/sbin/postmap",
     "autoconf": "/usr/bin/autoconf",
     "patch": "/usr/bin/patch",
+    "cron": "/usr/bin/crontab",
+    "systemd": "/usr/bin/systemd-analyze",
     # fetchmailconf (checked against the patched --configdump) imports past/future
     "python3-future": "/usr/lib/python3/dist-packages/past/__init__.py",
 }
