@@ -9,7 +9,8 @@ from pathlib import Path
 from typing import Any
 
 from harness import paths
-from harness.cell.model import DISTROS, PACKAGED, Cell
+from harness.build.distros import DISTROS, parse_distros
+from harness.cell.model import PACKAGED, SANITIZERS, Cell
 from harness.errors import ConfigError
 from harness.matrix.select import Selector, cells_for, group_by_build
 
@@ -48,11 +49,8 @@ def select_cells(args: argparse.Namespace) -> list[Cell]:
     from harness.source.mirror import FetchmailSource
 
     selector = Selector.parse(args.select)
-    distros = [d for d in args.distros.split(",") if d]
-    unknown = [d for d in distros if d not in DISTROS]
-    if unknown:
-        raise ConfigError(f"unknown distro(s) {', '.join(unknown)} (one of {', '.join(DISTROS)})")
-    sanitizers = ("asan",) if args.with_asan or selector.mentions("asan") else ()
+    distros = parse_distros(args.distros)
+    sanitizers = SANITIZERS if args.with_asan or selector.mentions("asan") else ()
     packaged = args.with_deb or selector.mentions(PACKAGED)
     versions = FetchmailSource(args.upstream).versions()
     universe = cells_for(versions, patches_dir=args.patches_dir, distros=distros,
@@ -130,4 +128,4 @@ def execute(cells: list[Cell], args: argparse.Namespace) -> int:
         if not r.ok:
             print(f"  {r.summary()}", file=sys.stderr)
     print(f"reports: {', '.join(str(p) for p in written.values())}", file=sys.stderr)
-    return 0 if outcome.ok else 1
+    return outcome.exit_code

@@ -1,10 +1,13 @@
-"""The patched fetchmail under test, run inside the image it was built in.
+"""The patched fetchmail under test, and how a test starts it.
 
 A fetchmail built in the harness's container links that image's OpenSSL; on a host whose libssl
 is older it refuses every TLS connection ("older than headers").  So each fetchmail a test
 starts runs in a container of the build image: host network (it reaches the mock servers and
-Dovecot on 127.0.0.1), the test's directories mounted at the same paths, the host's uid.
-Every run gets a private FETCHMAILHOME (= HOME) and --pidfile: nothing of the user's is touched.
+Dovecot on 127.0.0.1), the test's directories mounted at the same paths, the host's uid (and
+its passwd and group files), tini reaping what a daemon leaves.  The container lives for the
+session, so a daemon that detaches keeps running until `quit`.  A prebuilt host binary
+($FETCHMAIL_PATCHED_BINARY) runs on the host instead, the same way.  Every run gets a private
+FETCHMAILHOME (= HOME) and --pidfile: nothing of the user's is seen nor signalled.
 """
 
 from __future__ import annotations
@@ -26,52 +29,55 @@ SANITIZERS = {
 
 @dataclass
 class FetchmailBox:
-    """A running container; `run`/`popen` start the patched fetchmail in it."""
+    """`run`/`popen` start the patched fetchmail: in `container`, or on the host (None)."""
 
-    container: str
+    container: str | None
     binary: Path
-    flavour: str  # "native" or "asan"
+    flavour: str  # "plain" or "asan"
 
     @classmethod
     def start(cls, image: str, binary: Path, flavour: str, mounts: Sequence[Path]) -> FetchmailBox:
-        volumes: list[str] = []
+        volumes = ["-v", "/etc/passwd:/etc/passwd:ro", "-v", "/etc/group:/etc/group:ro"]
         for path in dict.fromkeys(str(p.resolve()) for p in mounts):
             volumes += ["-v", f"{path}:{path}"]
         cid = subprocess.run(
-            ["docker", "run", "-d", "--rm", "--network", "host", "--label", "fmh-test=patches",
-             *volumes, image, "sleep", "infinity"],
+            ["docker", "run", "-d", "--rm", "--init", "--network", "host",
+             "--label", "fmh-test=patches", *volumes, image, "sleep", "infinity"],
             check=True, capture_output=True, text=True,
         ).stdout.strip()
-        box = cls(cid, binary, flavour)
-        uid, gid = os.getuid(), os.getgid()
-        if uid != 0:  # fetchmail refuses a uid without a passwd entry ("You don't exist")
-            box.shell(f"echo 'tester:x:{uid}:{gid}::/tmp:/bin/sh' >> /etc/passwd", root=True)
-        return box
+        return cls(cid, binary, flavour)
+
+    @classmethod
+    def on_host(cls, binary: Path) -> FetchmailBox:
+        return cls(None, binary, "plain")
 
     def stop(self) -> None:
-        subprocess.run(["docker", "rm", "-f", self.container], capture_output=True, check=False)
+        if self.container is not None:
+            subprocess.run(["docker", "rm", "-f", self.container], capture_output=True,
+                           check=False)
 
     def _exec(self, argv: Sequence[str], *, home: Path | None, cwd: Path | None,
-              env: Mapping[str, str] | None, tty: bool = False, root: bool = False) -> list[str]:
-        cmd = ["docker", "exec", "-i"]
-        if tty:
-            cmd.append("-t")
-        if not root:
-            cmd += ["-u", f"{os.getuid()}:{os.getgid()}"]
-        if cwd is not None:
-            cmd += ["-w", str(cwd)]
+              env: Mapping[str, str] | None, tty: bool = False) -> list[str]:
         variables = dict(SANITIZERS)
         if home is not None:
-            variables |= {"HOME": str(home), "FETCHMAILHOME": str(home), "USER": "tester"}
+            variables |= {"HOME": str(home), "FETCHMAILHOME": str(home)}
         variables |= dict(env or {})
+        if self.container is None:
+            where = ["-C", str(cwd)] if cwd is not None else []
+            return ["env", *where, *(f"{k}={v}" for k, v in variables.items()), *argv]
+        cmd = ["docker", "exec", "-i", "-u", f"{os.getuid()}:{os.getgid()}"]
+        if tty:
+            cmd.append("-t")
+        if cwd is not None:
+            cmd += ["-w", str(cwd)]
         for key, value in variables.items():
             cmd += ["-e", f"{key}={value}"]
         return [*cmd, self.container, *argv]
 
     def command(self, args: Sequence[str], *, home: Path, cwd: Path | None = None,
                 env: Mapping[str, str] | None = None, tty: bool = False) -> list[str]:
-        """The host command that runs fetchmail in the box, with a private --pidfile (its
-        lock) and FETCHMAILHOME in `home`, whatever the test passes."""
+        """The host command that runs fetchmail, with a private --pidfile (its lock) and
+        FETCHMAILHOME in `home`, whatever the test passes."""
         argv = [str(self.binary), "--pidfile", str(home / "fetchmail.pid"), *args]
         return self._exec(argv, home=home, cwd=cwd or home, env=env, tty=tty)
 
@@ -91,7 +97,7 @@ class FetchmailBox:
                                 text=True)
 
     def wrapper_script(self, home: Path) -> str:
-        """A `fetchmail` for PATH that runs this box's fetchmail (for fetchmailconf)."""
+        """A `fetchmail` for PATH that runs this fetchmail (for fetchmailconf)."""
         return "#!/bin/sh\nexec " + shlex.join(self.command([], home=home)) + ' "$@"\n'
 
     def quit(self, home: Path) -> subprocess.CompletedProcess[str]:
@@ -104,7 +110,7 @@ class FetchmailBox:
                                          env=None), capture_output=True, text=True, timeout=60)
         return done.stdout + done.stderr
 
-    def shell(self, script: str, *, root: bool = False) -> subprocess.CompletedProcess[str]:
-        return subprocess.run(self._exec(["sh", "-c", script], home=None, cwd=None, env=None,
-                                         root=root),
-                              capture_output=True, text=True, check=True, timeout=60)
+    def shell(self, script: str) -> subprocess.CompletedProcess[str]:
+        """A shell command where fetchmail runs (e.g. building a test helper with its gcc)."""
+        return subprocess.run(self._exec(["sh", "-c", script], home=None, cwd=None, env=None),
+                              capture_output=True, text=True, check=True, timeout=120)

@@ -29,7 +29,7 @@ from tests.patches.accounts import (
 )
 from tests.patches.fetchmail_box import FetchmailBox
 
-pytestmark = [pytest.mark.slow, pytest.mark.fetchmail_source]
+pytestmark = [pytest.mark.slow, pytest.mark.fetchmail_source, pytest.mark.docker]
 
 PROTOCOLS = ["imap", "pop3"]
 # what a client says to log in with a password, in the mock's transcript

@@ -23,7 +23,7 @@ from tests.patches.accounts import MESSAGES, USER, leaks, rcfile, token_file, wa
 from tests.patches.conftest import VERSION
 from tests.patches.fetchmail_box import FetchmailBox
 
-pytestmark = [pytest.mark.slow, pytest.mark.fetchmail_source]
+pytestmark = [pytest.mark.slow, pytest.mark.fetchmail_source, pytest.mark.docker]
 
 
 def _server(token: str, **kwargs: object) -> MailServerController:

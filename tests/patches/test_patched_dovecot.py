@@ -25,7 +25,7 @@ from tests.helpers.skips import skip_loudly
 from tests.patches.accounts import MESSAGES, NOTICE, USER, delivered, rcfile, token_file, wait_for
 from tests.patches.fetchmail_box import FetchmailBox
 
-pytestmark = [pytest.mark.slow, pytest.mark.fetchmail_source]
+pytestmark = [pytest.mark.slow, pytest.mark.fetchmail_source, pytest.mark.docker]
 
 PROTOCOLS = ["imap", "pop3"]
 

@@ -1,8 +1,9 @@
 """End to end: fetchmail 6.4.33 + oauth64 logs in with bearer tokens and survives hostile servers.
 
-Every test runs twice: against a native build, and against the harness's ASan+UBSan container
-build (any sanitizer report fails the test).  Slow: one build of each per session.  The version
-x distro matrix is the harness's job; this checks the patches themselves against the mock server.
+Every test runs twice: with the harness's plain container build and with its ASan+UBSan build
+(any sanitizer report fails the test), each run in a container of the image it was built in (see
+fetchmail_box).  Slow: one build of each per session.  The version x distro matrix is the
+harness's job; this checks the patches themselves against the mock server.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from harness.mockserver.validators import InMemoryValidator
 from tests.patches.accounts import MESSAGES, USER, leaks, rcfile, token_file, wait_for
 from tests.patches.fetchmail_box import FetchmailBox
 
-pytestmark = [pytest.mark.slow, pytest.mark.fetchmail_source]
+pytestmark = [pytest.mark.slow, pytest.mark.fetchmail_source, pytest.mark.docker]
 
 
 @pytest.mark.parametrize("tls", ["implicit", "starttls"])
