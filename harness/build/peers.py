@@ -1,6 +1,6 @@
 """Host packages: the tools a build needs on the host, the real protocol peers the tests compare
-against (Debian's fetchmail, curl, dovecot, postfix), and the readers of the token tool's
-examples (systemd-analyze for units, cron's crontab -n)."""
+against (Debian's fetchmail, curl, dovecot, postfix), the readers of the token tool's examples
+(systemd-analyze for units, cron's crontab -n), and what fetchmail's own fetchmailconf needs."""
 
 from __future__ import annotations
 
@@ -26,6 +26,8 @@ TEST_PEERS = {
     "patch": "/usr/bin/patch",
     "cron": "/usr/bin/crontab",
     "systemd": "/usr/bin/systemd-analyze",
+    # fetchmailconf (checked against the patched --configdump) imports past/future
+    "python3-future": "/usr/lib/python3/dist-packages/past/__init__.py",
 }
 
 

@@ -2,10 +2,38 @@
 
 from __future__ import annotations
 
+import re
+
 from harness.cell.log import CellLog
 from harness.cell.mail import auth_attempts, expected_delivery, find_leaks, message_id
 from harness.cell.model import Cell
 from harness.cell.world import World
+
+# in fetchmail's -v trace: a command that logs in, and a server's refusal of a command
+_AUTH_COMMAND = re.compile(
+    r"\b(?:IMAP|POP3)> (?:\S+ )?(?:AUTHENTICATE|AUTH|LOGIN|USER|PASS|APOP)\b")
+_REFUSAL = re.compile(r"\b(?:IMAP|POP3)< (?:\S+ (?:NO|BAD)\b|-ERR\b)")
+_ERROR_WORDS = ("error", "fail", "refus", "denied", "invalid", "unknown", "cannot",
+                "timed out", "no such")
+# what fetchmail -v says about a server certificate it goes on to accept: details, not causes
+_CERT_DETAILS = re.compile(r"(?:Unknown )?(?:Issuer|Subject) |Server certificate:\s*$")
+
+
+def failure_reason(text: str) -> str:
+    """Why a fetchmail run failed, from its -v output: the server's refusal of the last
+    authentication command (its own words: `NO [AUTHENTICATIONFAILED] ...`, `-ERR [SYS/TEMP]
+    ...`); without one, the first line that reads like an error and is not a detail of the
+    server's certificate ("Unknown Issuer CommonName"); else the last line."""
+    lines = [ln for ln in text.splitlines() if ln.strip()]
+    logins = [i for i, ln in enumerate(lines) if _AUTH_COMMAND.search(ln)]
+    if logins:
+        refusals = [ln for ln in lines[logins[-1] + 1:] if _REFUSAL.search(ln)]
+        if refusals:
+            return refusals[0][:300]
+    errors = [ln for ln in lines if "running as root" not in ln.lower()
+              and any(w in ln.lower() for w in _ERROR_WORDS)]
+    causes = [ln for ln in errors if not _CERT_DETAILS.search(ln)]
+    return causes[0][:300] if causes else (lines or ["(no output)"])[-1][:300]
 
 
 class CheckFailed(Exception):

@@ -46,6 +46,7 @@ from harness.cell.checks import (
     check_mailbox,
     check_sanitizer,
     check_transcript,
+    failure_reason,
 )
 from harness.cell.mail import seed_messages
 from harness.cell.model import Cell
@@ -143,7 +144,7 @@ def _oneshot_run(cell: Cell, binary: Path | None, image: str, client: docker.Doc
         clog.section(f"fetchmail -vv (exit {code})", text)
         check_sanitizer(cell, text, checks)
         if code != 0:
-            raise CheckFailed(f"fetchmail exited {code}: {_last_error(text)}")
+            raise CheckFailed(f"fetchmail exited {code}: {failure_reason(text)}")
         checks.append("fetchmail exited 0")
         delivered = _collect(box, world.tmp / "delivered")
     check_delivery(delivered, world.seeded, clog, checks)
@@ -233,7 +234,7 @@ def _wait_until(condition: Callable[[], bool], timeout: float, what: str,
             return
         time.sleep(0.3)
     raise CheckFailed(f"timed out after {timeout:.0f}s waiting for {what}: "
-                      f"{_last_error(''.join(output))}")
+                      f"{failure_reason(''.join(output))}")
 
 
 def _run_capturing(box: Container, argv: list[str], output: list[str]) -> None:
@@ -258,12 +259,3 @@ def _wait_for(box: Container, count: int, timeout: float, output: list[str]) -> 
 def _collect(box: Container, dest: Path) -> list[tuple[str, bytes]]:
     box.get(f"{WORK}/out", dest)
     return [(p.name, p.read_bytes()) for p in sorted(dest.iterdir()) if p.is_file()]
-
-
-def _last_error(text: str) -> str:
-    """The first line of fetchmail's output that looks like the cause, else its last line."""
-    lines = [ln for ln in text.splitlines() if ln.strip()]
-    interesting = [ln for ln in lines if "running as root" not in ln.lower() and any(
-        w in ln.lower() for w in ("error", "fail", "refus", "denied", "invalid", "unknown",
-                                  "cannot", "timed out", "no such"))]
-    return interesting[0][:300] if interesting else (lines or ["(no output)"])[-1][:300]

@@ -120,6 +120,19 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
+def free_ports(count: int) -> list[int]:
+    """`count` distinct free ports: all bound at once, so the kernel cannot hand out one twice
+    (free_port() twice can, and dovecot then refuses a "duplicate listener")."""
+    socks = [socket.socket() for _ in range(count)]
+    try:
+        for sock in socks:
+            sock.bind(("127.0.0.1", 0))
+        return [int(sock.getsockname()[1]) for sock in socks]
+    finally:
+        for sock in socks:
+            sock.close()
+
+
 def _with_credentials(url: str, client_id: str, secret: str) -> str:
     parts = urlsplit(url)
     netloc = f"{quote(client_id, safe='')}:{quote(secret, safe='')}@{parts.netloc}"
@@ -132,7 +145,9 @@ class DovecotInstance:
     `mechanisms`: what auth_mechanisms offers (e.g. ("xoauth2",) for an XOAUTH2-only server);
     `submission_relay`: the port of an SMTP server on 127.0.0.1 that Dovecot's submission
     service relays to (then `submission_port` listens); `pop3_lock_session`: a second POP3
-    login while one is open waits 10 s for the lock, then gets `-ERR [IN-USE]`.
+    login while one is open waits 10 s for the lock, then gets `-ERR [IN-USE]`.  An
+    unreachable `introspection_url` makes it answer every bearer login with a temporary
+    failure (IMAP `NO [UNAVAILABLE]`, POP3 `-ERR [SYS/TEMP]`).
     """
 
     def __init__(
@@ -159,9 +174,8 @@ class DovecotInstance:
         self.root = Path(tempfile.mkdtemp(prefix="fmh-dovecot-", dir="/tmp"))
         self.root.chmod(0o755)
         self.user = user
-        self.imap_port = free_port()
-        self.pop3_port = free_port()
-        self.submission_port = free_port() if submission_relay is not None else 0
+        self.imap_port, self.pop3_port, submission = free_ports(3)
+        self.submission_port = submission if submission_relay is not None else 0
         self.config_path = self.root / "dovecot.conf"
         self._proc: subprocess.Popen[bytes] | None = None
         for sub in ("run", "state"):

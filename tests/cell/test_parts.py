@@ -6,6 +6,7 @@ import base64
 
 import pytest
 
+from harness.cell.checks import failure_reason
 from harness.cell.mail import (
     USER,
     auth_attempts,
@@ -106,3 +107,41 @@ def test_rcfile_follows_the_version(ident: str, expect: list[str], absent: list[
         assert needle in text, needle
     for needle in absent:
         assert needle not in text, needle
+
+
+CERT_CHATTER = """\
+fetchmail: 6.4.33 querying 127.0.0.1 (protocol IMAP) at Tue Dec  1 10:57:28 2026: poll started
+Trying to connect to 127.0.0.1/34567...connected.
+fetchmail: Server certificate:
+fetchmail: Issuer Organization: fetchmail-harness test CA
+fetchmail: Unknown Issuer CommonName
+fetchmail: Subject CommonName: localhost
+"""
+
+
+def test_failure_reason_is_the_servers_refusal_of_the_login() -> None:
+    text = CERT_CHATTER + """\
+fetchmail: IMAP< * OK [CAPABILITY IMAP4rev1 SASL-IR AUTH=XOAUTH2] Dovecot (Debian) ready.
+fetchmail: IMAP> A0001 AUTHENTICATE XOAUTH2 <token hidden>
+fetchmail: IMAP< A0001 BAD malformed XOAUTH2 response
+fetchmail: XOAUTH2 authentication failed: A0001 BAD malformed XOAUTH2 response
+fetchmail: IMAP> A0002 LOGOUT
+fetchmail: IMAP< A0002 OK Logout completed.
+fetchmail: Authorization failure on user@example.org@127.0.0.1
+"""
+    assert failure_reason(text) == "fetchmail: IMAP< A0001 BAD malformed XOAUTH2 response"
+    pop3 = CERT_CHATTER + """\
+fetchmail: POP3> AUTH OAUTHBEARER <token hidden>
+fetchmail: POP3< -ERR [SYS/TEMP] Temporary authentication failure.
+fetchmail: POP3> QUIT
+fetchmail: POP3< +OK Logging out
+"""
+    assert failure_reason(pop3).endswith("POP3< -ERR [SYS/TEMP] Temporary authentication failure.")
+
+
+def test_failure_reason_without_a_login_skips_certificate_details() -> None:
+    refused = CERT_CHATTER + "fetchmail: connection to 127.0.0.1:1 failed: Connection refused.\n"
+    assert failure_reason(refused).endswith("failed: Connection refused.")
+    only_tls = "fetchmail: Server certificate verification error: self-signed certificate\n"
+    assert failure_reason(CERT_CHATTER + only_tls) == only_tls.strip()
+    assert failure_reason("one\nlast line\n") == "last line"
