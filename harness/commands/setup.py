@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+from pathlib import Path
 
 from harness.build import images
 from harness.build.engine import ensure_engine
@@ -27,6 +28,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--test-peers", action="store_true",
                         help="also install the real peers tests compare against "
                         "(Debian's fetchmail, curl, dovecot, postfix's postmap, GNU patch)")
+    parser.add_argument("--images-archive", type=Path, metavar="FILE",
+                        help="load the images from FILE (a `docker save` archive) first, and "
+                        "rewrite it when an image had to be made (for CI caches)")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -35,11 +39,19 @@ def run(args: argparse.Namespace) -> int:
         print(f"test peers: {'installed ' + ' '.join(installed) if installed else 'present'}")
     client = ensure_engine()
     print(f"engine: Docker {client.version().get('Version', '?')} answers")
+    if args.images_archive:
+        images.load_archive(args.images_archive)
+    tags, made_any = [], False
     for distro in args.distro or list(images.DISTROS):
         _, made = images.ensure_base(client, distro)
         print(f"{images.base_tag(distro)}: {'made with debootstrap' if made else 'present'}")
         image, built = images.ensure_build_image(client, distro)
         print(f"{image.tag}: {'built' if built else 'present'}")
+        tags += [images.base_tag(distro), image.tag]
+        made_any = made_any or made or built
+    if args.images_archive and (made_any or not args.images_archive.is_file()):
+        images.save_archive(tags, args.images_archive)
+        print(f"images archive {args.images_archive}: written ({', '.join(tags)})")
     if args.upstream:
         remember_upstream(args.upstream)
         source = FetchmailSource(args.upstream)
