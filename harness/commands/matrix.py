@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 import sys
 from pathlib import Path
 from typing import Any
@@ -38,6 +39,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--report-dir", type=Path, default=Path("matrix-report"),
                         help="where junit.xml, results.json, matrix.md and logs/ go")
     parser.add_argument("--no-cache", action="store_true", help="rerun cells with cached results")
+    parser.add_argument("--chunk", metavar="I/N",
+                        help="run only the I-th (1-based) of N chunks of the selected build "
+                        "groups, dealt as --list --json --chunks N deals them (CI jobs)")
+    parser.add_argument("--dist", type=Path, metavar="DIR",
+                        help="also export every build the cells used, run or cached, to "
+                        "DIR/<build>/ (binary, log, manifest, packages)")
 
 
 def select_cells(args: argparse.Namespace) -> list[Cell]:
@@ -55,26 +62,43 @@ def select_cells(args: argparse.Namespace) -> list[Cell]:
     return selector.select(universe)
 
 
+def deal(groups: list[str], chunks: int) -> list[list[str]]:
+    """Build groups spread round-robin over at most `chunks` batches (0: one batch each)."""
+    if chunks and chunks < len(groups):
+        return [groups[i::chunks] for i in range(chunks)]
+    return [[g] for g in groups]
+
+
 def ci_matrix(cells: list[Cell], chunks: int) -> dict[str, Any]:
     """{"cells", "groups", "include"}: `include` is a GitHub Actions matrix, one build per entry
-    unless `chunks` caps the number of jobs (then groups are dealt round-robin)."""
+    unless `chunks` caps the number of jobs (then groups are dealt round-robin). Each entry
+    names its jobs' build groups, cells (`select`) and distros (comma-separated)."""
     groups = group_by_build(cells)
     selects = {g: ",".join(c.identifier for c in members) for g, members in groups.items()}
-    names = list(groups)
-    if chunks and chunks < len(names):
-        dealt: list[list[str]] = [names[i::chunks] for i in range(chunks)]
-    else:
-        dealt = [[g] for g in names]
     include = [
         {"name": "+".join(batch) if len(batch) <= 2 else f"{batch[0]}+{len(batch) - 1} more",
-         "select": ",".join(selects[g] for g in batch)}
-        for batch in dealt
+         "select": ",".join(selects[g] for g in batch),
+         "distros": ",".join(sorted({groups[g][0].distro for g in batch}))}
+        for batch in deal(list(groups), chunks)
     ]
     return {
         "cells": [c.identifier for c in cells],
         "groups": {g: [c.identifier for c in m] for g, m in groups.items()},
         "include": include,
     }
+
+
+def chunk_of(cells: list[Cell], spec: str) -> list[Cell]:
+    """The cells of chunk "I/N" (1-based I); an index past the dealt batches is empty."""
+    match = re.fullmatch(r"(\d+)/(\d+)", spec.strip())
+    if not match or not 1 <= int(match[1]) <= int(match[2]):
+        raise ConfigError(f"--chunk wants I/N with 1 <= I <= N, not {spec!r}")
+    index, total = int(match[1]), int(match[2])
+    groups = group_by_build(cells)
+    batches = deal(list(groups), total)
+    if index > len(batches):
+        return []
+    return [cell for group in batches[index - 1] for cell in groups[group]]
 
 
 def run(args: argparse.Namespace) -> int:
@@ -90,6 +114,9 @@ def run(args: argparse.Namespace) -> int:
         return 0
     if args.jobs < 1:
         raise ConfigError("--jobs must be at least 1")
+    if args.chunk:
+        cells = chunk_of(cells, args.chunk)
+        print(f"chunk {args.chunk}: {len(cells)} cells", file=sys.stderr)
     return execute(cells, args)
 
 
@@ -125,4 +152,29 @@ def execute(cells: list[Cell], args: argparse.Namespace) -> int:
         if not r.ok:
             print(f"  {r.summary()}", file=sys.stderr)
     print(f"reports: {', '.join(str(p) for p in written.values())}", file=sys.stderr)
+    if args.dist:
+        exported = export_builds(backend, cells, args.dist)
+        print(f"builds exported to {args.dist}: {exported}", file=sys.stderr)
     return 0 if outcome.ok else 1
+
+
+def export_builds(backend: Any, cells: list[Cell], dist: Path) -> int:
+    """Every build the cells use, into dist/ (from the build cache: the runner skips builds
+    whose cells all came from the result cache, the binaries artifact must not be empty).
+    A build that fails here failed in the run too and is reported there; returns the count."""
+    from harness.build.builder import export
+    from harness.errors import HarnessError
+
+    dist.mkdir(parents=True, exist_ok=True)
+    exported = 0
+    for members in group_by_build(cells).values():
+        if members[0].unsupported:
+            continue
+        try:
+            export(backend.build(members[0]), dist)
+        except HarnessError as exc:
+            print(f"  not exported: {members[0].build_group}: {str(exc).splitlines()[0]}",
+                  file=sys.stderr)
+            continue
+        exported += 1
+    return exported
