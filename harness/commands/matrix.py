@@ -30,7 +30,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help=f"comma-separated distros (default {','.join(DISTROS)})")
     parser.add_argument("--with-asan", action="store_true",
                         help="add AddressSanitizer cells (implied by a glob containing '+')")
-    parser.add_argument("--jobs", "-j", type=int, default=2, help="parallel builds/cells (2)")
+    parser.add_argument("--jobs", "-j", type=int, default=2,
+                        help="parallel builds (2); twice as many cells run at once")
     parser.add_argument("--list", action="store_true", help="print the selected cells, run nothing")
     parser.add_argument("--json", action="store_true",
                         help="with --list: JSON (cells, build groups, CI matrix include list)")

@@ -177,6 +177,10 @@ def run_matrix(
 ) -> MatrixRun:
     """Build each group once, run its cells in parallel, reuse cached results.
 
+    `jobs` builds run at once (they use the cores); twice as many cells (they mostly wait on
+    sockets, containers and daemon poll intervals), on their own workers, so cells of the
+    first builds run while later ones compile.
+
     Events: ("build-start", group), ("build-done", group), ("cell-start", id),
     ("cell-done", id, result). Results come back in the order of `cells`.
     """
@@ -221,7 +225,8 @@ def run_matrix(
         else:
             builds[group] = "not needed (all cached)"
 
-    with ThreadPoolExecutor(max_workers=max(1, jobs), thread_name_prefix="cell") as pool:
+    with ThreadPoolExecutor(max_workers=max(1, jobs), thread_name_prefix="build") as builders, \
+            ThreadPoolExecutor(max_workers=2 * max(1, jobs), thread_name_prefix="cell") as pool:
         futures: dict[Future[Any], tuple[str, Any]] = {}
 
         def do_build(group: str, cell: Cell) -> Built:
@@ -229,7 +234,7 @@ def run_matrix(
             return backend.build(cell)
 
         def start_build(group: str, members: list[Cell]) -> None:
-            futures[pool.submit(do_build, group, members[0])] = ("build", (group, members))
+            futures[builders.submit(do_build, group, members[0])] = ("build", (group, members))
 
         def start_cell(cell: Cell, built: Built) -> None:
             # key the result by what was really built (inputs may change while we run)
