@@ -28,6 +28,8 @@ DEFAULT_DISTRO = "bookworm"
 MIRROR = "http://deb.debian.org/debian"
 KEYRING = "/usr/share/keyrings/debian-archive-keyring.gpg"
 DOCKERFILE = "Dockerfile"
+DOVECOT_DOCKERFILE = "dovecot.Dockerfile"
+DOVECOT_SUITE = "bookworm"  # Dovecot 2.3 (trixie has 2.4, whose configuration differs)
 
 
 @dataclass(frozen=True)
@@ -113,25 +115,35 @@ def ensure_base(client: docker.DockerClient, distro: str) -> tuple[str, bool]:
         return str(image.id), True
 
 
-def dockerfile_hash(distro: str) -> str:
-    """Content hash naming a build image: the Dockerfile and the suite it is built for."""
-    text = (paths.CONTAINERS_DIR / DOCKERFILE).read_bytes()
+def dockerfile_hash(distro: str, dockerfile: str = DOCKERFILE) -> str:
+    """Content hash naming an image: its Dockerfile and the suite it is built for."""
+    text = (paths.CONTAINERS_DIR / dockerfile).read_bytes()
     return hashlib.sha256(text + f"\0{distro}".encode()).hexdigest()
 
 
 def ensure_build_image(client: docker.DockerClient, distro: str) -> tuple[BuildImage, bool]:
     """The build image for `distro` (tagged by content hash), built when missing."""
+    return _ensure_image(client, "fmh-build", DOCKERFILE, distro)
+
+
+def ensure_dovecot_image(client: docker.DockerClient) -> tuple[BuildImage, bool]:
+    """Debian's Dovecot 2.3 (DOVECOT_SUITE) for the `dovecot` server cells, built when missing."""
+    return _ensure_image(client, "fmh-dovecot", DOVECOT_DOCKERFILE, DOVECOT_SUITE)
+
+
+def _ensure_image(client: docker.DockerClient, repository: str, dockerfile: str,
+                  distro: str) -> tuple[BuildImage, bool]:
     ensure_base(client, distro)
-    digest = dockerfile_hash(distro)
-    tag = f"fmh-build:{distro}-{digest[:12]}"
-    with _lock(f"build-{distro}"):
+    digest = dockerfile_hash(distro, dockerfile)
+    tag = f"{repository}:{distro}-{digest[:12]}"
+    with _lock(f"{repository}-{distro}"):
         image = _image(client, tag)
         built = False
         if image is None:
-            log.info("building %s from %s", tag, paths.CONTAINERS_DIR / DOCKERFILE)
+            log.info("building %s from %s", tag, paths.CONTAINERS_DIR / dockerfile)
             try:
                 image, _logs = client.images.build(
-                    path=str(paths.CONTAINERS_DIR), dockerfile=DOCKERFILE,
+                    path=str(paths.CONTAINERS_DIR), dockerfile=dockerfile,
                     buildargs={"SUITE": distro}, tag=tag, rm=True, forcerm=True,
                 )
             except docker.errors.BuildError as exc:

@@ -10,7 +10,8 @@ from harness.cell.mail import auth_attempts, expected_delivery, find_leaks, mess
 from harness.cell.model import Cell
 
 if TYPE_CHECKING:
-    from harness.cell.run import World
+    from harness.mockserver.controller import MailServerController
+    from harness.mockserver.mailbox import Mailbox
 
 
 class CheckFailed(Exception):
@@ -62,9 +63,8 @@ def first_difference(want: bytes, got: bytes) -> str:
             f"expected {want[max(0, i - 20):i + 30]!r}, got {got[max(0, i - 20):i + 30]!r}")
 
 
-def check_mailbox(cell: Cell, world: World, seeded: list[bytes], keep: bool,
+def check_mailbox(cell: Cell, box: Mailbox, seeded: list[bytes], keep: bool,
                   checks: list[str]) -> None:
-    box = world.mailbox
     with box.lock:
         all_msgs = box.messages + box.expunged
         uids = {m.uid for m in all_msgs}
@@ -100,15 +100,14 @@ def check_sanitizer(cell: Cell, output: str, checks: list[str]) -> None:
         checks.append(f"no {cell.sanitizer}/ubsan report in fetchmail's output")
 
 
-def check_transcript(cell: Cell, world: World, fetchmail_output: str,
-                     checks: list[str]) -> None:
+def check_transcript(cell: Cell, transcript: str, server: MailServerController,
+                     fetchmail_output: str, tokens: list[str], checks: list[str]) -> None:
     """Mechanism used, no password fallback, RFC 7628 error exchange kept, no token leaks.
 
     One-shot cells hold a valid token, so any other mechanism is a failure. Daemon cells also
     poll with an expired token; trying another SASL mechanism then is tolerated (and noted),
     sending the token as a password or botching the error challenge is not.
     """
-    transcript = world.transcript_text()
     mech = cell.mechanism.upper()
     verb = "AUTHENTICATE" if cell.protocol == "imap" else "AUTH"
     if "C: " not in transcript:
@@ -126,7 +125,7 @@ def check_transcript(cell: Cell, world: World, fetchmail_output: str,
     if passwords:
         checks.append("note: with the expired token fetchmail began a password login "
                       f"({', '.join(passwords)}) and gave up before sending a secret")
-    profile = world.server.config.profile
+    profile = server.config.profile
     bad = profile.imap_bad_response if cell.protocol == "imap" else profile.pop3_bad_response
     if any(line.startswith("S: ") and bad in line for line in transcript.splitlines()):
         raise CheckFailed(f"the server rejected fetchmail's answer to the SASL error "
@@ -136,14 +135,14 @@ def check_transcript(cell: Cell, world: World, fetchmail_output: str,
         raise CheckFailed(f"fetchmail also tried {verb} {', '.join(others)}")
     if others:
         checks.append(f"note: with the expired token fetchmail also tried {', '.join(others)}")
-    if world.server.errors:
-        raise CheckFailed(f"mock server error: {world.server.errors[0]}")
+    if server.errors:
+        raise CheckFailed(f"mock server error: {server.errors[0]}")
     checks.append(f"server transcript shows {verb} {mech}")
     for where, text in (("fetchmail -vv output", fetchmail_output),
                         ("server transcript", transcript)):
-        leaks = find_leaks(text, world.tokens)
+        leaks = find_leaks(text, tokens)
         if leaks:
             raise CheckFailed(f"{where} leaks {', '.join(leaks)}")
     checks.append(f"no token (raw/base64) in fetchmail -vv output or server transcript "
-                  f"({len(world.tokens)} token(s) checked)")
+                  f"({len(tokens)} token(s) checked)")
 

@@ -1,8 +1,12 @@
 """A matrix cell: the identifier of one end-to-end run and what it stands for.
 
-An identifier reads ``VERSION-SERIES-DISTRO[+SANITIZER]-PROTOCOL-MECHANISM-TRANSPORT[-daemon]``,
-e.g. ``6.4.33-oauth64-bookworm-imap-xoauth2-tls`` or
-``next-native-bookworm+asan-pop3-oauthbearer-starttls-daemon``.
+An identifier reads
+``VERSION-SERIES-DISTRO[+SANITIZER]-PROTOCOL-MECHANISM-TRANSPORT[-daemon|-longtoken][-SERVER]``,
+e.g. ``6.4.33-oauth64-bookworm-imap-xoauth2-tls``,
+``next-native-bookworm+asan-pop3-oauthbearer-starttls-daemon`` or
+``6.4.33-oauth64-bookworm-imap-xoauth2-tls-dovecot``. The server (the project's mock, or
+Debian's Dovecot 2.3) is spelled only when it is not the mock, so mock identifiers stay as
+they were.
 """
 
 from __future__ import annotations
@@ -21,6 +25,9 @@ SANITIZERS = ("asan",)
 NATIVE_SERIES = "native"  # fetchmail 7 (`next`): OAuth built in, no patch series
 NATIVE_MECHANISMS = ("oauthbearer",)  # `next` knows `auth oauthbearer` only
 DAEMON_SUFFIX = "daemon"
+LONG_TOKEN_SUFFIX = "longtoken"  # a token whose SASL response exceeds 8192 bytes
+SERVERS = ("mock", "dovecot")
+DEFAULT_SERVER = "mock"
 
 _NAME = re.compile(r"^[a-z0-9][a-z0-9_.-]*$")  # a series name may contain '-' (oauth63-10)
 
@@ -43,6 +50,8 @@ class Cell:
     transport: str
     sanitizer: str | None = None
     daemon: bool = False
+    long_token: bool = False
+    server: str = DEFAULT_SERVER
 
     def __post_init__(self) -> None:
         Version.parse(self.version)  # raises ConfigError on nonsense
@@ -56,6 +65,10 @@ class Cell:
                 raise ConfigError(
                     f"unknown {field} {value!r} (one of: {', '.join(allowed)})"
                 )
+        if self.server not in SERVERS:
+            raise ConfigError(f"unknown server {self.server!r} (one of: {', '.join(SERVERS)})")
+        if self.daemon and self.long_token:
+            raise ConfigError("a cell is a daemon cell or a long-token cell, not both")
         if self.sanitizer is not None and self.sanitizer not in SANITIZERS:
             raise ConfigError(
                 f"unknown sanitizer {self.sanitizer!r} (one of: {', '.join(SANITIZERS)})"
@@ -76,6 +89,10 @@ class Cell:
         parts = [self.version, self.series, distro, self.protocol, self.mechanism, self.transport]
         if self.daemon:
             parts.append(DAEMON_SUFFIX)
+        if self.long_token:
+            parts.append(LONG_TOKEN_SUFFIX)
+        if self.server != DEFAULT_SERVER:
+            parts.append(self.server)
         return "-".join(parts)
 
     def __str__(self) -> str:
@@ -83,16 +100,21 @@ class Cell:
 
     @classmethod
     def parse(cls, identifier: str) -> Cell:
-        """Fields are split at '-': the version has none, the last 4 (or 5 with -daemon) are
-        fixed, so whatever lies between is the series (which may contain '-')."""
+        """Fields are split at '-': the version has none, the last 4 (after the optional
+        -daemon/-longtoken and -SERVER) are fixed, so whatever lies between is the series
+        (which may contain '-')."""
         parts = identifier.strip().split("-")
+        server = DEFAULT_SERVER
+        if parts[-1] in SERVERS and parts[-1] != DEFAULT_SERVER:
+            server = parts.pop()
         daemon = parts[-1] == DAEMON_SUFFIX
-        if daemon:
+        long_token = parts[-1] == LONG_TOKEN_SUFFIX
+        if daemon or long_token:
             parts = parts[:-1]
         if len(parts) < 6:
             raise ConfigError(
                 f"not a cell identifier: {identifier!r} (expected VERSION-SERIES-DISTRO"
-                "[+SANITIZER]-PROTOCOL-MECHANISM-TRANSPORT[-daemon], "
+                "[+SANITIZER]-PROTOCOL-MECHANISM-TRANSPORT[-daemon|-longtoken][-dovecot], "
                 "e.g. 6.4.33-oauth64-bookworm-imap-xoauth2-tls)"
             )
         version, series = parts[0], "-".join(parts[1:-4])
@@ -107,6 +129,8 @@ class Cell:
             transport=transport,
             sanitizer=sanitizer or None,
             daemon=daemon,
+            long_token=long_token,
+            server=server,
         )
 
     @property

@@ -9,18 +9,27 @@ What a cell checks (each failed check makes the cell `fail`, with the check as i
    added, removed or reordered, headers and body alike.
 2. The server's mailbox state matches the rc file: `keep` (starttls one-shot cells) leaves every
    message in place and, for IMAP, flagged \\Seen; otherwise every message is deleted.
-3. The server transcript shows the cell's mechanism (AUTHENTICATE XOAUTH2 / OAUTHBEARER for
-   IMAP, AUTH XOAUTH2 / OAUTHBEARER for POP3) and no other login; never a password login
-   (LOGIN, PASS, APOP); the server never had to reject the client's answer to a SASL error
-   challenge (RFC 7628: %x01 for OAUTHBEARER, an empty line for XOAUTH2). With an expired
-   token (daemon cells) another SASL mechanism or a bare USER is tolerated and noted.
+3. The server's record (the mock's transcript; Dovecot's auth debug log, since Dovecot answers
+   any reply to an error challenge with NO) shows the cell's mechanism (AUTHENTICATE XOAUTH2 /
+   OAUTHBEARER for IMAP, AUTH XOAUTH2 / OAUTHBEARER for POP3) and no other login; never a
+   password login (LOGIN, PASS, APOP; Dovecot: any other method); the client's answer to a
+   SASL error challenge was RFC 7628's %x01 for OAUTHBEARER, an empty line for XOAUTH2. With
+   an expired token (daemon cells) another SASL mechanism or a bare USER is tolerated, noted.
 4. No access token, in raw or any base64 form (alone or inside the SASL string), appears in
-   fetchmail's -vv output or in the server transcript.
+   fetchmail's -vv output, the mock's transcript, or Dovecot's log outside the auth exchange.
 5. Daemon cells: after the first poll the provider expires the token and mail arrives; a poll
    with the dead token must be refused and fetch nothing; then the refresher rotates the token
    and the same fetchmail process (re-reading its passwordfile every poll) fetches the waiting
    and a new message, the server having validated the rotated token.
 6. Sanitizer cells: no ASan/UBSan report in fetchmail's output.
+7. Long-token cells (a ~12 KB token): where the server takes SASL responses of any length,
+   as any cell; where it has a limit the response exceeds (Dovecot: 8192 bytes), the server
+   drops it and fetchmail must fail cleanly: an error exit (no crash, no hang), nothing
+   fetched, the mailbox untouched, no token in its output.
+
+`-dovecot` cells run all of this against Debian's Dovecot 2.3 (oauth2 passdb, RFC 7662
+introspection at the mock provider; mail owned by `nobody`; auth_failure_delay = 0 and the
+anvil penalty socket closed to the auth process, so refused logins are not slowed down).
 
 A build that fails (series does not apply, code does not compile) fails its cells.
 
@@ -41,38 +50,35 @@ from pathlib import Path
 from typing import Any
 
 from harness import paths
-from harness.cell.checks import (
-    CellLog,
-    CheckFailed,
-    check_delivery,
-    check_mailbox,
-    check_sanitizer,
-    check_transcript,
-)
-from harness.cell.mail import USER, seed_messages
+from harness.cell.checks import CellLog, CheckFailed, check_delivery, check_sanitizer
+from harness.cell.mail import USER, find_leaks, seed_messages
 from harness.cell.model import Cell
 from harness.cell.rcfile import DELIVER_SCRIPT, WORK, rcfile, wants_keep
 from harness.cell.refresher import Refresher
 from harness.cell.result import CellResult
+from harness.cell.servers import CellServer, DovecotServer, MockServer
 
 log = logging.getLogger(__name__)
 
 FETCH_TIMEOUT = 120.0  # one-shot fetchmail run, seconds
 DAEMON_INTERVAL = 2  # fetchmail -d seconds
 DAEMON_WAIT = 90.0
+LONG_TOKEN_BYTES = 9000  # random bytes: a ~12 KB token, a ~16 KB SASL response (O365 >2 KB)
 
 
 # -- one cell -------------------------------------------------------------------------------
 
 
-def run_cell(cell: Cell, binary: Path, image: str, client: Any, log_path: Path) -> CellResult:
-    """Run `cell` with `binary` in `image`; returns pass/fail; raises HarnessError on infra."""
+def run_cell(cell: Cell, binary: Path, image: str, client: Any, log_path: Path,
+             server_image: str | None = None) -> CellResult:
+    """Run `cell` with `binary` in `image` (Dovecot cells: against Dovecot in `server_image`);
+    returns pass/fail; raises HarnessError on infra."""
     started = time.monotonic()
     clog = CellLog(log_path)
     clog.section("cell", f"{cell.identifier}\nbinary {binary}\nimage {image}\n")
     checks: list[str] = []
     try:
-        with _world(cell, clog) as world:
+        with _world(cell, clog, server_image) as world:
             if cell.daemon:
                 _daemon_run(cell, binary, image, client, world, clog, checks)
             else:
@@ -91,52 +97,67 @@ def run_cell(cell: Cell, binary: Path, image: str, client: Any, log_path: Path) 
 
 @dataclass
 class World:
-    """The host side of a cell: provider, server, mailbox, refresher, scratch dir."""
+    """The host side of a cell: provider, mail server, refresher, scratch dir."""
 
     tmp: Path
     provider: Any
-    server: Any
-    mailbox: Any
+    server: CellServer
     refresher: Refresher
     ca_path: Path
     tokens: list[str] = field(default_factory=list)
     seeded: list[bytes] = field(default_factory=list)
 
-    def transcript_text(self) -> str:
-        return "\n".join(t.text() for t in self.server.transcripts)
-
 
 @contextlib.contextmanager
-def _world(cell: Cell, clog: CellLog) -> Iterator[World]:
-    from harness.mockserver import MailServerController
-    from harness.mockserver.mailbox import Mailbox
+def _world(cell: Cell, clog: CellLog, server_image: str | None) -> Iterator[World]:
     from harness.mockserver.oauth_provider import MockOAuthProvider
     from harness.mockserver.tls import TestCA
-    from harness.mockserver.validators import IntrospectionValidator
 
     with tempfile.TemporaryDirectory(prefix="fmh-cell-", dir=paths.cache_dir()) as tmp_name:
         tmp = Path(tmp_name)
         ca = TestCA(tmp / "ca")
         seeded = seed_messages(1, 4)
-        mailbox = Mailbox(seeded)
-        with MockOAuthProvider() as provider:
+        token_bytes = LONG_TOKEN_BYTES if cell.long_token else 32
+        with MockOAuthProvider(access_token_bytes=token_bytes) as provider:
             grant = provider.mint_token(USER, scope="mail")
             refresher = Refresher(tmp, provider, grant["refresh_token"])
-            client_id, secret = provider.resource_credentials
-            validator = IntrospectionValidator(provider.introspection_url, client_id, secret)
-            tls = "implicit" if cell.transport == "tls" else "starttls"
-            server = MailServerController(
-                cell.protocol, tls=tls, validator=validator, mailbox=mailbox,
-                ca=ca,
-            )
-            with server:
-                world = World(tmp, provider, server, mailbox, refresher, ca.ca_path,
-                              seeded=list(seeded))
+            opened = (_dovecot(cell, provider, ca, seeded, server_image)
+                      if cell.server == "dovecot" else _mock(cell, provider, ca, seeded))
+            with opened as server:
+                world = World(tmp, provider, server, refresher, ca.ca_path, seeded=list(seeded))
                 try:
                     yield world
                 finally:
                     clog.section("refresher", "\n".join(refresher.transcript))
-                    clog.section("server transcript", world.transcript_text())
+                    clog.section(f"{server.name} server record", server.record())
+
+
+@contextlib.contextmanager
+def _mock(cell: Cell, provider: Any, ca: Any, seeded: list[bytes]) -> Iterator[CellServer]:
+    from harness.mockserver import MailServerController
+    from harness.mockserver.mailbox import Mailbox
+    from harness.mockserver.validators import IntrospectionValidator
+
+    client_id, secret = provider.resource_credentials
+    validator = IntrospectionValidator(provider.introspection_url, client_id, secret)
+    mailbox = Mailbox(seeded)
+    tls = "implicit" if cell.transport == "tls" else "starttls"
+    with MailServerController(cell.protocol, tls=tls, validator=validator, mailbox=mailbox,
+                              ca=ca) as controller:
+        yield MockServer(controller, mailbox)
+
+
+@contextlib.contextmanager
+def _dovecot(cell: Cell, provider: Any, ca: Any, seeded: list[bytes],
+             image: str | None) -> Iterator[CellServer]:
+    """Debian's Dovecot in `image` (a container on the host network), or the host's own when
+    there is no image, validating tokens at the provider's RFC 7662 endpoint."""
+    from harness.mockserver.dovecot import DovecotInstance
+
+    client_id, secret = provider.resource_credentials
+    with DovecotInstance(provider.introspection_url, client_id, secret, USER, seeded, tls=ca,
+                         auth_debug=True, image=image) as dovecot:
+        yield DovecotServer(dovecot, cell)
 
 
 def _prepare_container(box: Any, binary: Path, world: World, rc: str) -> None:
@@ -181,6 +202,7 @@ def _oneshot_run(cell: Cell, binary: Path, image: str, client: Any, world: World
     keep = wants_keep(cell)
     rc = rcfile(cell, world.server.port, keep=keep)
     clog.section("fetchmailrc", rc)
+    too_large = _too_large(cell, token, world.server.sasl_limit)
     with _container(client, image) as box:
         _prepare_container(box, binary, world, rc)
         output: list[str] = []
@@ -188,13 +210,48 @@ def _oneshot_run(cell: Cell, binary: Path, image: str, client: Any, world: World
         text = "".join(output)
         clog.section(f"fetchmail -vv (exit {code})", text)
         check_sanitizer(cell, text, checks)
-        if code != 0:
-            raise CheckFailed(f"fetchmail exited {code}: {_last_error(text)}")
-        checks.append("fetchmail exited 0")
         delivered = _collect(box, world.tmp / "delivered")
+    if too_large:
+        _check_clean_failure(cell, world, code, text, delivered, checks)
+        return
+    if code != 0:
+        raise CheckFailed(f"fetchmail exited {code}: {_last_error(text)}")
+    checks.append("fetchmail exited 0")
     check_delivery(delivered, world.seeded, clog, checks)
-    check_mailbox(cell, world, world.seeded, keep, checks)
-    check_transcript(cell, world, text, checks)
+    world.server.check_mailbox(cell, world.seeded, keep, checks)
+    world.server.check_logins(cell, text, world.tokens, checks)
+
+
+def _too_large(cell: Cell, token: str, limit: int) -> bool:
+    """Whether the cell's SASL response (base64) is over the server's limit."""
+    if not limit:
+        return False
+    if cell.mechanism == "xoauth2":
+        raw = f"user={USER}\x01auth=Bearer {token}\x01\x01"
+    else:
+        raw = f"n,a={USER},\x01auth=Bearer {token}\x01\x01"
+    return 4 * ((len(raw.encode()) + 2) // 3) >= limit
+
+
+def _check_clean_failure(cell: Cell, world: World, code: int, text: str,
+                         delivered: list[tuple[str, bytes]], checks: list[str]) -> None:
+    """A token too long for the server: it drops the connection; fetchmail must give up with
+    an error (no crash, no hang, no fallback to a password), fetch nothing, lose nothing."""
+    if code == 0 or code >= 124:
+        raise CheckFailed(f"with a SASL response over the server's {world.server.sasl_limit} "
+                          f"bytes fetchmail exited {code}: expected a clean error exit")
+    if not world.server.saw_too_large():
+        raise CheckFailed("the server never refused an oversized SASL response: "
+                          f"{_last_error(text)}")
+    if delivered:
+        raise CheckFailed(f"{len(delivered)} messages delivered without a login")
+    checks.append(f"token over the server's {world.server.sasl_limit}-byte SASL limit: "
+                  f"the server dropped it, fetchmail gave up cleanly (exit {code})")
+    world.server.check_mailbox(cell, world.seeded, None, checks)
+    leaks = find_leaks(text, world.tokens)
+    if leaks:
+        raise CheckFailed(f"fetchmail -vv output leaks {', '.join(leaks)}")
+    checks.append("no token (raw/base64) in fetchmail -vv output")
 
 
 def _daemon_run(cell: Cell, binary: Path, image: str, client: Any, world: World,
@@ -250,20 +307,19 @@ def _daemon_run(cell: Cell, binary: Path, image: str, client: Any, world: World,
     text = "".join(output)
     check_sanitizer(cell, text, checks)
     check_delivery(delivered, world.seeded, clog, checks)
-    check_mailbox(cell, world, world.seeded, False, checks)
-    check_transcript(cell, world, text, checks)
+    world.server.check_mailbox(cell, world.seeded, False, checks)
+    world.server.check_logins(cell, text, world.tokens, checks)
 
 
 def _add_messages(world: World, count: int) -> None:
     for data in seed_messages(len(world.seeded) + 1, count):
-        world.mailbox.add(data)
+        world.server.add(data)
         world.seeded.append(data)
 
 
 def _auth_failures(world: World) -> int:
-    """Refused authentications so far (the profile's failure text in server replies)."""
-    return sum(1 for line in world.transcript_text().splitlines()
-               if line.startswith("S: ") and "Authentication failed" in line)
+    """Refused authentications so far."""
+    return world.server.refused()
 
 
 def _delivered_count(box: Any) -> int:

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from harness import paths
-from harness.cell.model import DISTROS, Cell
+from harness.cell.model import DEFAULT_SERVER, DISTROS, SERVERS, Cell
 from harness.errors import ConfigError
 from harness.matrix.select import Selector, cells_for, group_by_build
 
@@ -28,6 +28,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--patches-dir", type=Path, help="patch series dir (default patches/)")
     parser.add_argument("--distros", default=",".join(DISTROS),
                         help=f"comma-separated distros (default {','.join(DISTROS)})")
+    parser.add_argument("--servers", default=DEFAULT_SERVER,
+                        help="comma-separated mail servers the cells talk to: mock (the "
+                        "project's), dovecot (Debian's Dovecot 2.3 in a container); default "
+                        f"{DEFAULT_SERVER}; non-default ones end the identifier (…-tls-dovecot)")
     parser.add_argument("--with-asan", action="store_true",
                         help="add AddressSanitizer cells (implied by a glob containing '+')")
     parser.add_argument("--jobs", "-j", type=int, default=2,
@@ -56,10 +60,15 @@ def select_cells(args: argparse.Namespace) -> list[Cell]:
     unknown = [d for d in distros if d not in DISTROS]
     if unknown:
         raise ConfigError(f"unknown distro(s) {', '.join(unknown)} (one of {', '.join(DISTROS)})")
+    servers = [s for s in args.servers.split(",") if s]
+    unknown = [s for s in servers if s not in SERVERS]
+    if unknown or not servers:
+        raise ConfigError(f"unknown server(s) {', '.join(unknown) or '(none)'} "
+                          f"(one of {', '.join(SERVERS)})")
     sanitizers = ("asan",) if args.with_asan or selector.mentions_sanitizer() else ()
     versions = FetchmailSource(args.upstream).versions()
     universe = cells_for(versions, patches_dir=args.patches_dir, distros=distros,
-                         sanitizers=sanitizers)
+                         sanitizers=sanitizers, servers=servers)
     return selector.select(universe)
 
 

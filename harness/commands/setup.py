@@ -15,7 +15,8 @@ from harness.source.mirror import FetchmailSource, remember_upstream
 log = logging.getLogger(__name__)
 
 NAME = "setup"
-HELP = "make everything builds need: Docker engine, base/build images (idempotent)"
+HELP = ("make everything builds and cells need: Docker engine, base/build images, the "
+        "Dovecot image (idempotent)")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -41,7 +42,8 @@ def run(args: argparse.Namespace) -> int:
     print(f"engine: Docker {client.version().get('Version', '?')} answers")
     if args.images_archive:
         images.load_archive(args.images_archive)
-    tags, made_any = [], False
+    tags: list[str] = []
+    made_any = False
     for distro in args.distro or list(images.DISTROS):
         _, made = images.ensure_base(client, distro)
         print(f"{images.base_tag(distro)}: {'made with debootstrap' if made else 'present'}")
@@ -49,6 +51,10 @@ def run(args: argparse.Namespace) -> int:
         print(f"{image.tag}: {'built' if built else 'present'}")
         tags += [images.base_tag(distro), image.tag]
         made_any = made_any or made or built
+    server, built = images.ensure_dovecot_image(client)  # the `dovecot` server cells
+    print(f"{server.tag}: {'built' if built else 'present'}")
+    tags += [server.tag]
+    made_any = made_any or built
     if args.images_archive and (made_any or not args.images_archive.is_file()):
         images.save_archive(tags, args.images_archive)
         print(f"images archive {args.images_archive}: written ({', '.join(tags)})")

@@ -75,5 +75,17 @@ class DockerBackend:
                 self._images[distro] = image.tag
             return self._images[distro]
 
+    def server_image(self) -> str:
+        """Debian's Dovecot 2.3 for the `dovecot` server cells."""
+        from harness.build.images import ensure_dovecot_image
+
+        with self._lock:
+            if "dovecot" not in self._images:
+                image, _ = ensure_dovecot_image(self.client)
+                self._images["dovecot"] = image.tag
+            return self._images["dovecot"]
+
     def run(self, cell: Cell, built: Any, log_path: Path) -> CellResult:
-        return run_cell(cell, Path(built.binary), self.image(cell.distro), self.client, log_path)
+        server = self.server_image() if cell.server == "dovecot" else None
+        return run_cell(cell, Path(built.binary), self.image(cell.distro), self.client, log_path,
+                        server_image=server)

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from harness.cell.model import (
+    DEFAULT_SERVER,
     DISTROS,
     MECHANISMS,
     NATIVE_MECHANISMS,
@@ -30,12 +31,16 @@ def generate(
     distros: Sequence[str] = DISTROS,
     sanitizers: Sequence[str] = (),
     daemon: bool = True,
+    long_token: bool = True,
+    servers: Sequence[str] = (DEFAULT_SERVER,),
 ) -> list[Cell]:
-    """Every cell for versions x series x distros x protocols x mechanisms x transports.
+    """Every cell for versions x series x distros x protocols x mechanisms x transports x
+    servers.
 
     `series_of(version)` names the patch series for a release (None: no series, no cells);
     `next` is always native. Each build group also gets one daemon (token rotation) cell per
-    protocol, and with `sanitizers` the same cells again on a sanitizer build.
+    protocol and one long-token cell (IMAP, implicit TLS), and with `sanitizers` the same
+    cells again on a sanitizer build. The servers' cells of one build group are adjacent.
     """
     cells: list[Cell] = []
     for version in sorted(set(versions)):
@@ -45,18 +50,26 @@ def generate(
         mechanisms = NATIVE_MECHANISMS if series == NATIVE_SERIES else MECHANISMS
         for distro in distros:
             for sanitizer in (None, *sanitizers):
-                for protocol in PROTOCOLS:
-                    for mechanism in mechanisms:
-                        for transport in TRANSPORTS:
-                            cells.append(
-                                Cell(str(version), series, distro, protocol, mechanism,
-                                     transport, sanitizer)
-                            )
-                    if daemon:
-                        cells.append(
-                            Cell(str(version), series, distro, protocol, mechanisms[-1],
-                                 "tls", sanitizer, daemon=True)
-                        )
+                for server in servers:
+                    cells += _group_cells(str(version), series, distro, sanitizer, server,
+                                          mechanisms, daemon, long_token)
+    return cells
+
+
+def _group_cells(version: str, series: str, distro: str, sanitizer: str | None, server: str,
+                 mechanisms: Sequence[str], daemon: bool, long_token: bool) -> list[Cell]:
+    cells = []
+    for protocol in PROTOCOLS:
+        for mechanism in mechanisms:
+            for transport in TRANSPORTS:
+                cells.append(Cell(version, series, distro, protocol, mechanism, transport,
+                                  sanitizer, server=server))
+        if daemon:
+            cells.append(Cell(version, series, distro, protocol, mechanisms[-1], "tls",
+                              sanitizer, daemon=True, server=server))
+    if long_token:
+        cells.append(Cell(version, series, distro, "imap", mechanisms[0], "tls", sanitizer,
+                          long_token=True, server=server))
     return cells
 
 
@@ -154,6 +167,8 @@ def cells_for(
     patches_dir: Path | None = None,
     distros: Sequence[str] = DISTROS,
     sanitizers: Sequence[str] = (),
+    servers: Sequence[str] = (DEFAULT_SERVER,),
 ) -> list[Cell]:
     """The full matrix for `versions` under the project's series table."""
-    return generate(versions, series_name_of(patches_dir), distros=distros, sanitizers=sanitizers)
+    return generate(versions, series_name_of(patches_dir), distros=distros,
+                    sanitizers=sanitizers, servers=servers)
