@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 
@@ -96,3 +97,14 @@ def test_bench_uses_the_remembered_upstream_in_its_fresh_cache(
     with pytest.raises(Stop):
         main(["bench"])
     assert seen == ["/srv/mirrors/fetchmail.git"]
+
+
+def test_bench_reports_the_ccache_hit_rate_of_the_cold_builds(tmp_path: Path) -> None:
+    from harness.commands.bench import _ccache_rate
+
+    for name, counts in (("a", {"hits": 0, "misses": 50}), ("b", {"hits": 48, "misses": 2}),
+                         ("c", None)):
+        (tmp_path / name).mkdir()
+        (tmp_path / name / "manifest.json").write_text(json.dumps({"ccache": counts}))
+    assert _ccache_rate(tmp_path) == "48.0% (48 hits, 52 misses)"
+    assert _ccache_rate(tmp_path / "c").startswith("n/a")
