@@ -110,54 +110,53 @@ class World:
 
 @contextlib.contextmanager
 def _world(cell: Cell, clog: CellLog, server_image: str | None) -> Iterator[World]:
+    with tempfile.TemporaryDirectory(prefix="fmh-cell-", dir=paths.cache_dir()) as tmp_name:
+        tmp = Path(tmp_name)
+        seeded = seed_messages(1, 4)
+        opened = (_dovecot(cell, tmp, seeded, server_image) if cell.server == "dovecot"
+                  else _mock(cell, tmp, seeded))
+        with opened as (provider, server, ca_path):
+            if cell.long_token:
+                provider.access_token_bytes = LONG_TOKEN_BYTES
+            grant = provider.mint_token(USER, scope="mail")
+            refresher = Refresher(tmp, provider, grant["refresh_token"])
+            world = World(tmp, provider, server, refresher, ca_path, seeded=list(seeded))
+            try:
+                yield world
+            finally:
+                clog.section("refresher", "\n".join(refresher.transcript))
+                clog.section(f"{server.name} server record", server.record())
+
+
+@contextlib.contextmanager
+def _mock(cell: Cell, tmp: Path,
+          seeded: list[bytes]) -> Iterator[tuple[Any, CellServer, Path]]:
+    from harness.mockserver.mailbox import Mailbox
+    from harness.mockserver.stack import MockStack
+
+    mailbox = Mailbox(seeded)
+    tls = "implicit" if cell.transport == "tls" else "starttls"
+    with MockStack((cell.protocol,), tls=tls, mailbox=mailbox, user=USER,
+                   ca_dir=tmp / "ca") as stack:
+        assert stack.ca_path is not None
+        yield stack.provider, MockServer(stack[cell.protocol], mailbox), stack.ca_path
+
+
+@contextlib.contextmanager
+def _dovecot(cell: Cell, tmp: Path, seeded: list[bytes],
+             image: str | None) -> Iterator[tuple[Any, CellServer, Path]]:
+    """Debian's Dovecot in `image` (a container on the host network), or the host's own when
+    there is no image, validating tokens at the mock provider's RFC 7662 endpoint."""
+    from harness.mockserver.dovecot import DovecotInstance
     from harness.mockserver.oauth_provider import MockOAuthProvider
     from harness.mockserver.tls import TestCA
 
-    with tempfile.TemporaryDirectory(prefix="fmh-cell-", dir=paths.cache_dir()) as tmp_name:
-        tmp = Path(tmp_name)
-        ca = TestCA(tmp / "ca")
-        seeded = seed_messages(1, 4)
-        token_bytes = LONG_TOKEN_BYTES if cell.long_token else 32
-        with MockOAuthProvider(access_token_bytes=token_bytes) as provider:
-            grant = provider.mint_token(USER, scope="mail")
-            refresher = Refresher(tmp, provider, grant["refresh_token"])
-            opened = (_dovecot(cell, provider, ca, seeded, server_image)
-                      if cell.server == "dovecot" else _mock(cell, provider, ca, seeded))
-            with opened as server:
-                world = World(tmp, provider, server, refresher, ca.ca_path, seeded=list(seeded))
-                try:
-                    yield world
-                finally:
-                    clog.section("refresher", "\n".join(refresher.transcript))
-                    clog.section(f"{server.name} server record", server.record())
-
-
-@contextlib.contextmanager
-def _mock(cell: Cell, provider: Any, ca: Any, seeded: list[bytes]) -> Iterator[CellServer]:
-    from harness.mockserver import MailServerController
-    from harness.mockserver.mailbox import Mailbox
-    from harness.mockserver.validators import IntrospectionValidator
-
-    client_id, secret = provider.resource_credentials
-    validator = IntrospectionValidator(provider.introspection_url, client_id, secret)
-    mailbox = Mailbox(seeded)
-    tls = "implicit" if cell.transport == "tls" else "starttls"
-    with MailServerController(cell.protocol, tls=tls, validator=validator, mailbox=mailbox,
-                              ca=ca) as controller:
-        yield MockServer(controller, mailbox)
-
-
-@contextlib.contextmanager
-def _dovecot(cell: Cell, provider: Any, ca: Any, seeded: list[bytes],
-             image: str | None) -> Iterator[CellServer]:
-    """Debian's Dovecot in `image` (a container on the host network), or the host's own when
-    there is no image, validating tokens at the provider's RFC 7662 endpoint."""
-    from harness.mockserver.dovecot import DovecotInstance
-
-    client_id, secret = provider.resource_credentials
-    with DovecotInstance(provider.introspection_url, client_id, secret, USER, seeded, tls=ca,
-                         auth_debug=True, image=image) as dovecot:
-        yield DovecotServer(dovecot, cell)
+    ca = TestCA(tmp / "ca")
+    with MockOAuthProvider() as provider:
+        client_id, secret = provider.resource_credentials
+        with DovecotInstance(provider.introspection_url, client_id, secret, USER, seeded,
+                             tls=ca, auth_debug=True, image=image) as dovecot:
+            yield provider, DovecotServer(dovecot, cell), ca.ca_path
 
 
 def _prepare_container(box: Any, binary: Path, world: World, rc: str) -> None:
