@@ -24,7 +24,7 @@ import docker
 from filelock import FileLock
 
 from harness import paths
-from harness.build import images, reuse
+from harness.build import images, libs, reuse
 from harness.build.container import Container, read_text
 from harness.errors import BuildError, ConfigError, PatchError
 from harness.series.apply import ApplyReport, apply_series
@@ -35,9 +35,12 @@ from harness.source.versions import Version
 log = logging.getLogger(__name__)
 
 # Bump when the steps below change in a way that changes the binary.
-BUILD_SCRIPT_VERSION = 4
+BUILD_SCRIPT_VERSION = 5
 SRC = reuse.SRC
 BOOTSTRAP = "if [ -x ./autogen.sh ]; then ./autogen.sh; else autoreconf -fi; fi"
+DESTDIR = "/build/destdir"  # `make install DESTDIR=` (prefix /usr, as a Debian package has it)
+# fetchmail's licence and release notes, for the packages made from the DESTDIR tree
+DOCS = ("COPYING", "NEWS")
 SANITIZE_FLAGS = "-fsanitize=address,undefined -fno-omit-frame-pointer -g"
 
 
@@ -193,12 +196,6 @@ def _tail(path: Path, n: int = 25) -> str:
     return "\n".join(lines[-n:])
 
 
-MAKE_BINARY = (  # the exported binary only (not po/*.gmo, fetchmailconf): BUILT_SOURCES first
-    "printf 'fmh-built-sources: $(BUILT_SOURCES)\\n' > /build/built-sources.mk"
-    " && make -j2 -f Makefile -f /build/built-sources.mk fmh-built-sources && make -j2 fetchmail"
-)
-
-
 class _Steps:
     """The build's shell steps in one container, each logged with its time."""
 
@@ -245,13 +242,16 @@ def _container_build(
     ldflags = SANITIZE_FLAGS if spec.sanitize else ""
     env = {**reuse.CCACHE_ENV, "ASAN_OPTIONS": "detect_leaks=0"}
     options = configure_options(tree)
-    arguments = ["--with-ssl", *options, "CC=ccache gcc", f"CFLAGS={cflags}",
+    arguments = ["--prefix=/usr", "--with-ssl", *options, "CC=ccache gcc", f"CFLAGS={cflags}",
                  f"CPPFLAGS={' '.join(flags)}", f"LDFLAGS={ldflags}"]
     bootstrap_key = reuse.bootstrap_key(tree, image.content_hash, BOOTSTRAP)
     kept_bootstrap = store.autoreconf(bootstrap_key)
     config_cache = store.configure(
         reuse.configure_key(image.content_hash, reuse.release_family(spec.version), arguments))
     reused = {"autoreconf": kept_bootstrap.is_file(), "configure_cache": config_cache.is_file()}
+    docs = " ".join(DOCS)
+    install = (f"make install DESTDIR={DESTDIR} && for f in {docs}; do [ ! -f $f ] || "
+               f"install -D -m 644 $f {DESTDIR}/usr/share/doc/fetchmail/$f; done")
     with Container(
         client, image.tag, network_mode="none",
         volumes={str(store.ccache): {"bind": "/ccache", "mode": "rw"}},
@@ -279,7 +279,8 @@ def _container_build(
         with store.first_compile(f"{image.id} {cflags}") as first:
             if first:
                 logger("=== first compile of this image and flags: the others wait for it\n")
-            steps.run("make", MAKE_BINARY, {**env, "CCACHE_STATSLOG": reuse.STATS_LOG})
+            steps.run("make", ["make", "-j2"], {**env, "CCACHE_STATSLOG": reuse.STATS_LOG})
+        steps.run("install", install, env)
         ccache = _ccache_counts(box)
         logger(f"=== ccache: {json.dumps(ccache)}\n")
         logger.step("fetchmail --version")
@@ -291,13 +292,15 @@ def _container_build(
             raise BuildError(f"the built fetchmail does not run: {version_output[-500:]}")
         (out / "version.txt").write_text(version_output)
         box.get(f"{SRC}/fetchmail", out / "fetchmail")
+        box.get(DESTDIR, out / "destdir")
+        runtime = libs.inspect(box, f"{SRC}/fetchmail")
     # kept only once the build succeeded: a failing tree leaves nothing for the next one
     if not reused["autoreconf"]:
         store.keep(out / "autoreconf.tar", kept_bootstrap)
     store.keep(out / "config.cache", config_cache)
-    return {"openssl": openssl, "cflags": cflags, "ldflags": ldflags, "cppflags": flags,
-            "configure_options": options, "reused": reused, "ccache": ccache,
-            "step_seconds": steps.times}
+    return {"openssl": openssl, **runtime, "cflags": cflags, "ldflags": ldflags,
+            "cppflags": flags, "configure_options": options, "reused": reused,
+            "ccache": ccache, "step_seconds": steps.times}
 
 
 def _ccache_counts(box: Container) -> dict[str, int] | None:
@@ -420,11 +423,14 @@ def _apply(
 
 
 def export(result: BuildResult, dist: Path) -> Path:
-    """Copy a build's files to dist/<identifier>/ (replacing an older copy)."""
+    """Copy a build's files to dist/<identifier>/ (replacing an older copy).
+
+    The DESTDIR tree stays in the cache: `--tarball` and `--deb` are how it leaves.
+    """
     target = dist / result.spec.identifier
     tmp = dist / f".{result.spec.identifier}.tmp"
     shutil.rmtree(tmp, ignore_errors=True)
-    shutil.copytree(result.dist_dir, tmp)
+    shutil.copytree(result.dist_dir, tmp, ignore=shutil.ignore_patterns("destdir"))
     if target.exists():
         shutil.rmtree(target)
     os.replace(tmp, target)

@@ -1,9 +1,11 @@
 """A matrix cell: the identifier of one end-to-end run and what it stands for.
 
 An identifier reads
-``VERSION-SERIES-DISTRO[+SANITIZER]-PROTOCOL-MECHANISM-TRANSPORT[-daemon|-longtoken][-SERVER]``,
+``VERSION-SERIES-DISTRO[+SANITIZER|+deb]-PROTOCOL-MECHANISM-TRANSPORT[-daemon|-longtoken][-SERVER]``,
 e.g. ``6.4.33-oauth64-bookworm-imap-xoauth2-tls``,
-``next-native-bookworm+asan-pop3-oauthbearer-starttls-daemon`` or
+``next-native-bookworm+asan-pop3-oauthbearer-starttls-daemon``,
+``6.4.33-oauth64-trixie+deb-pop3-xoauth2-tls`` (the fetchmail that the build's .deb installs
+with apt, run from /usr/bin/fetchmail, instead of the build tree's binary) or
 ``6.4.33-oauth64-bookworm-imap-xoauth2-tls-dovecot``. The server (the project's mock, or
 Debian's Dovecot 2.3) is spelled only when it is not the mock, so mock identifiers stay as
 they were.
@@ -22,6 +24,7 @@ MECHANISMS = ("xoauth2", "oauthbearer")
 TRANSPORTS = ("tls", "starttls")  # tls = implicit TLS (IMAPS/POP3S), starttls = in-band upgrade
 DISTROS = ("bookworm", "bullseye", "trixie")
 SANITIZERS = ("asan",)
+PACKAGED = "deb"  # DISTRO+deb: the cell runs the package's fetchmail
 NATIVE_SERIES = "native"  # fetchmail 7 (`next`): OAuth built in, no patch series
 NATIVE_MECHANISMS = ("oauthbearer",)  # `next` knows `auth oauthbearer` only
 DAEMON_SUFFIX = "daemon"
@@ -50,6 +53,7 @@ class Cell:
     transport: str
     sanitizer: str | None = None
     daemon: bool = False
+    packaged: bool = False
     long_token: bool = False
     server: str = DEFAULT_SERVER
 
@@ -73,6 +77,9 @@ class Cell:
             raise ConfigError(
                 f"unknown sanitizer {self.sanitizer!r} (one of: {', '.join(SANITIZERS)})"
             )
+        if self.packaged and self.sanitizer is not None:
+            raise ConfigError("a sanitizer build is not packaged: +deb and "
+                              f"+{self.sanitizer} do not combine")
         if not _NAME.match(self.series):
             raise ConfigError(
                 f"bad series name {self.series!r} (lowercase letters, digits, _ . and -)"
@@ -84,8 +91,13 @@ class Cell:
             )
 
     @property
+    def variant(self) -> str | None:
+        """What follows the distro's '+': the sanitizer, or `deb`."""
+        return PACKAGED if self.packaged else self.sanitizer
+
+    @property
     def identifier(self) -> str:
-        distro = f"{self.distro}+{self.sanitizer}" if self.sanitizer else self.distro
+        distro = f"{self.distro}+{self.variant}" if self.variant else self.distro
         parts = [self.version, self.series, distro, self.protocol, self.mechanism, self.transport]
         if self.daemon:
             parts.append(DAEMON_SUFFIX)
@@ -114,12 +126,14 @@ class Cell:
         if len(parts) < 6:
             raise ConfigError(
                 f"not a cell identifier: {identifier!r} (expected VERSION-SERIES-DISTRO"
-                "[+SANITIZER]-PROTOCOL-MECHANISM-TRANSPORT[-daemon|-longtoken][-dovecot], "
+                "[+SANITIZER|+deb]-PROTOCOL-MECHANISM-TRANSPORT[-daemon|-longtoken][-dovecot], "
                 "e.g. 6.4.33-oauth64-bookworm-imap-xoauth2-tls)"
             )
         version, series = parts[0], "-".join(parts[1:-4])
         distro, protocol, mechanism, transport = parts[-4:]
-        distro, _, sanitizer = distro.partition("+")
+        distro, _, variant = distro.partition("+")
+        packaged = variant == PACKAGED
+        sanitizer = None if packaged else variant
         return cls(
             version=str(Version.parse(version)),
             series=series,
@@ -129,6 +143,7 @@ class Cell:
             transport=transport,
             sanitizer=sanitizer or None,
             daemon=daemon,
+            packaged=packaged,
             long_token=long_token,
             server=server,
         )
@@ -140,7 +155,8 @@ class Cell:
 
     @property
     def build_group(self) -> str:
-        """Cells with the same build group share one fetchmail binary."""
+        """Cells with the same build group share one fetchmail build (a +deb cell uses the
+        same build as its plain twin: its package is made from it)."""
         distro = f"{self.distro}+{self.sanitizer}" if self.sanitizer else self.distro
         return f"{self.version}-{self.series}-{distro}"
 

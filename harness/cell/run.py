@@ -64,18 +64,20 @@ FETCH_TIMEOUT = 120.0  # one-shot fetchmail run, seconds
 DAEMON_INTERVAL = 2  # fetchmail -d seconds
 DAEMON_WAIT = 90.0
 LONG_TOKEN_BYTES = 9000  # random bytes: a ~12 KB token, a ~16 KB SASL response (O365 >2 KB)
+INSTALLED = "/usr/bin/fetchmail"  # what a package installs: run when a cell brings no binary
 
 
 # -- one cell -------------------------------------------------------------------------------
 
 
-def run_cell(cell: Cell, binary: Path, image: str, client: Any, log_path: Path,
+def run_cell(cell: Cell, binary: Path | None, image: str, client: Any, log_path: Path,
              server_image: str | None = None) -> CellResult:
-    """Run `cell` with `binary` in `image` (Dovecot cells: against Dovecot in `server_image`);
-    returns pass/fail; raises HarnessError on infra."""
+    """Run `cell` with `binary` (None: the image's installed INSTALLED) in `image` (Dovecot
+    cells: against Dovecot in `server_image`); returns pass/fail; raises HarnessError on
+    infrastructure trouble."""
     started = time.monotonic()
     clog = CellLog(log_path)
-    clog.section("cell", f"{cell.identifier}\nbinary {binary}\nimage {image}\n")
+    clog.section("cell", f"{cell.identifier}\nbinary {binary or INSTALLED}\nimage {image}\n")
     checks: list[str] = []
     try:
         with _world(cell, clog, server_image) as world:
@@ -159,27 +161,31 @@ def _dovecot(cell: Cell, tmp: Path, seeded: list[bytes],
             yield provider, DovecotServer(dovecot, cell), ca.ca_path
 
 
-def _prepare_container(box: Any, binary: Path, world: World, rc: str) -> None:
+def _prepare_container(box: Any, binary: Path | None, world: World, rc: str) -> str:
+    """Put the cell's files into WORK; the fetchmail to run (a copy of `binary`, else the
+    installed one)."""
     files = world.tmp / "put"
     files.mkdir()
     (files / "fetchmailrc").write_text(rc)
     (files / "deliver").write_text(DELIVER_SCRIPT)
-    shutil.copyfile(binary, files / "fetchmail")
+    if binary is not None:
+        shutil.copyfile(binary, files / "fetchmail")
     shutil.copyfile(world.ca_path, files / "ca.pem")
     shutil.copyfile(world.refresher.access_token_file, files / "token")
     box.put(files, WORK)
     box.check(
-        f"cd {WORK} && mkdir -p out && chown -R root:root . && chmod 700 fetchmail deliver "
-        "&& chmod 600 fetchmailrc token ca.pem"
+        f"cd {WORK} && mkdir -p out && chown -R root:root . && chmod 700 deliver "
+        f"{'fetchmail' if binary is not None else ''} && chmod 600 fetchmailrc token ca.pem"
     )
     if "sslcertpath" in rc:  # old 6.3: a directory of hashed CA certificates
         box.check(f"mkdir -p {WORK}/certs && cp {WORK}/ca.pem {WORK}/certs/ && "
                   f"(openssl rehash {WORK}/certs || c_rehash {WORK}/certs)")
+    return f"{WORK}/fetchmail" if binary is not None else INSTALLED
 
 
-def _fetchmail_argv(extra: list[str]) -> list[str]:
+def _fetchmail_argv(program: str, extra: list[str]) -> list[str]:
     # no --pidfile (6.3.0 lacks it): FETCHMAILHOME puts the pid file in WORK anyway
-    return [f"{WORK}/fetchmail", "-f", f"{WORK}/fetchmailrc", "--idfile", f"{WORK}/fetchids",
+    return [program, "-f", f"{WORK}/fetchmailrc", "--idfile", f"{WORK}/fetchids",
             "-vv", "--nosyslog", *extra]
 
 
@@ -193,7 +199,7 @@ def _container(client: Any, image: str) -> Any:
     return Container(client, image, network_mode="host")
 
 
-def _oneshot_run(cell: Cell, binary: Path, image: str, client: Any, world: World,
+def _oneshot_run(cell: Cell, binary: Path | None, image: str, client: Any, world: World,
                  clog: CellLog, checks: list[str]) -> None:
     token = world.refresher.refresh()
     world.tokens.append(token)
@@ -203,9 +209,9 @@ def _oneshot_run(cell: Cell, binary: Path, image: str, client: Any, world: World
     clog.section("fetchmailrc", rc)
     too_large = _too_large(cell, token, world.server.sasl_limit)
     with _container(client, image) as box:
-        _prepare_container(box, binary, world, rc)
+        program = _prepare_container(box, binary, world, rc)
         output: list[str] = []
-        code = _run_with_timeout(box, _fetchmail_argv([]), output, FETCH_TIMEOUT)
+        code = _run_with_timeout(box, _fetchmail_argv(program, []), output, FETCH_TIMEOUT)
         text = "".join(output)
         clog.section(f"fetchmail -vv (exit {code})", text)
         check_sanitizer(cell, text, checks)
@@ -253,16 +259,16 @@ def _check_clean_failure(cell: Cell, world: World, code: int, text: str,
     checks.append("no token (raw/base64) in fetchmail -vv output")
 
 
-def _daemon_run(cell: Cell, binary: Path, image: str, client: Any, world: World,
+def _daemon_run(cell: Cell, binary: Path | None, image: str, client: Any, world: World,
                 clog: CellLog, checks: list[str]) -> None:
     first = world.refresher.refresh()
     world.tokens.append(first)
     rc = rcfile(cell, world.server.port, keep=False)
     clog.section("fetchmailrc", rc)
     with _container(client, image) as box:
-        _prepare_container(box, binary, world, rc)
+        program = _prepare_container(box, binary, world, rc)
         output: list[str] = []
-        argv = _fetchmail_argv(["--nodetach", "-d", str(DAEMON_INTERVAL)])
+        argv = _fetchmail_argv(program, ["--nodetach", "-d", str(DAEMON_INTERVAL)])
         daemon = threading.Thread(target=_run_capturing, args=(box, argv, output),
                                   name=f"daemon-{cell.identifier}", daemon=True)
         daemon.start()

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from harness import paths
-from harness.cell.model import DEFAULT_SERVER, DISTROS, SERVERS, Cell
+from harness.cell.model import DEFAULT_SERVER, DISTROS, PACKAGED, SERVERS, Cell
 from harness.errors import ConfigError
 from harness.matrix.select import Selector, cells_for, group_by_build
 
@@ -33,7 +33,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         "project's), dovecot (Debian's Dovecot 2.3 in a container); default "
                         f"{DEFAULT_SERVER}; non-default ones end the identifier (…-tls-dovecot)")
     parser.add_argument("--with-asan", action="store_true",
-                        help="add AddressSanitizer cells (implied by a glob containing '+')")
+                        help="add AddressSanitizer cells (implied by a glob with '+asan')")
+    parser.add_argument("--with-deb", action="store_true",
+                        help="add cells that run the fetchmail each build's .deb installs with "
+                             "apt in a fresh base container (DISTRO+deb; implied by a glob "
+                             "with '+deb')")
     parser.add_argument("--jobs", "-j", type=int, default=2,
                         help="parallel builds (2); twice as many cells run at once")
     parser.add_argument("--list", action="store_true", help="print the selected cells, run nothing")
@@ -65,10 +69,11 @@ def select_cells(args: argparse.Namespace) -> list[Cell]:
     if unknown or not servers:
         raise ConfigError(f"unknown server(s) {', '.join(unknown) or '(none)'} "
                           f"(one of {', '.join(SERVERS)})")
-    sanitizers = ("asan",) if args.with_asan or selector.mentions_sanitizer() else ()
+    sanitizers = ("asan",) if args.with_asan or selector.mentions("asan") else ()
+    packaged = args.with_deb or selector.mentions(PACKAGED)
     versions = FetchmailSource(args.upstream).versions()
     universe = cells_for(versions, patches_dir=args.patches_dir, distros=distros,
-                         sanitizers=sanitizers, servers=servers)
+                         sanitizers=sanitizers, packaged=packaged, servers=servers)
     return selector.select(universe)
 
 

@@ -56,9 +56,9 @@ def run(args: argparse.Namespace) -> int:
     if result.log:
         print(f"log: {result.log}")
     if result.binary:
-        sanitize = " --sanitize" if cell.sanitizer else ""
+        flag = " --sanitize" if cell.sanitizer else " --deb" if cell.packaged else ""
         print(f"binary: {result.binary}  (copy it out with `fetchmail-harness build "
-              f"{cell.version} --distro {cell.distro}{sanitize} --dist DIR`)")
+              f"{cell.version} --distro {cell.distro}{flag} --dist DIR`)")
     if result.outcome == "fail":
         return CellFailure.exit_code
     if result.outcome == "error":

@@ -28,7 +28,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         "upstream); a failure is a warning, source-needing tests then skip")
     parser.add_argument("--test-peers", action="store_true",
                         help="also install the real peers tests compare against "
-                        "(Debian's fetchmail, curl, dovecot, postfix's postmap, GNU patch)")
+                        "(Debian's fetchmail, curl, dovecot, postfix's postmap, GNU patch, cron, "
+                        "systemd-analyze)")
     parser.add_argument("--images-archive", type=Path, metavar="FILE",
                         help="load the images from FILE (a `docker save` archive) first, and "
                         "rewrite it when an image had to be made (for CI caches)")

@@ -1,4 +1,5 @@
-"""The matrix runner's real backend: builds with harness.build, runs cells in the build image."""
+"""The matrix runner's real backend: builds with harness.build, runs cells in the build image
+(a DISTRO+deb cell: in the base image with the build's .deb installed by apt)."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ from typing import Any
 from harness.cell.model import Cell
 from harness.cell.result import CellResult
 from harness.cell.run import run_cell
-from harness.errors import ConfigError
+from harness.errors import BuildError, ConfigError
 
 
 class DockerBackend:
@@ -85,7 +86,21 @@ class DockerBackend:
                 self._images["dovecot"] = image.tag
             return self._images["dovecot"]
 
+    def installed(self, cell: Cell, built: Any) -> str:
+        """The image with the build's .deb installed by apt (made once per package)."""
+        from harness.build.installed import installed_image
+        from harness.build.package import package
+
+        made = package(Path(built.dist_dir), self.image(cell.distro), self.client)
+        return installed_image(self.client, cell.distro, [made.deb])
+
     def run(self, cell: Cell, built: Any, log_path: Path) -> CellResult:
         server = self.server_image() if cell.server == "dovecot" else None
-        return run_cell(cell, Path(built.binary), self.image(cell.distro), self.client, log_path,
-                        server_image=server)
+        if not cell.packaged:
+            return run_cell(cell, Path(built.binary), self.image(cell.distro), self.client,
+                            log_path, server_image=server)
+        try:
+            image = self.installed(cell, built)
+        except (BuildError, ConfigError) as exc:  # the package, not the infrastructure
+            return CellResult(cell.identifier, "fail", f"package: {exc}")
+        return run_cell(cell, None, image, self.client, log_path, server_image=server)

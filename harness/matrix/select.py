@@ -30,6 +30,7 @@ def generate(
     *,
     distros: Sequence[str] = DISTROS,
     sanitizers: Sequence[str] = (),
+    packaged: bool = False,
     daemon: bool = True,
     long_token: bool = True,
     servers: Sequence[str] = (DEFAULT_SERVER,),
@@ -40,8 +41,12 @@ def generate(
     `series_of(version)` names the patch series for a release (None: no series, no cells);
     `next` is always native. Each build group also gets one daemon (token rotation) cell per
     protocol and one long-token cell (IMAP, implicit TLS), and with `sanitizers` the same
-    cells again on a sanitizer build. The servers' cells of one build group are adjacent.
+    cells again on a sanitizer build, with `packaged` again from the build's installed .deb
+    (DISTRO+deb). The servers' cells of one build group are adjacent.
     """
+    variants = [(None, False), *((s, False) for s in sanitizers)]
+    if packaged:
+        variants.append((None, True))
     cells: list[Cell] = []
     for version in sorted(set(versions)):
         series = NATIVE_SERIES if version.branch else series_of(version)
@@ -49,27 +54,28 @@ def generate(
             continue
         mechanisms = NATIVE_MECHANISMS if series == NATIVE_SERIES else MECHANISMS
         for distro in distros:
-            for sanitizer in (None, *sanitizers):
+            for sanitizer, deb in variants:
                 for server in servers:
-                    cells += _group_cells(str(version), series, distro, sanitizer, server,
-                                          mechanisms, daemon, long_token)
+                    cells += _group_cells(str(version), series, distro, sanitizer, deb,
+                                          server, mechanisms, daemon, long_token)
     return cells
 
 
-def _group_cells(version: str, series: str, distro: str, sanitizer: str | None, server: str,
-                 mechanisms: Sequence[str], daemon: bool, long_token: bool) -> list[Cell]:
+def _group_cells(version: str, series: str, distro: str, sanitizer: str | None, deb: bool,
+                 server: str, mechanisms: Sequence[str], daemon: bool,
+                 long_token: bool) -> list[Cell]:
     cells = []
     for protocol in PROTOCOLS:
         for mechanism in mechanisms:
             for transport in TRANSPORTS:
                 cells.append(Cell(version, series, distro, protocol, mechanism, transport,
-                                  sanitizer, server=server))
+                                  sanitizer, packaged=deb, server=server))
         if daemon:
             cells.append(Cell(version, series, distro, protocol, mechanisms[-1], "tls",
-                              sanitizer, daemon=True, server=server))
+                              sanitizer, daemon=True, packaged=deb, server=server))
     if long_token:
         cells.append(Cell(version, series, distro, "imap", mechanisms[0], "tls", sanitizer,
-                          long_token=True, server=server))
+                          long_token=True, packaged=deb, server=server))
     return cells
 
 
@@ -121,8 +127,12 @@ class Selector:
             fnmatch.fnmatchcase(identifier, pat) for pat in self.include
         )
 
-    def mentions_sanitizer(self) -> bool:
-        return any("+" in pat for pat in self.include)
+    def mentions(self, variant: str) -> bool:
+        """Whether a positive glob can match DISTRO+`variant` ('*+asan-*', '*+*', '*+d*')."""
+        return any(
+            fnmatch.fnmatchcase(variant, pat.split("+", 1)[1].split("-", 1)[0] or "*")
+            for pat in self.include if "+" in pat
+        )
 
     def select(self, cells: Sequence[Cell]) -> list[Cell]:
         ids = [c.identifier for c in cells]
@@ -167,8 +177,9 @@ def cells_for(
     patches_dir: Path | None = None,
     distros: Sequence[str] = DISTROS,
     sanitizers: Sequence[str] = (),
+    packaged: bool = False,
     servers: Sequence[str] = (DEFAULT_SERVER,),
 ) -> list[Cell]:
     """The full matrix for `versions` under the project's series table."""
     return generate(versions, series_name_of(patches_dir), distros=distros,
-                    sanitizers=sanitizers, servers=servers)
+                    sanitizers=sanitizers, packaged=packaged, servers=servers)
