@@ -10,7 +10,8 @@ from pathlib import Path
 from typing import Any
 
 from harness import paths
-from harness.cell.model import DEFAULT_SERVER, DISTROS, PACKAGED, SERVERS, Cell
+from harness.build.distros import DISTROS, parse_distros
+from harness.cell.model import DEFAULT_SERVER, PACKAGED, SANITIZERS, SERVERS, Cell, Server, one_of
 from harness.errors import ConfigError
 from harness.matrix.select import Selector, cells_for, group_by_build
 
@@ -60,16 +61,11 @@ def select_cells(args: argparse.Namespace) -> list[Cell]:
     from harness.source.mirror import FetchmailSource
 
     selector = Selector.parse(args.select)
-    distros = [d for d in args.distros.split(",") if d]
-    unknown = [d for d in distros if d not in DISTROS]
-    if unknown:
-        raise ConfigError(f"unknown distro(s) {', '.join(unknown)} (one of {', '.join(DISTROS)})")
-    servers = [s for s in args.servers.split(",") if s]
-    unknown = [s for s in servers if s not in SERVERS]
-    if unknown or not servers:
-        raise ConfigError(f"unknown server(s) {', '.join(unknown) or '(none)'} "
-                          f"(one of {', '.join(SERVERS)})")
-    sanitizers = ("asan",) if args.with_asan or selector.mentions("asan") else ()
+    distros = parse_distros(args.distros)
+    servers: list[Server] = [one_of("server", s, SERVERS) for s in args.servers.split(",") if s]
+    if not servers:
+        raise ConfigError(f"--servers names no server (one of {', '.join(SERVERS)})")
+    sanitizers = SANITIZERS if args.with_asan or selector.mentions("asan") else ()
     packaged = args.with_deb or selector.mentions(PACKAGED)
     versions = FetchmailSource(args.upstream).versions()
     universe = cells_for(versions, patches_dir=args.patches_dir, distros=distros,
@@ -170,7 +166,7 @@ def execute(cells: list[Cell], args: argparse.Namespace) -> int:
     if args.dist:
         exported = export_builds(backend, cells, args.dist)
         print(f"builds exported to {args.dist}: {exported}", file=sys.stderr)
-    return 0 if outcome.ok else 1
+    return outcome.exit_code
 
 
 def export_builds(backend: Any, cells: list[Cell], dist: Path) -> int:

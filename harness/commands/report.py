@@ -31,7 +31,7 @@ def run(args: argparse.Namespace) -> int:
     merged = read_reports(args.dirs)
     if args.out is not None:
         write_reports(merged.results, args.out, duration=merged.duration, builds=merged.builds)
-    relative = {r.cell: f"logs/{r.cell}.log" for r in merged.results if r.log}
+    relative = {r.identifier: f"logs/{r.identifier}.log" for r in merged.results if r.log}
     text = markdown(merged.results, link_logs(relative, args.logs_url))
     if merged.problems:
         text += "\n## Reports that could not be merged\n\n" + "".join(

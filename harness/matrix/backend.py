@@ -5,41 +5,48 @@ from __future__ import annotations
 
 import threading
 from pathlib import Path
-from typing import Any
 
+import docker
+
+from harness.build.builder import BuildPlan, BuildResult, build, default_series, plan_build
+from harness.build.distros import Distro
+from harness.build.engine import ensure_engine
+from harness.build.images import ensure_build_image
 from harness.cell.model import Cell
 from harness.cell.result import CellResult
 from harness.cell.run import run_cell
 from harness.errors import BuildError, ConfigError
+from harness.series.names import NATIVE_SERIES
+from harness.source.mirror import FetchmailSource
 
 
 class DockerBackend:
-    """A harness.matrix.runner.Backend: harness.build.builder builds, harness.cell.run runs."""
+    """A harness.matrix.runner.Backend: harness.build.builder builds, harness.cell.run runs.
+
+    The plan of each build (its resolved inputs and key) is made once, by `build_key`, and
+    reused by `build`.
+    """
 
     def __init__(self, upstream: str | None = None, patches_dir: Path | None = None) -> None:
-        from harness.source.mirror import FetchmailSource
-
         self.source = FetchmailSource(upstream)
         self.patches_dir = patches_dir
-        self._client: Any = None
+        self._client: docker.DockerClient | None = None
         self._lock = threading.RLock()
-        self._images: dict[str, str] = {}
+        self._images: dict[Distro, str] = {}
+        self._server_image: str | None = None
+        self._plans: dict[str, BuildPlan] = {}
 
     @property
-    def client(self) -> Any:
+    def client(self) -> docker.DockerClient:
         with self._lock:
             if self._client is None:
-                from harness.build.engine import ensure_engine
-
                 self._client = ensure_engine()
             return self._client
 
     def check_cell(self, cell: Cell) -> None:
         """ConfigError unless the cell's version exists and its series is the table's choice."""
-        from harness.build.builder import default_series
-
-        version = self.source.resolve(cell.version)
-        expected = "native" if version.branch else default_series(version, self.patches_dir)
+        version = self.source.resolve(str(cell.version))
+        expected = NATIVE_SERIES if version.branch else default_series(version, self.patches_dir)
         if expected is None:
             raise ConfigError(f"fetchmail {cell.version} has no patch series (see "
                               "`fetchmail-harness versions`)")
@@ -48,28 +55,23 @@ class DockerBackend:
             raise ConfigError(f"fetchmail {cell.version} uses series {expected!r}, not "
                               f"{cell.series!r}: try {fixed}")
 
-    def spec(self, cell: Cell) -> Any:
-        from harness.build.builder import BuildSpec
-
-        return BuildSpec(version=cell.version, distro=cell.distro,
-                         series=None if cell.is_native else cell.series,
-                         sanitize=cell.sanitizer is not None)
+    def plan(self, cell: Cell) -> BuildPlan:
+        """The plan of the cell's build, made once per build group."""
+        with self._lock:
+            group = cell.build_group
+            if group not in self._plans:
+                self._plans[group] = plan_build(cell.build, source=self.source,
+                                                patches_dir=self.patches_dir)
+            return self._plans[group]
 
     def build_key(self, cell: Cell) -> str:
         """The build's key (source commit, series content, image recipe), without building."""
-        from harness.build.builder import build_key
+        return self.plan(cell).key
 
-        return build_key(self.spec(cell), source=self.source, patches_dir=self.patches_dir)
+    def build(self, cell: Cell) -> BuildResult:
+        return build(self.plan(cell), client=self.client)
 
-    def build(self, cell: Cell) -> Any:
-        from harness.build.builder import build
-
-        return build(self.spec(cell), source=self.source, patches_dir=self.patches_dir,
-                     client=self.client)
-
-    def image(self, distro: str) -> str:
-        from harness.build.images import ensure_build_image
-
+    def image(self, distro: Distro) -> str:
         with self._lock:
             if distro not in self._images:
                 image, _ = ensure_build_image(self.client, distro)
@@ -81,12 +83,12 @@ class DockerBackend:
         from harness.build.images import ensure_dovecot_image
 
         with self._lock:
-            if "dovecot" not in self._images:
+            if self._server_image is None:
                 image, _ = ensure_dovecot_image(self.client)
-                self._images["dovecot"] = image.tag
-            return self._images["dovecot"]
+                self._server_image = image.tag
+            return self._server_image
 
-    def installed(self, cell: Cell, built: Any) -> str:
+    def installed(self, cell: Cell, built: BuildResult) -> str:
         """The image with the build's .deb installed by apt (made once per package)."""
         from harness.build.installed import installed_image
         from harness.build.package import package
@@ -94,13 +96,13 @@ class DockerBackend:
         made = package(Path(built.dist_dir), self.image(cell.distro), self.client)
         return installed_image(self.client, cell.distro, [made.deb])
 
-    def run(self, cell: Cell, built: Any, log_path: Path) -> CellResult:
+    def run(self, cell: Cell, built: BuildResult, log_path: Path) -> CellResult:
         server = self.server_image() if cell.server == "dovecot" else None
         if not cell.packaged:
-            return run_cell(cell, Path(built.binary), self.image(cell.distro), self.client,
-                            log_path, server_image=server)
+            return run_cell(cell, built.binary, self.image(cell.distro), self.client, log_path,
+                            server_image=server)
         try:
             image = self.installed(cell, built)
         except (BuildError, ConfigError) as exc:  # the package, not the infrastructure
-            return CellResult(cell.identifier, "fail", f"package: {exc}")
+            return CellResult(cell, "fail", f"package: {exc}")
         return run_cell(cell, None, image, self.client, log_path, server_image=server)

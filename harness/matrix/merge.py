@@ -38,11 +38,11 @@ def read_reports(dirs: Sequence[Path]) -> Merged:
             merged.problems.append(f"{report_dir}: no usable results.json ({exc})")
             continue
         for result in results:
-            if result.cell in seen:
-                merged.problems.append(f"{report_dir}: {result.cell} reported twice; "
+            if result.identifier in seen:
+                merged.problems.append(f"{report_dir}: {result.identifier} reported twice; "
                                        "the first result is kept")
                 continue
-            seen.add(result.cell)
+            seen.add(result.identifier)
             merged.results.append(result)
         merged.duration = max(merged.duration, float(data.get("duration", 0.0)))
         merged.builds.update(data.get("builds", {}))

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import time
 import xml.etree.ElementTree as ET
@@ -12,17 +11,11 @@ from pathlib import Path
 from typing import Any
 
 from harness import __version__
-from harness.cell.model import Cell
+from harness.atomic import atomic_write
 from harness.cell.result import CellResult
 
 REPORT_SCHEMA = 1
 MARKS = {"pass": "✅", "fail": "❌", "error": "⚠️", "skip": "⏭️"}
-
-
-def _write(path: Path, text: str) -> None:
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(text, encoding="utf-8")
-    os.replace(tmp, path)
 
 
 def collect_logs(results: Sequence[CellResult], report_dir: Path) -> dict[str, str]:
@@ -32,10 +25,10 @@ def collect_logs(results: Sequence[CellResult], report_dir: Path) -> dict[str, s
     rel: dict[str, str] = {}
     for r in results:
         if r.log and Path(r.log).is_file():
-            dest = logs / f"{r.cell}.log"
+            dest = logs / f"{r.identifier}.log"
             if Path(r.log).resolve() != dest.resolve():
                 shutil.copyfile(r.log, dest)
-            rel[r.cell] = f"logs/{dest.name}"
+            rel[r.identifier] = f"logs/{dest.name}"
     return rel
 
 
@@ -49,9 +42,8 @@ def junit_xml(results: Sequence[CellResult], duration: float) -> str:
                           skipped=str(counts["skip"]), time=f"{duration:.3f}",
                           timestamp=time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime()))
     for r in results:
-        cell = Cell.parse(r.cell)
-        case = ET.SubElement(suite, "testcase", classname=f"fetchmail.{cell.build_group}",
-                             name=r.cell, time=f"{r.duration:.3f}")
+        case = ET.SubElement(suite, "testcase", classname=f"fetchmail.{r.cell.build_group}",
+                             name=r.identifier, time=f"{r.duration:.3f}")
         if r.outcome == "fail":
             ET.SubElement(case, "failure", message=r.reason).text = r.reason
         elif r.outcome == "error":
@@ -73,14 +65,14 @@ def results_json(results: Sequence[CellResult], duration: float, logs: dict[str,
                  builds: dict[str, str]) -> dict[str, Any]:
     cells = []
     for r in results:
-        cell = Cell.parse(r.cell)
+        cell = r.cell
         entry = r.to_json()
         entry.update(
-            version=cell.version, series=cell.series, distro=cell.distro,
+            version=str(cell.version), series=cell.series, distro=cell.distro,
             sanitizer=cell.sanitizer, protocol=cell.protocol, mechanism=cell.mechanism,
             transport=cell.transport, daemon=cell.daemon, long_token=cell.long_token,
             server=cell.server, build_group=cell.build_group,
-            log=logs.get(r.cell, r.log),
+            log=logs.get(r.identifier, r.log),
         )
         cells.append(entry)
     summary = {k: sum(r.outcome == k for r in results) for k in ("pass", "fail", "error", "skip")}
@@ -100,8 +92,8 @@ def markdown(results: Sequence[CellResult], logs: dict[str, str]) -> str:
     rows: dict[str, dict[str, CellResult]] = {}
     columns: list[str] = []
     for r in results:
-        cell = Cell.parse(r.cell)
-        col = r.cell[len(cell.build_group) + 1:]
+        cell = r.cell
+        col = r.identifier[len(cell.build_group) + 1:]
         if col not in columns:
             columns.append(col)
         rows.setdefault(cell.build_group, {})[col] = r
@@ -123,7 +115,7 @@ def markdown(results: Sequence[CellResult], logs: dict[str, str]) -> str:
                 marks.append(" ")
                 continue
             mark = MARKS[found.outcome]
-            link = logs.get(found.cell)
+            link = logs.get(found.identifier)
             marks.append(f"[{mark}]({link})" if link else mark)
         lines.append(f"| {group} | " + " | ".join(marks) + " |")
     problems = [r for r in results if r.outcome in ("fail", "error")]
@@ -131,8 +123,8 @@ def markdown(results: Sequence[CellResult], logs: dict[str, str]) -> str:
         lines += ["", "## Problems", ""]
         for r in problems:
             reason = r.reason.replace("\n", " ").replace("|", "\\|")
-            link = logs.get(r.cell)
-            name = f"[{r.cell}]({link})" if link else r.cell
+            link = logs.get(r.identifier)
+            name = f"[{r.identifier}]({link})" if link else r.identifier
             lines.append(f"- {MARKS[r.outcome]} {name}: {reason}")
     return "\n".join(lines) + "\n"
 
@@ -147,8 +139,8 @@ def write_reports(results: Sequence[CellResult], report_dir: Path, *, duration: 
         "json": report_dir / "results.json",
         "markdown": report_dir / "matrix.md",
     }
-    _write(out["junit"], junit_xml(results, duration))
+    atomic_write(out["junit"], junit_xml(results, duration))
     data = results_json(results, duration, logs, builds or {})
-    _write(out["json"], json.dumps(data, indent=2) + "\n")
-    _write(out["markdown"], markdown(results, logs))
+    atomic_write(out["json"], json.dumps(data, indent=2) + "\n")
+    atomic_write(out["markdown"], markdown(results, logs))
     return out

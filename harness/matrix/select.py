@@ -8,17 +8,20 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from harness.build.distros import DISTROS, Distro
 from harness.cell.model import (
     DEFAULT_SERVER,
-    DISTROS,
     MECHANISMS,
     NATIVE_MECHANISMS,
-    NATIVE_SERIES,
     PROTOCOLS,
     TRANSPORTS,
     Cell,
+    Mechanism,
+    Sanitizer,
+    Server,
 )
 from harness.errors import ConfigError
+from harness.series.names import NATIVE_SERIES
 from harness.source.versions import Version
 
 SeriesOf = Callable[[Version], str | None]
@@ -28,12 +31,12 @@ def generate(
     versions: Iterable[Version],
     series_of: SeriesOf,
     *,
-    distros: Sequence[str] = DISTROS,
-    sanitizers: Sequence[str] = (),
+    distros: Sequence[Distro] = DISTROS,
+    sanitizers: Sequence[Sanitizer] = (),
     packaged: bool = False,
     daemon: bool = True,
     long_token: bool = True,
-    servers: Sequence[str] = (DEFAULT_SERVER,),
+    servers: Sequence[Server] = (DEFAULT_SERVER,),
 ) -> list[Cell]:
     """Every cell for versions x series x distros x protocols x mechanisms x transports x
     servers.
@@ -44,7 +47,8 @@ def generate(
     cells again on a sanitizer build, with `packaged` again from the build's installed .deb
     (DISTRO+deb). The servers' cells of one build group are adjacent.
     """
-    variants = [(None, False), *((s, False) for s in sanitizers)]
+    variants: list[tuple[Sanitizer | None, bool]] = [(None, False)]
+    variants += [(s, False) for s in sanitizers]
     if packaged:
         variants.append((None, True))
     cells: list[Cell] = []
@@ -56,13 +60,13 @@ def generate(
         for distro in distros:
             for sanitizer, deb in variants:
                 for server in servers:
-                    cells += _group_cells(str(version), series, distro, sanitizer, deb,
-                                          server, mechanisms, daemon, long_token)
+                    cells += _group_cells(version, series, distro, sanitizer, deb, server,
+                                          mechanisms, daemon, long_token)
     return cells
 
 
-def _group_cells(version: str, series: str, distro: str, sanitizer: str | None, deb: bool,
-                 server: str, mechanisms: Sequence[str], daemon: bool,
+def _group_cells(version: Version, series: str, distro: Distro, sanitizer: Sanitizer | None,
+                 deb: bool, server: Server, mechanisms: Sequence[Mechanism], daemon: bool,
                  long_token: bool) -> list[Cell]:
     cells = []
     for protocol in PROTOCOLS:
@@ -175,10 +179,10 @@ def cells_for(
     versions: Iterable[Version],
     *,
     patches_dir: Path | None = None,
-    distros: Sequence[str] = DISTROS,
-    sanitizers: Sequence[str] = (),
+    distros: Sequence[Distro] = DISTROS,
+    sanitizers: Sequence[Sanitizer] = (),
     packaged: bool = False,
-    servers: Sequence[str] = (DEFAULT_SERVER,),
+    servers: Sequence[Server] = (DEFAULT_SERVER,),
 ) -> list[Cell]:
     """The full matrix for `versions` under the project's series table."""
     return generate(versions, series_name_of(patches_dir), distros=distros,

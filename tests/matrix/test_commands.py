@@ -55,7 +55,7 @@ def test_servers_axis(upstream: str, capsys: pytest.CaptureFixture[str]) -> None
     assert main(["matrix", "--upstream", upstream, "--list", "--select", "*-dovecot"]) == 2
     assert "match no cell" in capsys.readouterr().err, "dovecot cells only with --servers"
     assert main(["matrix", "--upstream", upstream, "--list", "--servers", "exim"]) == 2
-    assert "unknown server(s) exim" in capsys.readouterr().err
+    assert "unknown server 'exim'" in capsys.readouterr().err
 
 
 def test_list_packaged_cells_share_the_plain_build(upstream: str,

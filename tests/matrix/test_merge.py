@@ -17,22 +17,24 @@ from harness.errors import ConfigError
 from harness.matrix.reports import write_reports
 
 PASSING = "6.4.33-oauth64-bookworm-imap-xoauth2-tls"
-FAILING = "6.4.32-oauth64-bookworm-pop3-oauthbearer-starttls"
+FAILING = "6.4.32-oauth64-bookworm-pop3-oauthbearer-starttls-dovecot"
 
 
 def _job(root: Path, name: str, results: list[CellResult], duration: float) -> Path:
     for r in results:
-        log = root / f"{name}-{r.cell}.log"
-        log.write_text(f"log of {r.cell}\n")
+        log = root / f"{name}-{r.identifier}.log"
+        log.write_text(f"log of {r.identifier}\n")
         r.log = str(log)
-    write_reports(results, root / name, duration=duration, builds={r.cell[:20]: "built"
-                                                                   for r in results})
+    write_reports(results, root / name, duration=duration,
+                  builds={r.cell.build_group: "built" for r in results})
     return root / name
 
 
 def _two_jobs(tmp_path: Path) -> list[Path]:
-    return [_job(tmp_path, "report-0", [CellResult(PASSING, "pass", duration=1.0)], 30.0),
-            _job(tmp_path, "report-1", [CellResult(FAILING, "fail", "no AUTH seen")], 50.0)]
+    return [_job(tmp_path, "report-0", [CellResult(Cell.parse(PASSING), "pass", duration=1.0)],
+                 30.0),
+            _job(tmp_path, "report-1", [CellResult(Cell.parse(FAILING), "fail", "no AUTH seen")],
+                 50.0)]
 
 
 def test_reports_of_two_jobs_become_one(tmp_path: Path,
