@@ -19,6 +19,14 @@ from tests.helpers.skips import FETCHMAIL_UPSTREAM, docker_available, skip_loudl
 from tests.helpers.workshop import Cli, Workshop
 
 
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """A test that asks for the Docker engine is a docker test, marked or not (so CI and
+    `-m 'not docker'` can leave out what cannot run without one)."""
+    for item in items:
+        if "docker_engine" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.docker)
+
+
 @pytest.fixture(autouse=True)
 def isolated_cache(
     tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch

@@ -27,7 +27,7 @@ from filelock import FileLock
 
 from harness import paths
 from harness.atomic import atomic_copytree
-from harness.build import images, libs
+from harness.build import images, libs, reuse
 from harness.build.container import Container
 from harness.build.distros import DEFAULT_DISTRO, Distro, check_distro
 from harness.errors import BuildError, ConfigError, PatchError
@@ -40,8 +40,9 @@ from harness.source.versions import Version
 log = logging.getLogger(__name__)
 
 # Bump when the steps below change in a way that changes the binary.
-BUILD_SCRIPT_VERSION = 5
-SRC = "/build/src"
+BUILD_SCRIPT_VERSION = 6
+SRC = reuse.SRC
+BOOTSTRAP = "if [ -x ./autogen.sh ]; then ./autogen.sh; else autoreconf -fi; fi"
 DESTDIR = "/build/destdir"  # `make install DESTDIR=` (prefix /usr, as a Debian package has it)
 # fetchmail's licence and release notes, for the packages made from the DESTDIR tree
 DOCS = ("COPYING", "NEWS")
@@ -200,53 +201,91 @@ def _tail(path: Path, n: int = 25) -> str:
     return "\n".join(lines[-n:])
 
 
+class _Steps:
+    """The build's shell steps in one container, each logged with its time."""
+
+    def __init__(self, box: Container, spec: BuildSpec, logger: _Log, out: Path,
+                 openssl: str) -> None:
+        self.box, self.spec, self.logger, self.out, self.openssl = box, spec, logger, out, openssl
+        self.times: dict[str, float] = {}
+
+    def run(self, title: str, cmd: list[str] | str, env: dict[str, str],
+            *, fatal: bool = True) -> int:
+        self.logger.step(f"{title}: {cmd if isinstance(cmd, str) else ' '.join(cmd)}")
+        started = time.monotonic()
+        code = self.box.run(cmd, workdir=SRC, env=env, stream=self.logger)
+        took = time.monotonic() - started
+        self.times[title] = round(self.times.get(title, 0.0) + took, 2)
+        self.logger(f"=== {title} exited {code} after {took:.1f}s\n")
+        if code != 0 and fatal:
+            self.fail(title, code)
+        return code
+
+    def fail(self, title: str, code: int) -> None:
+        self.logger.file.flush()
+        log_path = self.out / "build.log"
+        cause = diagnose(log_path.read_text(errors="replace"), self.openssl)
+        what = f"fetchmail {self.spec.version} on {self.spec.distro}"
+        head = f"{what}: {cause}" if cause else f"{what}: {title} failed (exit {code})"
+        raise BuildError(f"{head}\nlog: {log_path}\n--- last lines:\n{_tail(log_path)}")
+
+
 def _container_build(
     client: docker.DockerClient,
-    image: str,
+    image: images.BuildImage,
     tree: Path,
     spec: BuildSpec,
     out: Path,
     logger: _Log,
     cache: Path,
 ) -> dict[str, Any]:
-    """Run autogen/configure/make in a fresh container; fill `out`. Returns manifest extras."""
-    ccache = cache / "ccache"
-    ccache.mkdir(exist_ok=True)
+    """Bootstrap, configure and make in a fresh container, reusing what neighbouring builds
+    left (harness.build.reuse); fill `out`. Returns manifest extras."""
+    store = reuse.Store(cache)
     cflags = "-g -O2" + (f" {SANITIZE_FLAGS}" if spec.sanitize else "")
     ldflags = SANITIZE_FLAGS if spec.sanitize else ""
-    env = {"CCACHE_DIR": "/ccache", "ASAN_OPTIONS": "detect_leaks=0"}
+    env = {**reuse.CCACHE_ENV, "ASAN_OPTIONS": "detect_leaks=0"}
     options = configure_options(tree)
-    configure = [
-        "./configure", "--prefix=/usr", "--with-ssl", *options, "CC=ccache gcc",
-        f"CFLAGS={cflags}", f"LDFLAGS={ldflags}",
-    ]
+    arguments = ["--prefix=/usr", "--with-ssl", *options, "CC=ccache gcc", f"CFLAGS={cflags}",
+                 f"LDFLAGS={ldflags}"]
+    bootstrap_key = reuse.bootstrap_key(tree, image.content_hash, BOOTSTRAP)
+    kept_bootstrap = store.autoreconf(bootstrap_key)
+    config_cache = store.configure(
+        reuse.configure_key(image.content_hash, reuse.release_family(str(spec.version)), arguments))
+    reused = {"autoreconf": kept_bootstrap.is_file(), "configure_cache": config_cache.is_file()}
     docs = " ".join(DOCS)
-    steps: list[tuple[str, list[str] | str]] = [
-        ("bootstrap", "if [ -x ./autogen.sh ]; then ./autogen.sh; else autoreconf -fi; fi"),
-        ("configure", configure),
-        ("make", ["make", "-j2"]),
-        ("install", f"make install DESTDIR={DESTDIR} && for f in {docs}; do [ ! -f $f ] || "
-                    f"install -D -m 644 $f {DESTDIR}/usr/share/doc/fetchmail/$f; done"),
-    ]
+    install = (f"make install DESTDIR={DESTDIR} && for f in {docs}; do [ ! -f $f ] || "
+               f"install -D -m 644 $f {DESTDIR}/usr/share/doc/fetchmail/$f; done")
     with Container(
-        client, image, network_mode="none",
-        volumes={str(ccache): {"bind": "/ccache", "mode": "rw"}},
+        client, image.tag, network_mode="none",
+        volumes={str(store.ccache): {"bind": "/ccache", "mode": "rw"}},
     ) as box:
         openssl = box.check(["pkg-config", "--modversion", "openssl"]).strip()
-        logger(f"image {image}, OpenSSL {openssl}\n")
+        logger(f"image {image.tag}, OpenSSL {openssl}\nreused: {json.dumps(reused)}\n")
         box.put(tree, SRC)
-        for title, cmd in steps:
-            logger.step(f"{title}: {cmd if isinstance(cmd, str) else ' '.join(cmd)}")
-            started = time.monotonic()
-            code = box.run(cmd, workdir=SRC, env=env, stream=logger)
-            logger(f"=== {title} exited {code} after {time.monotonic() - started:.1f}s\n")
-            if code != 0:
-                logger.file.flush()
-                log_path = out / "build.log"
-                cause = diagnose(log_path.read_text(errors="replace"), openssl)
-                what = f"fetchmail {spec.version} on {spec.distro}"
-                head = f"{what}: {cause}" if cause else f"{what}: {title} failed (exit {code})"
-                raise BuildError(f"{head}\nlog: {log_path}\n--- last lines:\n{_tail(log_path)}")
+        steps = _Steps(box, spec, logger, out, openssl)
+        if reused["autoreconf"]:
+            box.put(kept_bootstrap, reuse.ARCHIVE)
+        steps.run("bootstrap", reuse.bootstrap_script(BOOTSTRAP, reused["autoreconf"]), env)
+        if not reused["autoreconf"]:
+            box.get(reuse.ARCHIVE, out / "autoreconf.tar")
+        if reused["configure_cache"]:
+            box.put(config_cache, reuse.CONFIG_CACHE)
+        configure = ["./configure", f"--cache-file={reuse.CONFIG_CACHE}", *arguments]
+        if steps.run("configure", configure, env, fatal=not reused["configure_cache"]) != 0:
+            logger("=== configure failed starting from the shared config.cache: "
+                   "rerunning it without\n")
+            box.check(["rm", "-f", reuse.CONFIG_CACHE])
+            reused["configure_cache"] = False
+            steps.run("configure", configure, env)
+        box.get(reuse.CONFIG_CACHE, out / "config.cache")
+        with store.first_compile(f"{image.id} {cflags}") as first:
+            if first:
+                logger("=== first compile of this image and flags: the others wait for it\n")
+            steps.run("make", ["make", "-j2"], {**env, "CCACHE_STATSLOG": reuse.STATS_LOG})
+        steps.run("install", install, env)
+        ccache = _ccache_counts(box)
+        logger(f"=== ccache: {json.dumps(ccache)}\n")
         logger.step("fetchmail --version")
         parts: list[str] = []
         box.run([f"{SRC}/fetchmail", "--version"], workdir="/tmp", env=env, stream=parts.append)
@@ -258,8 +297,19 @@ def _container_build(
         box.get(f"{SRC}/fetchmail", out / "fetchmail")
         box.get(DESTDIR, out / "destdir")
         runtime = libs.inspect(box, f"{SRC}/fetchmail")
+    # kept only once the build succeeded: a failing tree leaves nothing for the next one
+    if not reused["autoreconf"]:
+        store.keep(out / "autoreconf.tar", kept_bootstrap)
+    store.keep(out / "config.cache", config_cache)
     return {"openssl": openssl, **runtime, "cflags": cflags, "ldflags": ldflags,
-            "configure_options": options}
+            "configure_options": options, "reused": reused,
+            "ccache": ccache, "step_seconds": steps.times}
+
+
+def _ccache_counts(box: Container) -> dict[str, int] | None:
+    """This build's ccache hits and misses (None where ccache keeps no stats log)."""
+    code = box.run(["test", "-f", reuse.STATS_LOG])
+    return reuse.ccache_counts(box.check(["cat", reuse.STATS_LOG])) if code == 0 else None
 
 
 def plan_build(spec: BuildSpec, *, source: Source, patches_dir: Path | None = None) -> BuildPlan:
@@ -317,7 +367,7 @@ def build(
                 logger(plan.apply.describe(spec.version) + "\n")
                 for report in reports:
                     logger(report.render() + "\n")
-                extras = _container_build(client, image.tag, tree, spec, tmp_out, logger, cache)
+                extras = _container_build(client, image, tree, spec, tmp_out, logger, cache)
             finally:
                 logger.file.close()
             series = plan.series

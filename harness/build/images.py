@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import os
 import shutil
 import subprocess
 import tempfile
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import docker
@@ -22,7 +24,10 @@ from harness.errors import EngineError
 log = logging.getLogger(__name__)
 
 MIRROR = "http://deb.debian.org/debian"
+KEYRING = "/usr/share/keyrings/debian-archive-keyring.gpg"
 DOCKERFILE = "Dockerfile"
+DOVECOT_DOCKERFILE = "dovecot.Dockerfile"
+DOVECOT_SUITE: Distro = "bookworm"  # Dovecot 2.3 (trixie has 2.4, whose configuration differs)
 
 
 @dataclass(frozen=True)
@@ -50,19 +55,34 @@ def _lock(name: str) -> FileLock:
     return FileLock(str(locks / f"{name}.lock"))
 
 
+def debootstrap_command(distro: str, root: str) -> list[str]:
+    """debootstrap that checks the Release signature against Debian's keyring, or fails."""
+    return ["debootstrap", "--variant=minbase", f"--keyring={KEYRING}", "--force-check-gpg",
+            distro, root, MIRROR]
+
+
+def check_verified(distro: str, output: str) -> None:
+    """EngineError when debootstrap went on without checking what it downloaded."""
+    unverified = [ln for ln in output.splitlines() if "Cannot check Release signature" in ln]
+    if unverified:
+        raise EngineError(f"debootstrap {distro} was not verified ({unverified[0].strip()}): "
+                          f"install debian-archive-keyring ({KEYRING})")
+
+
 def _debootstrap(distro: Distro) -> None:
-    if shutil.which("debootstrap") is None:
-        apt_install("debootstrap")
+    present = {"debootstrap": shutil.which("debootstrap") is not None,
+               "debian-archive-keyring": os.path.exists(KEYRING)}
+    missing = [pkg for pkg, there in present.items() if not there]
+    if missing:
+        apt_install(*missing)
     with tempfile.TemporaryDirectory(prefix=f"fmh-{distro}-") as root:
         log.info("debootstrap %s (minbase) into %s; this takes a few minutes", distro, root)
-        proc = subprocess.run(
-            ["debootstrap", "--variant=minbase", distro, root, MIRROR],
-            capture_output=True, text=True,
-        )
+        proc = subprocess.run(debootstrap_command(distro, root), capture_output=True, text=True)
         if proc.returncode != 0:
             raise EngineError(
                 f"debootstrap {distro} failed:\n{(proc.stdout + proc.stderr)[-2000:]}"
             )
+        check_verified(distro, proc.stdout + proc.stderr)
         tar = subprocess.Popen(["tar", "-C", root, "-c", "."], stdout=subprocess.PIPE)
         imp = subprocess.run(
             ["docker", "import", "-", base_tag(distro)],
@@ -87,25 +107,35 @@ def ensure_base(client: docker.DockerClient, distro: Distro) -> tuple[str, bool]
         return str(image.id), True
 
 
-def dockerfile_hash(distro: Distro) -> str:
-    """Content hash naming a build image: the Dockerfile and the suite it is built for."""
-    text = (paths.CONTAINERS_DIR / DOCKERFILE).read_bytes()
+def dockerfile_hash(distro: Distro, dockerfile: str = DOCKERFILE) -> str:
+    """Content hash naming an image: its Dockerfile and the suite it is built for."""
+    text = (paths.CONTAINERS_DIR / dockerfile).read_bytes()
     return hashlib.sha256(text + f"\0{distro}".encode()).hexdigest()
 
 
 def ensure_build_image(client: docker.DockerClient, distro: Distro) -> tuple[BuildImage, bool]:
     """The build image for `distro` (tagged by content hash), built when missing."""
+    return _ensure_image(client, "fmh-build", DOCKERFILE, distro)
+
+
+def ensure_dovecot_image(client: docker.DockerClient) -> tuple[BuildImage, bool]:
+    """Debian's Dovecot 2.3 (DOVECOT_SUITE) for the `dovecot` server cells, built when missing."""
+    return _ensure_image(client, "fmh-dovecot", DOVECOT_DOCKERFILE, DOVECOT_SUITE)
+
+
+def _ensure_image(client: docker.DockerClient, repository: str, dockerfile: str,
+                  distro: Distro) -> tuple[BuildImage, bool]:
     ensure_base(client, distro)
-    digest = dockerfile_hash(distro)
-    tag = f"fmh-build:{distro}-{digest[:12]}"
-    with _lock(f"build-{distro}"):
+    digest = dockerfile_hash(distro, dockerfile)
+    tag = f"{repository}:{distro}-{digest[:12]}"
+    with _lock(f"{repository}-{distro}"):
         image = _image(client, tag)
         built = False
         if image is None:
-            log.info("building %s from %s", tag, paths.CONTAINERS_DIR / DOCKERFILE)
+            log.info("building %s from %s", tag, paths.CONTAINERS_DIR / dockerfile)
             try:
                 image, _logs = client.images.build(
-                    path=str(paths.CONTAINERS_DIR), dockerfile=DOCKERFILE,
+                    path=str(paths.CONTAINERS_DIR), dockerfile=dockerfile,
                     buildargs={"SUITE": distro}, tag=tag, rm=True, forcerm=True,
                 )
             except docker.errors.BuildError as exc:
@@ -113,3 +143,27 @@ def ensure_build_image(client: docker.DockerClient, distro: Distro) -> tuple[Bui
                 raise EngineError(f"building {tag} failed: {exc}\n{lines}") from exc
             built = True
         return BuildImage(distro, tag, str(image.id), digest), built
+
+
+def load_archive(archive: Path) -> None:
+    """`docker load` an archive save_archive wrote (a missing one is no error: nothing yet)."""
+    if not archive.is_file():
+        return
+    proc = subprocess.run(["docker", "load", "-i", str(archive)], capture_output=True, text=True)
+    if proc.returncode != 0:
+        raise EngineError(f"docker load -i {archive} failed: {proc.stderr.strip()[-500:]} "
+                          "(remove the archive and run setup again)")
+
+
+def save_archive(tags: list[str], archive: Path) -> None:
+    """The images `tags` in one `docker save` archive, written atomically, readable by all
+    (CI caches it as another user than the one who made it)."""
+    archive.parent.mkdir(parents=True, exist_ok=True)
+    tmp = archive.with_name(f".{archive.name}.tmp")
+    proc = subprocess.run(["docker", "save", "-o", str(tmp), *tags], capture_output=True,
+                          text=True)
+    if proc.returncode != 0:
+        tmp.unlink(missing_ok=True)
+        raise EngineError(f"docker save of {' '.join(tags)} failed: {proc.stderr.strip()}")
+    tmp.chmod(0o644)
+    os.replace(tmp, archive)

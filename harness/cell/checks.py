@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import re
+from typing import TYPE_CHECKING
 
 from harness.cell.log import CellLog
 from harness.cell.mail import auth_attempts, expected_delivery, find_leaks, message_id
 from harness.cell.model import Cell
-from harness.cell.world import World
+
+if TYPE_CHECKING:
+    from harness.mockserver.controller import MailServerController
+    from harness.mockserver.mailbox import Mailbox
 
 # in fetchmail's -v trace: a command that logs in, and a server's refusal of a command
 _AUTH_COMMAND = re.compile(
@@ -69,9 +73,8 @@ def first_difference(want: bytes, got: bytes) -> str:
             f"expected {want[max(0, i - 20):i + 30]!r}, got {got[max(0, i - 20):i + 30]!r}")
 
 
-def check_mailbox(cell: Cell, world: World, seeded: list[bytes], keep: bool,
+def check_mailbox(cell: Cell, box: Mailbox, seeded: list[bytes], keep: bool,
                   checks: list[str]) -> None:
-    box = world.mailbox
     with box.lock:
         all_msgs = box.messages + box.expunged
         uids = {m.uid for m in all_msgs}
@@ -107,15 +110,14 @@ def check_sanitizer(cell: Cell, output: str, checks: list[str]) -> None:
         checks.append(f"no {cell.sanitizer}/ubsan report in fetchmail's output")
 
 
-def check_transcript(cell: Cell, world: World, fetchmail_output: str,
-                     checks: list[str]) -> None:
+def check_transcript(cell: Cell, transcript: str, server: MailServerController,
+                     fetchmail_output: str, tokens: list[str], checks: list[str]) -> None:
     """Mechanism used, no password fallback, RFC 7628 error exchange kept, no token leaks.
 
     One-shot cells hold a valid token, so any other mechanism is a failure. Daemon cells also
     poll with an expired token; trying another SASL mechanism then is tolerated (and noted),
     sending the token as a password or botching the error challenge is not.
     """
-    transcript = world.transcript_text()
     mech = cell.mechanism.upper()
     verb = "AUTHENTICATE" if cell.protocol == "imap" else "AUTH"
     if "C: " not in transcript:
@@ -133,7 +135,7 @@ def check_transcript(cell: Cell, world: World, fetchmail_output: str,
     if passwords:
         checks.append("note: with the expired token fetchmail began a password login "
                       f"({', '.join(passwords)}) and gave up before sending a secret")
-    violations = [v for t in world.server.transcripts for v in t.violations]
+    violations = [v for t in server.transcripts for v in t.violations]
     if violations:
         raise CheckFailed(f"fetchmail broke the protocol: {violations[0]} (RFC 7628 wants a "
                           "single %x01 after an OAUTHBEARER error challenge, Google an empty "
@@ -143,14 +145,14 @@ def check_transcript(cell: Cell, world: World, fetchmail_output: str,
         raise CheckFailed(f"fetchmail also tried {verb} {', '.join(others)}")
     if others:
         checks.append(f"note: with the expired token fetchmail also tried {', '.join(others)}")
-    if world.server.errors:
-        raise CheckFailed(f"mock server error: {world.server.errors[0]}")
+    if server.errors:
+        raise CheckFailed(f"mock server error: {server.errors[0]}")
     checks.append(f"server transcript shows {verb} {mech}")
     for where, text in (("fetchmail -vv output", fetchmail_output),
                         ("server transcript", transcript)):
-        leaks = find_leaks(text, world.tokens)
+        leaks = find_leaks(text, tokens)
         if leaks:
             raise CheckFailed(f"{where} leaks {', '.join(leaks)}")
     checks.append(f"no token (raw/base64) in fetchmail -vv output or server transcript "
-                  f"({len(world.tokens)} token(s) checked)")
+                  f"({len(tokens)} token(s) checked)")
 

@@ -1,15 +1,17 @@
 """A matrix cell: the identifier of one end-to-end run and what it stands for.
 
 An identifier reads
-``VERSION-SERIES-DISTRO[+SANITIZER|+deb]-PROTOCOL-MECHANISM-TRANSPORT[-daemon]``, e.g.
-``6.4.33-oauth64-bookworm-imap-xoauth2-tls``,
-``next-native-bookworm+asan-pop3-oauthbearer-starttls-daemon`` or
+``VERSION-SERIES-DISTRO[+SANITIZER|+deb]-PROTOCOL-MECHANISM-TRANSPORT[-daemon|-longtoken][-SERVER]``,
+e.g. ``6.4.33-oauth64-bookworm-imap-xoauth2-tls``,
+``next-native-bookworm+asan-pop3-oauthbearer-starttls-daemon``,
 ``6.4.33-oauth64-trixie+deb-pop3-xoauth2-tls`` (the fetchmail that the build's .deb installs
-with apt, run from /usr/bin/fetchmail, instead of the build tree's binary). Its first three
-fields are the build group, the identifier of the BuildSpec (`Cell.build`) whose binary the
-cell runs (a +deb cell shares the build of its plain twin: its package is made from it).
+with apt, run from /usr/bin/fetchmail, instead of the build tree's binary) or
+``6.4.33-oauth64-bookworm-imap-xoauth2-tls-dovecot`` (against Debian's Dovecot 2.3 instead of
+the project's mock). Its first three fields are the build group, the identifier of the
+BuildSpec (`Cell.build`) whose binary the cell runs (a +deb cell shares the build of its
+plain twin: its package is made from it).
 
-A new axis (e.g. which mail server a cell talks to) is a typed field with a default, spelled
+A new axis (such as the mail server a cell talks to) is a typed field with a default, spelled
 in the identifier only when it is not the default (as `-daemon` is), so existing identifiers
 and result-cache keys stay what they are.
 """
@@ -39,6 +41,10 @@ TLS_MODES: dict[Transport, TlsMode] = {"tls": "implicit", "starttls": "starttls"
 NATIVE_MECHANISMS: tuple[Mechanism, ...] = ("oauthbearer",)  # `next` knows only this one
 PACKAGED = "deb"  # DISTRO+deb: the cell runs the package's fetchmail
 DAEMON_SUFFIX = "daemon"
+LONG_TOKEN_SUFFIX = "longtoken"  # a token whose SASL response exceeds 8192 bytes
+Server = Literal["mock", "dovecot"]  # the project's mock, or Debian's Dovecot 2.3
+SERVERS: tuple[Server, ...] = get_args(Server)
+DEFAULT_SERVER: Server = "mock"
 L = TypeVar("L", bound=str)
 assert SANITIZERS == (SANITIZER,)  # the build stage builds exactly this one
 
@@ -64,6 +70,8 @@ class Cell:
     sanitizer: Sanitizer | None = None
     daemon: bool = False
     packaged: bool = False
+    long_token: bool = False
+    server: Server = DEFAULT_SERVER
 
     def __post_init__(self) -> None:
         # the Literal types hold for cells made in code; identifiers come from users
@@ -71,6 +79,9 @@ class Cell:
         one_of("mechanism", self.mechanism, MECHANISMS)
         one_of("transport", self.transport, TRANSPORTS)
         one_of("distro", self.distro, DISTROS)
+        one_of("server", self.server, SERVERS)
+        if self.daemon and self.long_token:
+            raise ConfigError("a cell is a daemon cell or a long-token cell, not both")
         if self.sanitizer is not None:
             one_of("sanitizer", self.sanitizer, SANITIZERS)
             if self.packaged:
@@ -106,6 +117,10 @@ class Cell:
         parts = [group, self.protocol, self.mechanism, self.transport]
         if self.daemon:
             parts.append(DAEMON_SUFFIX)
+        if self.long_token:
+            parts.append(LONG_TOKEN_SUFFIX)
+        if self.server != DEFAULT_SERVER:
+            parts.append(self.server)
         return "-".join(parts)
 
     def __str__(self) -> str:
@@ -113,16 +128,21 @@ class Cell:
 
     @classmethod
     def parse(cls, identifier: str) -> Cell:
-        """Fields are split at '-': the version has none, the last 4 (or 5 with -daemon) are
-        fixed, so whatever lies between is the series (which may contain '-')."""
+        """Fields are split at '-': the version has none, the last 4 (after the optional
+        -daemon/-longtoken and -SERVER) are fixed, so whatever lies between is the series
+        (which may contain '-')."""
         parts = identifier.strip().split("-")
+        server: Server = DEFAULT_SERVER
+        if parts[-1] != DEFAULT_SERVER and parts[-1] in SERVERS:
+            server = one_of("server", parts.pop(), SERVERS)
         daemon = parts[-1] == DAEMON_SUFFIX
-        if daemon:
+        long_token = parts[-1] == LONG_TOKEN_SUFFIX
+        if daemon or long_token:
             parts = parts[:-1]
         if len(parts) < 6:
             raise ConfigError(
                 f"not a cell identifier: {identifier!r} (expected VERSION-SERIES-DISTRO"
-                "[+SANITIZER|+deb]-PROTOCOL-MECHANISM-TRANSPORT[-daemon], "
+                "[+SANITIZER|+deb]-PROTOCOL-MECHANISM-TRANSPORT[-daemon|-longtoken][-dovecot], "
                 "e.g. 6.4.33-oauth64-bookworm-imap-xoauth2-tls)"
             )
         version, series = parts[0], "-".join(parts[1:-4])
@@ -143,6 +163,8 @@ class Cell:
             sanitizer=one_of("sanitizer", sanitizer, SANITIZERS) if sanitizer else None,
             daemon=daemon,
             packaged=packaged,
+            long_token=long_token,
+            server=server,
         )
 
     @property

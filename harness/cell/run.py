@@ -9,18 +9,27 @@ What a cell checks (each failed check makes the cell `fail`, with the check as i
    added, removed or reordered, headers and body alike.
 2. The server's mailbox state matches the rc file: `keep` (starttls one-shot cells) leaves every
    message in place and, for IMAP, flagged \\Seen; otherwise every message is deleted.
-3. The server transcript shows the cell's mechanism (AUTHENTICATE XOAUTH2 / OAUTHBEARER for
-   IMAP, AUTH XOAUTH2 / OAUTHBEARER for POP3) and no other login; never a password login
-   (LOGIN, PASS, APOP); the server never had to reject the client's answer to a SASL error
-   challenge (RFC 7628: %x01 for OAUTHBEARER, an empty line for XOAUTH2). With an expired
-   token (daemon cells) another SASL mechanism or a bare USER is tolerated and noted.
+3. The server's record (the mock's transcript; Dovecot's auth debug log, since Dovecot answers
+   any reply to an error challenge with NO) shows the cell's mechanism (AUTHENTICATE XOAUTH2 /
+   OAUTHBEARER for IMAP, AUTH XOAUTH2 / OAUTHBEARER for POP3) and no other login; never a
+   password login (LOGIN, PASS, APOP; Dovecot: any other method); the client's answer to a
+   SASL error challenge was RFC 7628's %x01 for OAUTHBEARER, an empty line for XOAUTH2. With
+   an expired token (daemon cells) another SASL mechanism or a bare USER is tolerated, noted.
 4. No access token, in raw or any base64 form (alone or inside the SASL string), appears in
-   fetchmail's -vv output or in the server transcript.
+   fetchmail's -vv output, the mock's transcript, or Dovecot's log outside the auth exchange.
 5. Daemon cells: after the first poll the provider expires the token and mail arrives; a poll
    with the dead token must be refused and fetch nothing; then the refresher rotates the token
    and the same fetchmail process (re-reading its passwordfile every poll) fetches the waiting
    and a new message, the server having validated the rotated token.
 6. Sanitizer cells: no ASan/UBSan report in fetchmail's output.
+7. Long-token cells (a ~12 KB token): where the server takes SASL responses of any length,
+   as any cell; where it has a limit the response exceeds (Dovecot: 8192 bytes), the server
+   drops it and fetchmail must fail cleanly: an error exit (no crash, no hang), nothing
+   fetched, the mailbox untouched, no token in its output.
+
+`-dovecot` cells run all of this against Debian's Dovecot 2.3 (oauth2 passdb, RFC 7662
+introspection at the mock provider; mail owned by `nobody`; auth_failure_delay = 0 and the
+anvil penalty socket closed to the auth process, so refused logins are not slowed down).
 
 A build that fails (series does not apply, code does not compile) fails its cells.
 
@@ -43,12 +52,10 @@ from harness.cell.checks import (
     CellLog,
     CheckFailed,
     check_delivery,
-    check_mailbox,
     check_sanitizer,
-    check_transcript,
     failure_reason,
 )
-from harness.cell.mail import seed_messages
+from harness.cell.mail import USER, find_leaks, seed_messages
 from harness.cell.model import Cell
 from harness.cell.rcfile import DELIVER_SCRIPT, WORK, rcfile, wants_keep
 from harness.cell.result import CellResult
@@ -66,15 +73,16 @@ INSTALLED = "/usr/bin/fetchmail"  # what a package installs: run when a cell bri
 
 
 def run_cell(cell: Cell, binary: Path | None, image: str, client: docker.DockerClient,
-             log_path: Path) -> CellResult:
-    """Run `cell` with `binary` (None: the image's installed INSTALLED) in `image`; returns
-    pass/fail; raises HarnessError on infrastructure trouble."""
+             log_path: Path, server_image: str | None = None) -> CellResult:
+    """Run `cell` with `binary` (None: the image's installed INSTALLED) in `image` (Dovecot
+    cells: against Dovecot in `server_image`); returns pass/fail; raises HarnessError on
+    infrastructure trouble."""
     started = time.monotonic()
     clog = CellLog(log_path)
     clog.section("cell", f"{cell.identifier}\nbinary {binary or INSTALLED}\nimage {image}\n")
     checks: list[str] = []
     try:
-        with open_world(cell, clog) as world:
+        with open_world(cell, clog, server_image) as world:
             if cell.daemon:
                 _daemon_run(cell, binary, image, client, world, clog, checks)
             else:
@@ -136,6 +144,7 @@ def _oneshot_run(cell: Cell, binary: Path | None, image: str, client: docker.Doc
     keep = wants_keep(cell)
     rc = rcfile(cell, world.server.port, keep=keep)
     clog.section("fetchmailrc", rc)
+    too_large = _too_large(cell, token, world.server.sasl_limit)
     with _container(client, image) as box:
         program = _prepare_container(box, binary, world, rc)
         output: list[str] = []
@@ -143,13 +152,48 @@ def _oneshot_run(cell: Cell, binary: Path | None, image: str, client: docker.Doc
         text = "".join(output)
         clog.section(f"fetchmail -vv (exit {code})", text)
         check_sanitizer(cell, text, checks)
-        if code != 0:
-            raise CheckFailed(f"fetchmail exited {code}: {failure_reason(text)}")
-        checks.append("fetchmail exited 0")
         delivered = _collect(box, world.tmp / "delivered")
+    if too_large:
+        _check_clean_failure(cell, world, code, text, delivered, checks)
+        return
+    if code != 0:
+        raise CheckFailed(f"fetchmail exited {code}: {failure_reason(text)}")
+    checks.append("fetchmail exited 0")
     check_delivery(delivered, world.seeded, clog, checks)
-    check_mailbox(cell, world, world.seeded, keep, checks)
-    check_transcript(cell, world, text, checks)
+    world.server.check_mailbox(cell, world.seeded, keep, checks)
+    world.server.check_logins(cell, text, world.tokens, checks)
+
+
+def _too_large(cell: Cell, token: str, limit: int) -> bool:
+    """Whether the cell's SASL response (base64) is over the server's limit."""
+    if not limit:
+        return False
+    if cell.mechanism == "xoauth2":
+        raw = f"user={USER}\x01auth=Bearer {token}\x01\x01"
+    else:
+        raw = f"n,a={USER},\x01auth=Bearer {token}\x01\x01"
+    return 4 * ((len(raw.encode()) + 2) // 3) >= limit
+
+
+def _check_clean_failure(cell: Cell, world: World, code: int, text: str,
+                         delivered: list[tuple[str, bytes]], checks: list[str]) -> None:
+    """A token too long for the server: it drops the connection; fetchmail must give up with
+    an error (no crash, no hang, no fallback to a password), fetch nothing, lose nothing."""
+    if code == 0 or code >= 124:
+        raise CheckFailed(f"with a SASL response over the server's {world.server.sasl_limit} "
+                          f"bytes fetchmail exited {code}: expected a clean error exit")
+    if not world.server.saw_too_large():
+        raise CheckFailed("the server never refused an oversized SASL response; it said: "
+                          f"{_server_said(world.server.record())}")
+    if delivered:
+        raise CheckFailed(f"{len(delivered)} messages delivered without a login")
+    checks.append(f"token over the server's {world.server.sasl_limit}-byte SASL limit: "
+                  f"the server dropped it, fetchmail gave up cleanly (exit {code})")
+    world.server.check_mailbox(cell, world.seeded, None, checks)
+    leaks = find_leaks(text, world.tokens)
+    if leaks:
+        raise CheckFailed(f"fetchmail -vv output leaks {', '.join(leaks)}")
+    checks.append("no token (raw/base64) in fetchmail -vv output")
 
 
 def _daemon_run(cell: Cell, binary: Path | None, image: str, client: docker.DockerClient,
@@ -206,20 +250,26 @@ def _daemon_run(cell: Cell, binary: Path | None, image: str, client: docker.Dock
     text = "".join(output)
     check_sanitizer(cell, text, checks)
     check_delivery(delivered, world.seeded, clog, checks)
-    check_mailbox(cell, world, world.seeded, False, checks)
-    check_transcript(cell, world, text, checks)
+    world.server.check_mailbox(cell, world.seeded, False, checks)
+    world.server.check_logins(cell, text, world.tokens, checks)
+
+
+def _server_said(record: str) -> str:
+    """The server's last word in its record: a reply (mock) or why it hung up (Dovecot)."""
+    said = [ln.strip() for ln in record.splitlines()
+            if ln.startswith("S: ") or "Disconnected:" in ln]
+    return said[-1][:300] if said else "(nothing)"
 
 
 def _add_messages(world: World, count: int) -> None:
     for data in seed_messages(len(world.seeded) + 1, count):
-        world.mailbox.add(data)
+        world.server.add(data)
         world.seeded.append(data)
 
 
 def _auth_failures(world: World) -> int:
-    """Refused authentications so far (the profile's failure text in server replies)."""
-    return sum(1 for line in world.transcript_text().splitlines()
-               if line.startswith("S: ") and "Authentication failed" in line)
+    """Refused authentications so far."""
+    return world.server.refused()
 
 
 def _delivered_count(box: Container) -> int:

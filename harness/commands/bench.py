@@ -2,7 +2,10 @@
 
 Everything is measured side by side in one run on the same machine and reported as ratios:
 the baseline is a sequential `bootstrap && ./configure && make -j2` of the same releases in one
-container of the same build image (no ccache, no patches, no tests).
+container of the same build image (no ccache, no patches, no tests), timed before and after
+the matrices (their mean is the 1.0: load from elsewhere drifts over a run). The cold matrix
+starts from an empty cache: whatever its builds reuse (ccache, config.cache) they made
+themselves; the ccache hit rate of its builds is printed.
 """
 
 from __future__ import annotations
@@ -32,7 +35,9 @@ if TYPE_CHECKING:  # the Docker side is imported when the bench runs
 
 NAME = "bench"
 HELP = "time the matrix cold/warm against plain sequential builds (reports ratios)"
-DEFAULT_SELECT = "6.4.32-*-bookworm-*,6.4.33-*-bookworm-*,next-*-bookworm-*,!next-*-daemon"
+# six neighbouring releases: what a matrix's builds share (harness.build.reuse) shows here
+# (the long-token cells came after the figures this bench is compared with; -longtoken adds them)
+DEFAULT_SELECT = "6.4.2[89]-*-bookworm-*,6.4.3[0-3]-*-bookworm-*,!*-longtoken"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -101,6 +106,18 @@ def _baseline(backend: DockerBackend, groups: dict[str, list[Cell]]) -> float:
         return time.monotonic() - t0
 
 
+def _ccache_rate(builds: Path) -> str:
+    """hits/(hits+misses) over the compiles of the builds under `builds` (their manifests)."""
+    hits = misses = 0
+    for manifest in builds.glob("*/manifest.json"):
+        counts = json.loads(manifest.read_text()).get("ccache") or {}
+        hits += int(counts.get("hits", 0))
+        misses += int(counts.get("misses", 0))
+    if not hits + misses:
+        return "n/a (no ccache stats log in these builds)"
+    return f"{hits / (hits + misses):.1%} ({hits} hits, {misses} misses)"
+
+
 def run(args: argparse.Namespace) -> int:
     from harness.matrix.backend import DockerBackend
     from harness.matrix.runner import ResultCache
@@ -121,16 +138,21 @@ def run(args: argparse.Namespace) -> int:
         print(f"bench: {len(cells)} cells, {len(groups)} builds: {', '.join(groups)}",
               file=sys.stderr)
 
+        baseline_before = _baseline(backend, groups)
+        print(f"plain sequential builds: {baseline_before:.1f}s", file=sys.stderr)
         results = ResultCache(cache_root / "results")
         cold = _timed_matrix(cells, backend, args.jobs, results, cache_root / "l1")
-        print(f"cold matrix: {cold.duration:.1f}s {cold.counts()}", file=sys.stderr)
+        ccache = _ccache_rate(cache_root / "builds")
+        print(f"cold matrix: {cold.duration:.1f}s {cold.counts()}, ccache {ccache}",
+              file=sys.stderr)
         warm = _timed_matrix(cells, backend, args.jobs, results, cache_root / "l2")
         print(f"warm matrix: {warm.duration:.1f}s", file=sys.stderr)
         rerun = _timed_matrix(cells, backend, args.jobs, ResultCache(cache_root / "r2"),
                               cache_root / "l3")
         print(f"builds cached, cells rerun: {rerun.duration:.1f}s", file=sys.stderr)
-        baseline = _baseline(backend, groups)
-        print(f"plain sequential builds: {baseline:.1f}s", file=sys.stderr)
+        baseline_after = _baseline(backend, groups)
+        print(f"plain sequential builds again: {baseline_after:.1f}s", file=sys.stderr)
+        baseline = (baseline_before + baseline_after) / 2
         durations = [r.duration for r in rerun.results if not r.cached]
         one = [r.duration for r in rerun.results if not r.cached and not r.cell.daemon]
 
@@ -142,9 +164,11 @@ def run(args: argparse.Namespace) -> int:
         "warm_matrix_s": round(warm.duration, 2),
         "cells_only_s": round(rerun.duration, 2),
         "plain_builds_s": round(baseline, 2),
+        "plain_builds_before_after_s": [round(baseline_before, 2), round(baseline_after, 2)],
         "ratio_cold_vs_plain": round(cold.duration / baseline, 3),
         "ratio_warm_vs_plain": round(warm.duration / baseline, 4),
         "ratio_cells_only_vs_plain": round(rerun.duration / baseline, 3),
+        "cold_ccache_hit_rate": ccache,
         "one_cell_median_s": round(statistics.median(one), 2) if one else None,
         "daemon_cell_median_s": round(statistics.median(
             [r.duration for r in rerun.results if r.cell.daemon] or [0.0]), 2),

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 import sys
 from pathlib import Path
 from typing import Any
 
 from harness import paths
 from harness.build.distros import DISTROS, parse_distros
-from harness.cell.model import PACKAGED, SANITIZERS, Cell
+from harness.cell.model import DEFAULT_SERVER, PACKAGED, SANITIZERS, SERVERS, Cell, Server, one_of
 from harness.errors import ConfigError
 from harness.matrix.select import Selector, cells_for, group_by_build
 
@@ -28,13 +29,18 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--patches-dir", type=Path, help="patch series dir (default patches/)")
     parser.add_argument("--distros", default=",".join(DISTROS),
                         help=f"comma-separated distros (default {','.join(DISTROS)})")
+    parser.add_argument("--servers", default=DEFAULT_SERVER,
+                        help="comma-separated mail servers the cells talk to: mock (the "
+                        "project's), dovecot (Debian's Dovecot 2.3 in a container); default "
+                        f"{DEFAULT_SERVER}; non-default ones end the identifier (…-tls-dovecot)")
     parser.add_argument("--with-asan", action="store_true",
                         help="add AddressSanitizer cells (implied by a glob with '+asan')")
     parser.add_argument("--with-deb", action="store_true",
                         help="add cells that run the fetchmail each build's .deb installs with "
                              "apt in a fresh base container (DISTRO+deb; implied by a glob "
                              "with '+deb')")
-    parser.add_argument("--jobs", "-j", type=int, default=2, help="parallel builds/cells (2)")
+    parser.add_argument("--jobs", "-j", type=int, default=2,
+                        help="parallel builds (2); twice as many cells run at once")
     parser.add_argument("--list", action="store_true", help="print the selected cells, run nothing")
     parser.add_argument("--json", action="store_true",
                         help="with --list: JSON (cells, build groups, CI matrix include list)")
@@ -43,6 +49,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--report-dir", type=Path, default=Path("matrix-report"),
                         help="where junit.xml, results.json, matrix.md and logs/ go")
     parser.add_argument("--no-cache", action="store_true", help="rerun cells with cached results")
+    parser.add_argument("--chunk", metavar="I/N",
+                        help="run only the I-th (1-based) of N chunks of the selected build "
+                        "groups, dealt as --list --json --chunks N deals them (CI jobs)")
+    parser.add_argument("--dist", type=Path, metavar="DIR",
+                        help="also export every build the cells used, run or cached, to "
+                        "DIR/<build>/ (binary, log, manifest, packages)")
 
 
 def select_cells(args: argparse.Namespace) -> list[Cell]:
@@ -50,34 +62,54 @@ def select_cells(args: argparse.Namespace) -> list[Cell]:
 
     selector = Selector.parse(args.select)
     distros = parse_distros(args.distros)
+    servers: list[Server] = [one_of("server", s, SERVERS) for s in args.servers.split(",") if s]
+    if not servers:
+        raise ConfigError(f"--servers names no server (one of {', '.join(SERVERS)})")
     sanitizers = SANITIZERS if args.with_asan or selector.mentions("asan") else ()
     packaged = args.with_deb or selector.mentions(PACKAGED)
     versions = FetchmailSource(args.upstream).versions()
     universe = cells_for(versions, patches_dir=args.patches_dir, distros=distros,
-                         sanitizers=sanitizers, packaged=packaged)
+                         sanitizers=sanitizers, packaged=packaged, servers=servers)
     return selector.select(universe)
+
+
+def deal(groups: list[str], chunks: int) -> list[list[str]]:
+    """Build groups spread round-robin over at most `chunks` batches (0: one batch each)."""
+    if chunks and chunks < len(groups):
+        return [groups[i::chunks] for i in range(chunks)]
+    return [[g] for g in groups]
 
 
 def ci_matrix(cells: list[Cell], chunks: int) -> dict[str, Any]:
     """{"cells", "groups", "include"}: `include` is a GitHub Actions matrix, one build per entry
-    unless `chunks` caps the number of jobs (then groups are dealt round-robin)."""
+    unless `chunks` caps the number of jobs (then groups are dealt round-robin). Each entry
+    names its jobs' build groups, cells (`select`) and distros (comma-separated)."""
     groups = group_by_build(cells)
     selects = {g: ",".join(c.identifier for c in members) for g, members in groups.items()}
-    names = list(groups)
-    if chunks and chunks < len(names):
-        dealt: list[list[str]] = [names[i::chunks] for i in range(chunks)]
-    else:
-        dealt = [[g] for g in names]
     include = [
         {"name": "+".join(batch) if len(batch) <= 2 else f"{batch[0]}+{len(batch) - 1} more",
-         "select": ",".join(selects[g] for g in batch)}
-        for batch in dealt
+         "select": ",".join(selects[g] for g in batch),
+         "distros": ",".join(sorted({groups[g][0].distro for g in batch}))}
+        for batch in deal(list(groups), chunks)
     ]
     return {
         "cells": [c.identifier for c in cells],
         "groups": {g: [c.identifier for c in m] for g, m in groups.items()},
         "include": include,
     }
+
+
+def chunk_of(cells: list[Cell], spec: str) -> list[Cell]:
+    """The cells of chunk "I/N" (1-based I); an index past the dealt batches is empty."""
+    match = re.fullmatch(r"(\d+)/(\d+)", spec.strip())
+    if not match or not 1 <= int(match[1]) <= int(match[2]):
+        raise ConfigError(f"--chunk wants I/N with 1 <= I <= N, not {spec!r}")
+    index, total = int(match[1]), int(match[2])
+    groups = group_by_build(cells)
+    batches = deal(list(groups), total)
+    if index > len(batches):
+        return []
+    return [cell for group in batches[index - 1] for cell in groups[group]]
 
 
 def run(args: argparse.Namespace) -> int:
@@ -93,6 +125,9 @@ def run(args: argparse.Namespace) -> int:
         return 0
     if args.jobs < 1:
         raise ConfigError("--jobs must be at least 1")
+    if args.chunk:
+        cells = chunk_of(cells, args.chunk)
+        print(f"chunk {args.chunk}: {len(cells)} cells", file=sys.stderr)
     return execute(cells, args)
 
 
@@ -141,4 +176,29 @@ def execute(cells: list[Cell], args: argparse.Namespace) -> int:
         if not r.ok:
             print(f"  {r.summary()}", file=sys.stderr)
     print(f"reports: {', '.join(str(p) for p in written.values())}", file=sys.stderr)
+    if args.dist:
+        exported = export_builds(backend, cells, args.dist)
+        print(f"builds exported to {args.dist}: {exported}", file=sys.stderr)
     return outcome.exit_code
+
+
+def export_builds(backend: Any, cells: list[Cell], dist: Path) -> int:
+    """Every build the cells use, into dist/ (from the build cache: the runner skips builds
+    whose cells all came from the result cache, the binaries artifact must not be empty).
+    A build that fails here failed in the run too and is reported there; returns the count."""
+    from harness.build.builder import export
+    from harness.errors import HarnessError
+
+    dist.mkdir(parents=True, exist_ok=True)
+    exported = 0
+    for members in group_by_build(cells).values():
+        if members[0].unsupported:
+            continue
+        try:
+            export(backend.build(members[0]), dist)
+        except HarnessError as exc:
+            print(f"  not exported: {members[0].build_group}: {str(exc).splitlines()[0]}",
+                  file=sys.stderr)
+            continue
+        exported += 1
+    return exported

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+from pathlib import Path
 
 from harness.build import images
 from harness.build.distros import DISTROS, check_distro
@@ -15,8 +16,8 @@ from harness.source.mirror import FetchmailSource, remember_upstream
 log = logging.getLogger(__name__)
 
 NAME = "setup"
-HELP = ("make everything builds need: host tools (GNU patch, git), Docker engine, base/build "
-        "images (idempotent)")
+HELP = ("make everything builds and cells need: host tools (GNU patch, git), Docker engine, "
+        "base/build images, the Dovecot image (idempotent)")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -30,6 +31,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="also install the real peers tests compare against "
                         "(Debian's fetchmail, curl, dovecot, postfix's postmap, GNU patch, cron, "
                         "systemd-analyze)")
+    parser.add_argument("--images-archive", type=Path, metavar="FILE",
+                        help="load the images from FILE (a `docker save` archive) first, and "
+                        "rewrite it when an image had to be made (for CI caches)")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -40,11 +44,24 @@ def run(args: argparse.Namespace) -> int:
         print(f"test peers: {'installed ' + ' '.join(installed) if installed else 'present'}")
     client = ensure_engine()
     print(f"engine: Docker {client.version().get('Version', '?')} answers")
+    if args.images_archive:
+        images.load_archive(args.images_archive)
+    tags: list[str] = []
+    made_any = False
     for distro in (check_distro(d) for d in args.distro or DISTROS):
         _, made = images.ensure_base(client, distro)
         print(f"{images.base_tag(distro)}: {'made with debootstrap' if made else 'present'}")
         image, built = images.ensure_build_image(client, distro)
         print(f"{image.tag}: {'built' if built else 'present'}")
+        tags += [images.base_tag(distro), image.tag]
+        made_any = made_any or made or built
+    server, built = images.ensure_dovecot_image(client)  # the `dovecot` server cells
+    print(f"{server.tag}: {'built' if built else 'present'}")
+    tags += [server.tag]
+    made_any = made_any or built
+    if args.images_archive and (made_any or not args.images_archive.is_file()):
+        images.save_archive(tags, args.images_archive)
+        print(f"images archive {args.images_archive}: written ({', '.join(tags)})")
     if args.upstream:
         remember_upstream(args.upstream)
         source = FetchmailSource(args.upstream)

@@ -33,6 +33,7 @@ class DockerBackend:
         self._client: docker.DockerClient | None = None
         self._lock = threading.RLock()
         self._images: dict[Distro, str] = {}
+        self._server_image: str | None = None
         self._plans: dict[str, BuildPlan] = {}
 
     @property
@@ -77,6 +78,16 @@ class DockerBackend:
                 self._images[distro] = image.tag
             return self._images[distro]
 
+    def server_image(self) -> str:
+        """Debian's Dovecot 2.3 for the `dovecot` server cells."""
+        from harness.build.images import ensure_dovecot_image
+
+        with self._lock:
+            if self._server_image is None:
+                image, _ = ensure_dovecot_image(self.client)
+                self._server_image = image.tag
+            return self._server_image
+
     def installed(self, cell: Cell, built: BuildResult) -> str:
         """The image with the build's .deb installed by apt (made once per package)."""
         from harness.build.installed import installed_image
@@ -86,10 +97,12 @@ class DockerBackend:
         return installed_image(self.client, cell.distro, [made.deb])
 
     def run(self, cell: Cell, built: BuildResult, log_path: Path) -> CellResult:
+        server = self.server_image() if cell.server == "dovecot" else None
         if not cell.packaged:
-            return run_cell(cell, built.binary, self.image(cell.distro), self.client, log_path)
+            return run_cell(cell, built.binary, self.image(cell.distro), self.client, log_path,
+                            server_image=server)
         try:
             image = self.installed(cell, built)
         except (BuildError, ConfigError) as exc:  # the package, not the infrastructure
             return CellResult(cell, "fail", f"package: {exc}")
-        return run_cell(cell, None, image, self.client, log_path)
+        return run_cell(cell, None, image, self.client, log_path, server_image=server)

@@ -70,7 +70,8 @@ def results_json(results: Sequence[CellResult], duration: float, logs: dict[str,
         entry.update(
             version=str(cell.version), series=cell.series, distro=cell.distro,
             sanitizer=cell.sanitizer, protocol=cell.protocol, mechanism=cell.mechanism,
-            transport=cell.transport, daemon=cell.daemon, build_group=cell.build_group,
+            transport=cell.transport, daemon=cell.daemon, long_token=cell.long_token,
+            server=cell.server, build_group=cell.build_group,
             log=logs.get(r.identifier, r.log),
         )
         cells.append(entry)

@@ -182,6 +182,10 @@ def run_matrix(
 ) -> MatrixRun:
     """Build each group once, run its cells in parallel, reuse cached results.
 
+    `jobs` builds run at once (they use the cores); twice as many cells (they mostly wait on
+    sockets, containers and daemon poll intervals), on their own workers, so cells of the
+    first builds run while later ones compile.
+
     Events: ("build-start", group), ("build-done", group), ("cell-start", id),
     ("cell-done", id, result). Results come back in the order of `cells`.
     """
@@ -226,7 +230,8 @@ def run_matrix(
         else:
             builds[group] = "not needed (all cached)"
 
-    with ThreadPoolExecutor(max_workers=max(1, jobs), thread_name_prefix="cell") as pool:
+    with ThreadPoolExecutor(max_workers=max(1, jobs), thread_name_prefix="build") as builders, \
+            ThreadPoolExecutor(max_workers=2 * max(1, jobs), thread_name_prefix="cell") as pool:
         futures: dict[Future[Any], tuple[str, Any]] = {}
 
         def do_build(group: str, cell: Cell) -> B:
@@ -234,7 +239,7 @@ def run_matrix(
             return backend.build(cell)
 
         def start_build(group: str, members: list[Cell]) -> None:
-            futures[pool.submit(do_build, group, members[0])] = ("build", (group, members))
+            futures[builders.submit(do_build, group, members[0])] = ("build", (group, members))
 
         def start_cell(cell: Cell, built: B) -> None:
             # key the result by what was really built (inputs may change while we run)
@@ -242,43 +247,45 @@ def run_matrix(
             path = log_dir / f"{cell.identifier}.log"
             futures[pool.submit(_run_one, backend, cell, built, path, emit)] = ("cell", cell)
 
-        for group, members in pending_groups.items():
-            start_build(group, members)
-        while futures:
-            try:
+        try:
+            for group, members in pending_groups.items():
+                start_build(group, members)
+            while futures:
                 done, _ = wait(list(futures), return_when=FIRST_COMPLETED)
-            except KeyboardInterrupt:  # start nothing more; what runs ends and cleans up
-                pool.shutdown(wait=False, cancel_futures=True)
-                raise
-            for fut in done:
-                kind, payload = futures.pop(fut)
-                if kind == "build":
-                    group, members = payload
-                    try:
-                        built = fut.result()
-                    except Exception as exc:  # reported per cell
-                        # the series did not apply / the code did not compile: the cells
-                        # fail; anything else (engine, images, disk) is an infrastructure error
-                        outcome: Outcome = (
-                            "fail" if isinstance(exc, PatchError | BuildError) else "error"
-                        )
-                        reason = f"build failed: {exc}"
-                        builds[group] = f"{outcome}: {exc}"
+                for fut in done:
+                    kind, payload = futures.pop(fut)
+                    if kind == "build":
+                        group, members = payload
+                        try:
+                            built = fut.result()
+                        except Exception as exc:  # reported per cell
+                            # the series did not apply / the code did not compile: the cells
+                            # fail; anything else (engine, images, disk) is an infrastructure error
+                            outcome: Outcome = (
+                                "fail" if isinstance(exc, PatchError | BuildError) else "error"
+                            )
+                            reason = f"build failed: {exc}"
+                            builds[group] = f"{outcome}: {exc}"
+                            emit("build-done", group, None)
+                            for cell in members:
+                                finish(CellResult(cell, outcome, reason))
+                            continue
+                        builds[group] = "cached" if built.cached else "built"
                         emit("build-done", group, None)
                         for cell in members:
-                            finish(CellResult(cell, outcome, reason))
-                        continue
-                    builds[group] = "cached" if built.cached else "built"
-                    emit("build-done", group, None)
-                    for cell in members:
-                        start_cell(cell, built)
-                else:
-                    cell = payload
-                    result = fut.result()
-                    result.key = keys[cell.identifier]
-                    if cache is not None:
-                        result = cache.put(result)
-                    finish(result)
+                            start_cell(cell, built)
+                    else:
+                        cell = payload
+                        result = fut.result()
+                        result.key = keys[cell.identifier]
+                        if cache is not None:
+                            result = cache.put(result)
+                        finish(result)
+        except KeyboardInterrupt:  # start nothing more; what runs ends and cleans up
+            builders.shutdown(wait=False, cancel_futures=True)
+            pool.shutdown(wait=False, cancel_futures=True)
+            raise
+
     return MatrixRun([results[c.identifier] for c in cells], time.monotonic() - started, builds)
 
 

@@ -10,12 +10,15 @@ from pathlib import Path
 
 from harness.build.distros import DISTROS, Distro
 from harness.cell.model import (
+    DEFAULT_SERVER,
     MECHANISMS,
     NATIVE_MECHANISMS,
     PROTOCOLS,
     TRANSPORTS,
     Cell,
+    Mechanism,
     Sanitizer,
+    Server,
 )
 from harness.errors import ConfigError
 from harness.series.names import NATIVE_SERIES
@@ -32,13 +35,17 @@ def generate(
     sanitizers: Sequence[Sanitizer] = (),
     packaged: bool = False,
     daemon: bool = True,
+    long_token: bool = True,
+    servers: Sequence[Server] = (DEFAULT_SERVER,),
 ) -> list[Cell]:
-    """Every cell for versions x series x distros x protocols x mechanisms x transports.
+    """Every cell for versions x series x distros x protocols x mechanisms x transports x
+    servers.
 
     `series_of(version)` names the patch series for a release (None: no series, no cells);
     `next` is always native. Each build group also gets one daemon (token rotation) cell per
-    protocol, and with `sanitizers` the same cells again on a sanitizer build, with
-    `packaged` again from the build's installed .deb (DISTRO+deb).
+    protocol and one long-token cell (IMAP, implicit TLS), and with `sanitizers` the same
+    cells again on a sanitizer build, with `packaged` again from the build's installed .deb
+    (DISTRO+deb). The servers' cells of one build group are adjacent.
     """
     variants: list[tuple[Sanitizer | None, bool]] = [(None, False)]
     variants += [(s, False) for s in sanitizers]
@@ -52,18 +59,27 @@ def generate(
         mechanisms = NATIVE_MECHANISMS if series == NATIVE_SERIES else MECHANISMS
         for distro in distros:
             for sanitizer, deb in variants:
-                for protocol in PROTOCOLS:
-                    for mechanism in mechanisms:
-                        for transport in TRANSPORTS:
-                            cells.append(
-                                Cell(version, series, distro, protocol, mechanism,
-                                     transport, sanitizer, packaged=deb)
-                            )
-                    if daemon:
-                        cells.append(
-                            Cell(version, series, distro, protocol, mechanisms[-1],
-                                 "tls", sanitizer, daemon=True, packaged=deb)
-                        )
+                for server in servers:
+                    cells += _group_cells(version, series, distro, sanitizer, deb, server,
+                                          mechanisms, daemon, long_token)
+    return cells
+
+
+def _group_cells(version: Version, series: str, distro: Distro, sanitizer: Sanitizer | None,
+                 deb: bool, server: Server, mechanisms: Sequence[Mechanism], daemon: bool,
+                 long_token: bool) -> list[Cell]:
+    cells = []
+    for protocol in PROTOCOLS:
+        for mechanism in mechanisms:
+            for transport in TRANSPORTS:
+                cells.append(Cell(version, series, distro, protocol, mechanism, transport,
+                                  sanitizer, packaged=deb, server=server))
+        if daemon:
+            cells.append(Cell(version, series, distro, protocol, mechanisms[-1], "tls",
+                              sanitizer, daemon=True, packaged=deb, server=server))
+    if long_token:
+        cells.append(Cell(version, series, distro, "imap", mechanisms[0], "tls", sanitizer,
+                          long_token=True, packaged=deb, server=server))
     return cells
 
 
@@ -166,7 +182,8 @@ def cells_for(
     distros: Sequence[Distro] = DISTROS,
     sanitizers: Sequence[Sanitizer] = (),
     packaged: bool = False,
+    servers: Sequence[Server] = (DEFAULT_SERVER,),
 ) -> list[Cell]:
     """The full matrix for `versions` under the project's series table."""
     return generate(versions, series_name_of(patches_dir), distros=distros,
-                    sanitizers=sanitizers, packaged=packaged)
+                    sanitizers=sanitizers, packaged=packaged, servers=servers)

@@ -2,13 +2,17 @@
 
 Used by the side-by-side tests: same tokens, same provider, same messages, compare what
 Dovecot says with what the mock says. IMAP, POP3 and (with `submission_relay`, where it
-relays accepted mail) SMTP submission. Needs root (dovecot drops to `nobody` for mail) and
-Debian's dovecot-imapd, dovecot-pop3d and dovecot-submissiond.
+relays accepted mail) SMTP submission. Also the real server of the matrix's `dovecot` cells.
+On the host it needs root (dovecot drops to `nobody` for mail) and Debian's dovecot-imapd,
+dovecot-pop3d and dovecot-submissiond; with `image=` it runs Dovecot of that image
+(harness.build.images makes one from Debian bookworm) in a container on the host network
+instead, which needs only a Docker engine. Mail belongs to `nobody` (uid 65534), never root.
 """
 
 from __future__ import annotations
 
 import os
+import secrets
 import shutil
 import signal
 import socket
@@ -21,6 +25,7 @@ from types import TracebackType
 from urllib.parse import quote, urlsplit, urlunsplit
 
 from harness.errors import HarnessError
+from harness.mockserver.tls import TestCA
 
 SUBMISSION_BINARY = "/usr/lib/dovecot/submission"
 NOBODY_UID = 65534
@@ -81,6 +86,25 @@ service pop3-login {{
 }}
 """
 
+TLS = """\
+ssl = required
+disable_plaintext_auth = yes
+ssl_cert = <{root}/tls/cert.pem
+ssl_key = <{root}/tls/key.pem
+service imap-login {{
+  inet_listener imaps {{
+    address = 127.0.0.1
+    port = {imaps_port}
+  }}
+}}
+service pop3-login {{
+  inet_listener pop3s {{
+    address = 127.0.0.1
+    port = {pop3s_port}
+  }}
+}}
+"""
+
 SUBMISSION = """\
 hostname = {hostname}
 submission_relay_host = 127.0.0.1
@@ -95,6 +119,14 @@ service submission-login {{
     port = 0
   }}
 }}
+"""
+
+# Dovecot's own record of every SASL exchange: the client's answer to an error challenge
+# (`client in: CONT`), the mechanism of every attempt, password logins it refused.
+AUTH_DEBUG = """\
+auth_verbose = yes
+auth_debug = yes
+auth_debug_passwords = yes
 """
 
 OAUTH2 = """\
@@ -162,8 +194,13 @@ class DovecotInstance:
         mechanisms: tuple[str, ...] = ("xoauth2", "oauthbearer"),
         submission_relay: int | None = None,
         pop3_lock_session: bool = False,
+        tls: TestCA | None = None,
+        auth_debug: bool = False,
+        image: str | None = None,
     ) -> None:
-        binary = dovecot_binary()
+        self.image = image
+        self.container = f"fmh-dovecot-{secrets.token_hex(6)}" if image else ""
+        binary = "dovecot" if image else dovecot_binary()
         if binary is None:
             raise HarnessError(
                 "dovecot is not installed (apt-get install dovecot-imapd dovecot-pop3d)"
@@ -202,6 +239,16 @@ class DovecotInstance:
                 relay_port=submission_relay,
                 submission_port=self.submission_port,
             )
+        self.imaps_port = self.pop3s_port = 0
+        if tls is not None:
+            self.imaps_port, self.pop3s_port = free_port(), free_port()
+            (self.root / "tls").mkdir()
+            shutil.copyfile(tls.cert_path, self.root / "tls" / "cert.pem")
+            shutil.copyfile(tls.key_path, self.root / "tls" / "key.pem")
+            config += TLS.format(root=self.root, imaps_port=self.imaps_port,
+                                 pop3s_port=self.pop3s_port)
+        if auth_debug:
+            config += AUTH_DEBUG
         self.config_path.write_text(config)
 
     def _write_maildir(self, messages: Iterable[bytes]) -> None:
@@ -213,6 +260,8 @@ class DovecotInstance:
             # Ascending names in cur/ keep the order (dovecot sorts new mail by name).
             (maildir / "cur" / f"{stamp + n}.M{n:06d}P1.mock:2,").write_bytes(data)
         (self.root / "home" / self.user).mkdir(parents=True)
+        if self.image:  # chowned inside the container, where we are root
+            return
         for path in [
             self.root / "mail",
             self.root / "home",
@@ -224,16 +273,67 @@ class DovecotInstance:
     @property
     def log(self) -> str:
         path = self.root / "dovecot.log"
-        return path.read_text(errors="replace") if path.exists() else ""
+        try:
+            return path.read_text(errors="replace") if path.exists() else ""
+        except PermissionError:  # the container's root wrote it and we are not root
+            if not (self.image and self._proc is not None):
+                raise
+            return self._exec(["cat", str(path)], check=False).decode(errors="replace")
+
+    @property
+    def maildir(self) -> Path:
+        return self.root / "mail" / self.user
+
+    def add_message(self, data: bytes) -> str:
+        """Deliver `data` into the maildir's new/ (as Dovecot's LDA would); its file name."""
+        name = f"{time.time_ns()}.M{secrets.token_hex(4)}P1.mock"
+        tmp, new = self.maildir / "tmp" / name, self.maildir / "new" / name
+        if self.image:
+            self._exec(["sh", "-c", f'cat > "{tmp}" && chown {NOBODY_UID}:{NOBODY_GID} '
+                        f'"{tmp}" && mv "{tmp}" "{new}"'], data=data)
+        else:
+            tmp.write_bytes(data)
+            os.chown(tmp, NOBODY_UID, NOBODY_GID)
+            os.replace(tmp, new)
+        return name
+
+    def messages(self) -> list[str]:
+        """The maildir's messages, `new/NAME` or `cur/NAME:2,FLAGS` (S: seen, T: deleted)."""
+        if self.image:
+            out = self._exec(["sh", "-c", f'cd "{self.maildir}" && find new cur -type f'])
+            return sorted(out.decode().split())
+        return sorted(str(p.relative_to(self.maildir)) for sub in ("new", "cur")
+                      for p in (self.maildir / sub).iterdir())
+
+    def _argv(self) -> list[str]:
+        config = str(self.config_path)
+        if not self.image:
+            return [self.binary, "-F", "-c", config]
+        root = str(self.root)
+        # docker run in the foreground: SIGTERM to the CLI reaches dovecot (PID 1) by proxy
+        return ["docker", "run", "--rm", "--name", self.container, "--network", "host",
+                "-v", f"{root}:{root}", self.image, "sh", "-c",
+                f'chown -R {NOBODY_UID}:{NOBODY_GID} "{root}/mail" "{root}/home" '
+                f'&& exec dovecot -F -c "{config}"']
+
+    def _exec(self, argv: list[str], *, data: bytes | None = None, check: bool = True) -> bytes:
+        """Run argv in the running container (as its root)."""
+        proc = subprocess.run(["docker", "exec", "-i", self.container, *argv], input=data,
+                              capture_output=True, timeout=60)
+        if check and proc.returncode != 0:
+            raise HarnessError(f"in the dovecot container: {' '.join(argv)} exited "
+                               f"{proc.returncode}: {proc.stderr.decode(errors='replace')}")
+        return proc.stdout
 
     def start(self) -> DovecotInstance:
         self._proc = subprocess.Popen(
-            [self.binary, "-F", "-c", str(self.config_path)],
+            self._argv(),
             stdout=subprocess.DEVNULL,
             stderr=open(self.root / "master.err", "wb"),  # noqa: SIM115
         )
-        deadline = time.monotonic() + 20
-        for port in (self.imap_port, self.pop3_port, self.submission_port):
+        deadline = time.monotonic() + (60 if self.image else 20)
+        for port in (self.imap_port, self.pop3_port, self.imaps_port, self.pop3s_port,
+                     self.submission_port):
             if not port:
                 continue
             while True:
@@ -263,7 +363,13 @@ class DovecotInstance:
         self._proc = None
 
     def cleanup(self) -> None:
+        if self.image and self._proc is not None and self._proc.poll() is None:
+            # nobody's files: only the container's root may remove them
+            self._exec(["rm", "-rf", str(self.root / "mail"), str(self.root / "home"),
+                        str(self.root / "run"), str(self.root / "state")], check=False)
         self.stop()
+        if self.image:
+            subprocess.run(["docker", "rm", "-f", self.container], capture_output=True)
         shutil.rmtree(self.root, ignore_errors=True)
 
     def __enter__(self) -> DovecotInstance:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 from pathlib import Path
 from typing import Any
 
@@ -341,3 +342,23 @@ def test_building_a_release_with_known_security_holes_needs_the_flag(
     assert "--allow-insecure-release" in err
     assert main(["build", "6.4.21", "--no-series", *common]) == 2  # unpatched is no safer
     assert not (isolated_cache / "builds").exists()
+
+
+@pytest.mark.docker
+@pytest.mark.slow
+def test_a_build_from_reused_pieces_is_the_same_binary(
+    plain: BuildResult, shared_source: FetchmailSource, session_cache: Path, tmp_path: Path
+) -> None:
+    """Bootstrap outputs, config.cache and ccache of the first build serve a second one
+    (a cache without that build): every piece is reused, the binary is byte-identical."""
+    cache = tmp_path / "cache"
+    for piece in ("ccache", "autoreconf", "configure"):
+        shutil.copytree(session_cache / piece, cache / piece)
+    again = build(plain.spec, source=shared_source, cache=cache)
+    assert not again.cached
+    manifest = json.loads((again.dist_dir / "manifest.json").read_text())
+    assert manifest["reused"] == {"autoreconf": True, "configure_cache": True}
+    assert manifest["ccache"]["misses"] == 0 and manifest["ccache"]["hits"] > 40
+    log = again.log.read_text()
+    assert "automake" not in log.split("=== make:", 1)[1], "make regenerated the bootstrap"
+    assert again.binary.read_bytes() == plain.binary.read_bytes()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 
@@ -35,11 +36,26 @@ def test_list_json_one_entry_per_build(upstream: str, capsys: pytest.CaptureFixt
 
 def test_list_plain(upstream: str, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["matrix", "--upstream", upstream, "--list", "--select",
-                 "next-*-bookworm-imap-*,!*-daemon"]) == 0
+                 "next-*-bookworm-imap-*,!*-daemon,!*-longtoken"]) == 0
     out = capsys.readouterr().out.split()
     assert out == ["#", "build", "next-native-bookworm",
                    "next-native-bookworm-imap-oauthbearer-tls",
                    "next-native-bookworm-imap-oauthbearer-starttls"]
+
+
+def test_servers_axis(upstream: str, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["matrix", "--upstream", upstream, "--list", "--servers", "mock,dovecot",
+                 "--select", "next-*-bookworm-imap-*-tls*,!*-daemon*"]) == 0
+    out = capsys.readouterr().out.split()
+    assert out == ["#", "build", "next-native-bookworm",
+                   "next-native-bookworm-imap-oauthbearer-tls",
+                   "next-native-bookworm-imap-oauthbearer-tls-longtoken",
+                   "next-native-bookworm-imap-oauthbearer-tls-dovecot",
+                   "next-native-bookworm-imap-oauthbearer-tls-longtoken-dovecot"]
+    assert main(["matrix", "--upstream", upstream, "--list", "--select", "*-dovecot"]) == 2
+    assert "match no cell" in capsys.readouterr().err, "dovecot cells only with --servers"
+    assert main(["matrix", "--upstream", upstream, "--list", "--servers", "exim"]) == 2
+    assert "unknown server 'exim'" in capsys.readouterr().err
 
 
 def test_list_packaged_cells_share_the_plain_build(upstream: str,
@@ -97,3 +113,14 @@ def test_bench_uses_the_remembered_upstream_in_its_fresh_cache(
     with pytest.raises(Stop):
         main(["bench"])
     assert seen == ["/srv/mirrors/fetchmail.git"]
+
+
+def test_bench_reports_the_ccache_hit_rate_of_the_cold_builds(tmp_path: Path) -> None:
+    from harness.commands.bench import _ccache_rate
+
+    for name, counts in (("a", {"hits": 0, "misses": 50}), ("b", {"hits": 48, "misses": 2}),
+                         ("c", None)):
+        (tmp_path / name).mkdir()
+        (tmp_path / name / "manifest.json").write_text(json.dumps({"ccache": counts}))
+    assert _ccache_rate(tmp_path) == "48.0% (48 hits, 52 misses)"
+    assert _ccache_rate(tmp_path / "c").startswith("n/a")

@@ -217,6 +217,11 @@ def test_ctrl_c_starts_nothing_more(tmp_path: Path, monkeypatch: pytest.MonkeyPa
             return future
 
     class Interrupting(RecordingBackend):
+        def build(self, cell: Cell) -> FakeBuilt:
+            if self.builds:  # the first build is done at once, the next ones are still busy
+                time.sleep(0.5)
+            return super().build(cell)
+
         def run(self, cell: Cell, built: FakeBuilt, log_path: Path) -> CellResult:
             if not self.runs:  # the main thread waits for this cell; the rest is queued
                 queued = [f for f in submitted if not f.running() and not f.done()]
@@ -231,5 +236,6 @@ def test_ctrl_c_starts_nothing_more(tmp_path: Path, monkeypatch: pytest.MonkeyPa
     backend = Interrupting()
     with pytest.raises(KeyboardInterrupt):
         run_matrix(CELLS, backend, jobs=1, cache=None, log_dir=tmp_path)
-    assert len(backend.runs) == 1
+    # cells run on twice --jobs workers: at most the two running then finish
+    assert 1 <= len(backend.runs) <= 2
     assert any(f.cancelled() for f in submitted)

@@ -32,6 +32,10 @@ def V(text: str) -> Version:
         "next-native-bookworm-pop3-oauthbearer-tls-daemon",
         "6.3.12-oauth63-10-bullseye-imap-xoauth2-starttls",
         "6.3.12-oauth63-10-bullseye+asan-imap-xoauth2-starttls-daemon",
+        "6.4.33-oauth64-bookworm-imap-xoauth2-tls-dovecot",
+        "6.4.33-oauth64-bookworm-pop3-oauthbearer-tls-daemon-dovecot",
+        "6.4.33-oauth64-bookworm-imap-xoauth2-tls-longtoken",
+        "next-native-bookworm-imap-oauthbearer-tls-longtoken-dovecot",
         "6.4.33-oauth64-trixie+deb-pop3-oauthbearer-tls",
         "next-native-bookworm+deb-imap-oauthbearer-tls-daemon",
     ],
@@ -40,6 +44,15 @@ def test_identifier_round_trips(ident: str) -> None:
     cell = Cell.parse(ident)
     assert cell.identifier == ident
     assert Cell.parse(cell.identifier) == cell
+
+
+def test_the_server_is_spelled_only_when_it_is_not_the_mock() -> None:
+    dovecot = Cell.parse("6.4.33-oauth64-bookworm-pop3-oauthbearer-tls-daemon-dovecot")
+    assert (dovecot.server, dovecot.daemon, dovecot.long_token) == ("dovecot", True, False)
+    assert dovecot.build_group == "6.4.33-oauth64-bookworm", "one build serves both servers"
+    mock = Cell.parse("6.4.33-oauth64-bookworm-pop3-oauthbearer-tls-daemon")
+    assert mock.server == "mock" and mock.identifier.endswith("-tls-daemon")
+    assert Cell.parse("6.4.33-oauth64-bookworm-imap-xoauth2-tls-longtoken").long_token
 
 
 def test_hyphenated_series_name() -> None:
@@ -73,6 +86,8 @@ def test_identifier_fields() -> None:
         ("seven-oauth64-bookworm-imap-xoauth2-tls", "not a fetchmail version"),
         ("next-native-bookworm-imap-xoauth2-tls", "supports only oauthbearer"),
         ("6.4.33-OAuth-bookworm-imap-xoauth2-tls", "bad series name"),
+        ("6.4.33-oauth64-bookworm-imap-xoauth2-tls-mock", "unknown protocol"),
+        ("6.4.33-oauth64-bookworm-imap-xoauth2-tls-exim", "unknown protocol"),
         ("6.4.33-oauth64-bookworm+rpm-imap-xoauth2-tls", "unknown sanitizer"),
     ],
 )
@@ -93,7 +108,8 @@ VERSIONS = [V("6.3.26"), V("6.4.21"), V("6.4.22"), V("6.4.33"), V("6.5.0.beta7")
 
 
 def test_generation_covers_the_product() -> None:
-    cells = generate(VERSIONS, _table, distros=("bookworm", "trixie"), daemon=False)
+    cells = generate(VERSIONS, _table, distros=("bookworm", "trixie"), daemon=False,
+                     long_token=False)
     ids = {c.identifier for c in cells}
     assert len(ids) == len(cells)
     # 3 patched versions x 2 distros x full product, next x 2 distros x oauthbearer only
@@ -239,3 +255,20 @@ def test_variant_mention() -> None:
     assert not Selector.parse("*+deb-*").mentions("asan")
     assert Selector.parse("*+deb-imap-*").mentions("deb")
     assert Selector.parse("*bookworm+*").mentions("deb") and Selector.parse("*+*").mentions("asan")
+
+
+def test_generation_adds_long_token_and_dovecot_cells() -> None:
+    cells = generate([V("6.4.33"), V("next")], _table, distros=("bookworm",),
+                     servers=("mock", "dovecot"))
+    ids = [c.identifier for c in cells]
+    assert "6.4.33-oauth64-bookworm-imap-xoauth2-tls-longtoken" in ids
+    assert "next-native-bookworm-imap-oauthbearer-tls-longtoken-dovecot" in ids
+    assert "6.4.33-oauth64-bookworm-pop3-oauthbearer-tls-daemon-dovecot" in ids
+    mock = [c for c in cells if c.server == "mock"]
+    assert len(cells) == 2 * len(mock) and mock == [
+        c for c in generate([V("6.4.33"), V("next")], _table, distros=("bookworm",))]
+    groups = group_by_build(cells)
+    assert len(groups) == 2, "the servers share one build"
+    for members in groups.values():  # each build's cells: the mock's, then Dovecot's
+        servers = [c.server for c in members]
+        assert servers == sorted(servers, key=("mock", "dovecot").index)

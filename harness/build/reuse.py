@@ -1,0 +1,132 @@
+"""What a cold build reuses from the builds before it, each piece keyed by what it is made from.
+
+- ccache: one directory for every build, bind-mounted at /ccache. The tree always sits at
+  /build/src and hash_dir is off, so neighbouring releases, whose sources mostly agree, hit
+  each other's objects. The first compile of each compiler family (build image + flags) runs
+  alone, so the builds after it find its objects instead of compiling beside it.
+- autoreconf: the files the bootstrap step (autogen.sh or autoreconf) writes, kept per image
+  recipe, bootstrap command and bootstrap inputs (configure.ac, every Makefile.am, the m4
+  files, the tree's file names); unpacked instead of bootstrapping again when a release is
+  rebuilt (another series, a sanitizer build). Any change to those inputs makes a new key.
+- configure: one config.cache per suite, compiler and flags and release family (6.3, 6.4, …,
+  next: the same checks mean the same there). configure starts from a copy and the copy is
+  written back after it succeeded; a configure that fails with it is rerun without it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import os
+import tempfile
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+from filelock import FileLock
+
+SRC = "/build/src"
+CCACHE_ENV = {"CCACHE_DIR": "/ccache", "CCACHE_NOHASHDIR": "true", "CCACHE_BASEDIR": SRC}
+STATS_LOG = "/build/ccache-stats.log"  # ccache >= 4.5 writes it (bullseye's 4.2 does not)
+MARK = "/build/.bootstrap-start"
+ARCHIVE = "/build/autoreconf.tar"
+CONFIG_CACHE = "/build/config.cache"
+
+# the files autoreconf reads: their content is part of the key, every other file only its name
+_BOOTSTRAP_INPUTS = ("configure.ac", "configure.in", "acinclude.m4", "autogen.sh")
+
+
+def _digest(parts: dict[str, object]) -> str:
+    return hashlib.sha256(json.dumps(parts, sort_keys=True).encode()).hexdigest()
+
+
+def bootstrap_key(tree: Path, recipe: str, command: str) -> str:
+    """The key of the bootstrap's outputs: image recipe, command and every input it reads."""
+    contents: dict[str, str] = {}
+    names: list[str] = []
+    for path in sorted(tree.rglob("*")):
+        if not (path.is_file() or path.is_symlink()):
+            continue
+        rel = path.relative_to(tree).as_posix()
+        names.append(rel)
+        if path.name in _BOOTSTRAP_INPUTS or path.name == "Makefile.am" or path.suffix == ".m4":
+            contents[rel] = hashlib.sha256(path.read_bytes()).hexdigest()
+    return _digest({"recipe": recipe, "command": command, "inputs": contents, "names": names})
+
+
+def release_family(version: str) -> str:
+    """6.3, 6.4, 6.5 or next: releases whose configure scripts share their checks."""
+    parts = version.split(".")
+    return ".".join(parts[:2]) if len(parts) > 1 else version
+
+
+def configure_key(recipe: str, family: str, arguments: list[str]) -> str:
+    """Suite and compiler (the image recipe), release family and every configure argument."""
+    return _digest({"recipe": recipe, "family": family, "arguments": arguments})
+
+
+@dataclass(frozen=True)
+class Store:
+    """The reusable pieces under the harness cache: autoreconf/, configure/, ccache/."""
+
+    root: Path
+
+    @property
+    def ccache(self) -> Path:
+        path = self.root / "ccache"
+        path.mkdir(parents=True, exist_ok=True)
+        return path
+
+    def autoreconf(self, key: str) -> Path:
+        return self._dir("autoreconf") / f"{key[:32]}.tar"
+
+    def configure(self, key: str) -> Path:
+        return self._dir("configure") / f"{key[:32]}.cache"
+
+    def _dir(self, name: str) -> Path:
+        path = self.root / name
+        path.mkdir(parents=True, exist_ok=True)
+        return path
+
+    def keep(self, produced: Path, dest: Path) -> None:
+        """Move a file a build produced into the store atomically (last writer wins)."""
+        fd, tmp = tempfile.mkstemp(dir=dest.parent, prefix=f".{dest.name}.")
+        os.close(fd)
+        os.replace(produced, tmp)
+        os.replace(tmp, dest)
+
+    @contextlib.contextmanager
+    def first_compile(self, family: str) -> Iterator[bool]:
+        """Hold the compile of `family`'s first build alone; yields True for that first one.
+
+        Once one compile of the family finished (a marker in the ccache dir), the others run
+        in parallel again; a failed first compile leaves no marker, so the next one waits.
+        """
+        name = hashlib.sha256(family.encode()).hexdigest()[:16]
+        marker = self.ccache / f".seeded-{name}"
+        with FileLock(str(self._dir("locks") / f"ccache-seed-{name}.lock")):
+            if not marker.exists():
+                yield True
+                marker.touch()
+                return
+        yield False
+
+
+def bootstrap_script(command: str, archive_present: bool) -> str:
+    """The shell step: unpack the kept outputs (all stamped newer than their inputs, so make
+    does not regenerate them), or run the bootstrap and pack the files it wrote."""
+    if archive_present:
+        return (f"set -e; tar -xf {ARCHIVE}; stamp=@$(date +%s.%N); "
+                f"tar -tf {ARCHIVE} | xargs touch -h -d \"$stamp\"")
+    return (f"set -e; touch {MARK}; {command}; "
+            f"find . -newer {MARK} \\( -type f -o -type l \\) ! -path './autom4te.cache/*' "
+            f"-print | sort | tar -cf {ARCHIVE} -T -")
+
+
+def ccache_counts(stats_log: str) -> dict[str, int]:
+    """hits and misses from a ccache stats log (one counter name a line, '# file' headers)."""
+    lines = [ln.strip() for ln in stats_log.splitlines()]
+    hits = sum(ln in ("direct_cache_hit", "preprocessed_cache_hit") for ln in lines)
+    misses = sum(ln == "cache_miss" for ln in lines)
+    return {"hits": hits, "misses": misses}
