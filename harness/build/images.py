@@ -95,29 +95,36 @@ def ensure_base(client: docker.DockerClient, distro: str) -> tuple[str, bool]:
         return str(image.id), True
 
 
-def dockerfile_hash(distro: str) -> str:
-    """Content hash naming a build image: the Dockerfile and the suite it is built for."""
-    text = (paths.CONTAINERS_DIR / DOCKERFILE).read_bytes()
+def dockerfile_hash(distro: str, dockerfile: str = DOCKERFILE) -> str:
+    """Content hash naming an image: its Dockerfile and the suite it is built for."""
+    text = (paths.CONTAINERS_DIR / dockerfile).read_bytes()
     return hashlib.sha256(text + f"\0{distro}".encode()).hexdigest()
 
 
 def ensure_build_image(client: docker.DockerClient, distro: str) -> tuple[BuildImage, bool]:
     """The build image for `distro` (tagged by content hash), built when missing."""
-    ensure_base(client, distro)
     digest = dockerfile_hash(distro)
-    tag = f"fmh-build:{distro}-{digest[:12]}"
-    with _lock(f"build-{distro}"):
-        image = _image(client, tag)
-        built = False
-        if image is None:
-            log.info("building %s from %s", tag, paths.CONTAINERS_DIR / DOCKERFILE)
+    tag, built = ensure_image(client, distro, DOCKERFILE, "fmh-build", digest)
+    return BuildImage(distro, tag, str(_image(client, tag).id), digest), built
+
+
+def ensure_image(
+    client: docker.DockerClient, distro: str, dockerfile: str, name: str, digest: str
+) -> tuple[str, bool]:
+    """`name:<distro>-<digest12>`, built from containers/`dockerfile` on fmh-base:<distro>
+    when missing (one builder at a time): (tag, built_now)."""
+    ensure_base(client, distro)
+    tag = f"{name}:{distro}-{digest[:12]}"
+    with _lock(f"{name}-{distro}"):
+        built = _image(client, tag) is None
+        if built:
+            log.info("building %s from %s", tag, paths.CONTAINERS_DIR / dockerfile)
             try:
-                image, _logs = client.images.build(
-                    path=str(paths.CONTAINERS_DIR), dockerfile=DOCKERFILE,
+                client.images.build(
+                    path=str(paths.CONTAINERS_DIR), dockerfile=dockerfile,
                     buildargs={"SUITE": distro}, tag=tag, rm=True, forcerm=True,
                 )
             except docker.errors.BuildError as exc:
                 lines = "".join(str(x.get("stream", "")) for x in exc.build_log)[-3000:]
                 raise EngineError(f"building {tag} failed: {exc}\n{lines}") from exc
-            built = True
-        return BuildImage(distro, tag, str(image.id), digest), built
+    return tag, built
