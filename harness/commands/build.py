@@ -1,4 +1,5 @@
-"""`fetchmail-harness build`: a (patched) fetchmail binary for a version and distro."""
+"""`fetchmail-harness build`: a (patched) fetchmail binary for a version and distro, or the
+Cyrus SASL XOAUTH2 client plugin postfix relays with (`--xoauth2-plugin`)."""
 
 from __future__ import annotations
 
@@ -17,7 +18,8 @@ HELP = "build fetchmail VERSION (patched with its series) in a container and pri
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("version", help="fetchmail version, e.g. 6.4.33, 6.5.0.beta7, next")
+    parser.add_argument("version", nargs="?",
+                        help="fetchmail version, e.g. 6.4.33, 6.5.0.beta7, next")
     parser.add_argument("--distro", default=images.DEFAULT_DISTRO, choices=sorted(images.DISTROS))
     group = parser.add_mutually_exclusive_group()
     group.add_argument("--series", help="patch series (default: from patches/series.toml)")
@@ -31,6 +33,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--tarball", help="build from a release tarball (URL or path) instead")
     parser.add_argument("--sha256", help="the tarball's sha256 (required with --tarball)")
     parser.add_argument("--quiet", "-q", action="store_true", help="do not echo the build log")
+    plugin = parser.add_argument_group("the XOAUTH2 plugin for postfix (instead of fetchmail)")
+    plugin.add_argument("--xoauth2-plugin", action="store_true",
+                        help="build cyrus-sasl-xoauth2's libxoauth2.so for the distro's postfix")
+    plugin.add_argument("--plugin-upstream",
+                        help="its git URL or path (default: $XOAUTH2_PLUGIN_UPSTREAM, else GitHub)")
+    plugin.add_argument("--plugin-ref", help="branch, tag or commit (default: the default branch)")
 
 
 def _echo(text: str) -> None:
@@ -38,6 +46,10 @@ def _echo(text: str) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    if args.xoauth2_plugin:
+        return _plugin(args)
+    if args.version is None:
+        raise ConfigError("name a fetchmail VERSION to build (or --xoauth2-plugin)")
     source: Source
     if args.tarball:
         if not args.sha256:
@@ -66,4 +78,21 @@ def run(args: argparse.Namespace) -> int:
     lines = result.version_output.splitlines()
     release = next((ln for ln in lines if "release" in ln), lines[0] if lines else "?")
     print(f"version: {release.strip()}")
+    return 0
+
+
+def _plugin(args: argparse.Namespace) -> int:
+    from harness.relay.plugin import PluginSource, build_plugin, export_plugin
+
+    if args.version is not None:
+        raise ConfigError(f"--xoauth2-plugin builds no fetchmail: drop {args.version!r}")
+    started = time.monotonic()
+    result = build_plugin(args.distro, source=PluginSource(args.plugin_upstream),
+                          ref=args.plugin_ref, stream=None if args.quiet else _echo)
+    where = export_plugin(result, args.dist) if args.dist else result.dist_dir
+    state = "cached" if result.cached else f"built in {time.monotonic() - started:.1f}s"
+    print(f"{result.identifier}: {state}")
+    print(f"plugin:  {where / result.plugin.name}")
+    print(f"install: install -m 644 {where / result.plugin.name} "
+          "/usr/lib/$(dpkg-architecture -qDEB_HOST_MULTIARCH)/sasl2/")
     return 0

@@ -1,4 +1,4 @@
-"""`fetchmail-harness setup`: engine, base and build images, optionally the source mirror."""
+"""`fetchmail-harness setup`: engine, base/build/relay images, optionally the source mirrors."""
 
 from __future__ import annotations
 
@@ -9,12 +9,14 @@ from harness.build import images
 from harness.build.engine import ensure_engine
 from harness.build.peers import ensure_test_peers
 from harness.errors import SourceError
+from harness.relay.image import ensure_relay_image
+from harness.relay.plugin import PluginSource
 from harness.source.mirror import FetchmailSource, remember_upstream
 
 log = logging.getLogger(__name__)
 
 NAME = "setup"
-HELP = "make everything builds need: Docker engine, base/build images (idempotent)"
+HELP = "make everything builds need: Docker engine, base/build/relay images (idempotent)"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -22,8 +24,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="only these distros (repeatable; default all)")
     parser.add_argument("--upstream", help="also mirror fetchmail from this git URL/path")
     parser.add_argument("--source", action="store_true",
-                        help="also make sure a fetchmail mirror exists (remembered/default "
-                        "upstream); a failure is a warning, source-needing tests then skip")
+                        help="also make sure the fetchmail and cyrus-sasl-xoauth2 mirrors exist "
+                        "(remembered/default upstreams); a failure is a warning, tests that "
+                        "need the source then skip")
+    parser.add_argument("--plugin-upstream",
+                        help="git URL/path of cyrus-sasl-xoauth2 for --source (default: "
+                        "$XOAUTH2_PLUGIN_UPSTREAM, else GitHub)")
     parser.add_argument("--test-peers", action="store_true",
                         help="also install the real peers tests compare against "
                         "(Debian's fetchmail, curl, dovecot, postfix's postmap, GNU patch)")
@@ -40,6 +46,8 @@ def run(args: argparse.Namespace) -> int:
         print(f"{images.base_tag(distro)}: {'made with debootstrap' if made else 'present'}")
         image, built = images.ensure_build_image(client, distro)
         print(f"{image.tag}: {'built' if built else 'present'}")
+        relay, built = ensure_relay_image(client, distro)
+        print(f"{relay}: {'built' if built else 'present'}")
     if args.upstream:
         remember_upstream(args.upstream)
         source = FetchmailSource(args.upstream)
@@ -57,4 +65,16 @@ def run(args: argparse.Namespace) -> int:
                   f"(upstream {source.upstream})")
         except SourceError as exc:
             log.warning("WARNING: no fetchmail source, tests that need it will skip: %s", exc)
+    if args.source or args.plugin_upstream:
+        plugin = PluginSource(args.plugin_upstream)
+        try:
+            existed = plugin.mirror.path.exists()
+            plugin.mirror.repo()
+            if existed and args.plugin_upstream:
+                plugin.mirror.update()
+            print(f"mirror {plugin.mirror.path}: {'present' if existed else 'cloned'} "
+                  f"(upstream {plugin.upstream})")
+        except SourceError as exc:
+            log.warning("WARNING: no cyrus-sasl-xoauth2 source, the relay cells and tests that "
+                        "need it will skip: %s", exc)
     return 0

@@ -28,6 +28,20 @@ def _find_upstream() -> str | None:
 FETCHMAIL_UPSTREAM = _find_upstream()
 
 
+def _find_plugin_upstream() -> str | None:
+    """$XOAUTH2_PLUGIN_UPSTREAM, else the user's own mirror of cyrus-sasl-xoauth2, else None."""
+    from harness.relay.plugin import UPSTREAM_ENV, mirror_path
+
+    explicit = os.environ.get(UPSTREAM_ENV)
+    if explicit:
+        return explicit
+    mirror = mirror_path(paths.cache_dir())
+    return str(mirror) if (mirror / "HEAD").exists() else None
+
+
+PLUGIN_UPSTREAM = _find_plugin_upstream()
+
+
 def skip_loudly(reason: str) -> None:
     """Skip, and make sure the skip is visible in CI output, not just in -ra."""
     message = f"SKIPPED LOUDLY: {reason}"

@@ -1,0 +1,21 @@
+"""The relay image per distro: Debian's postfix plus what building the XOAUTH2 plugin needs.
+
+Tagged by content hash of containers/Dockerfile.postfix and the suite, built on fmh-base.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from harness.build import images
+
+DOCKERFILE = "Dockerfile.postfix"
+
+
+def recipe_hash(distro: str) -> str:
+    return images.dockerfile_hash(distro, DOCKERFILE)
+
+
+def ensure_relay_image(client: Any, distro: str) -> tuple[str, bool]:
+    """The relay image for `distro`, built when missing: (tag, built_now)."""
+    return images.ensure_image(client, distro, DOCKERFILE, "fmh-relay", recipe_hash(distro))
