@@ -52,10 +52,9 @@ def test_an_unreachable_upstream_says_how_to_point_elsewhere(tmp_path: Path) -> 
         source.commit()
 
 
-@pytest.fixture(scope="module")
-def built(docker_engine: None, plugin_upstream: str, session_cache: Path) -> PluginBuild:
-    return build_plugin("bookworm", source=PluginSource(plugin_upstream, cache=session_cache),
-                        cache=session_cache)
+@pytest.fixture
+def built(relay_plugin: PluginBuild) -> PluginBuild:
+    return relay_plugin
 
 
 @pytest.mark.docker
