@@ -86,3 +86,16 @@ def test_export_and_the_build_command(
     assert f"{built.identifier}: cached" in out
     assert (tmp_path / "cli" / built.identifier / plugin.PLUGIN_FILE).is_file()
     assert main(["build", "6.4.33", "--xoauth2-plugin"]) == 2
+
+
+def test_sources_mirrors_the_plugin_too(
+    plugin_upstream: str, fetchmail_upstream: str, isolated_cache: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    code = main(["sources", "--upstream", fetchmail_upstream, "--plugin-upstream",
+                 plugin_upstream])
+    out = capsys.readouterr().out
+    assert code == 0, out
+    mirror = plugin.mirror_path(isolated_cache)
+    assert (mirror / "HEAD").is_file()
+    assert f"mirror {mirror} (cloned) from {plugin_upstream}" in out
