@@ -9,11 +9,12 @@ does; the box checks it is the only client plugin there offering XOAUTH2.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import shlex
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -116,22 +117,24 @@ class PostfixBox:
 
     def configure(self, main_cf: str, master_cf: str = "",
                   tables: dict[str, str] | None = None) -> None:
-        """main.cf = BASE_MAIN_CF + `main_cf`; master.cf = Debian's + `master_cf`; each table
-        (absolute path -> content) written and postmapped; then postfix (re)started."""
+        """main.cf = BASE_MAIN_CF, then each line of `main_cf` (comments skipped) given to
+        `postconf -e` as a user does; master.cf = Debian's + `master_cf`; each table (absolute
+        path -> content) written and postmapped; then postfix started, or reloaded."""
+        settings = [ln for ln in main_cf.splitlines() if ln.strip() and not ln.startswith("#")]
         script = [
             "set -e",
-            f"printf %s {shlex.quote(BASE_MAIN_CF + main_cf)} > /etc/postfix/main.cf",
+            f"printf %s {shlex.quote(BASE_MAIN_CF)} > /etc/postfix/main.cf",
+            *([shlex.join(["postconf", "-e", *settings])] if settings else []),
             "cp /etc/postfix/master.cf.base /etc/postfix/master.cf",
             f"printf %s {shlex.quote(master_cf)} >> /etc/postfix/master.cf",
         ]
         for path, content in (tables or {}).items():
             script += [f"printf %s {shlex.quote(content)} > {shlex.quote(path)}",
                        f"postmap hash:{shlex.quote(path)}"]
-        script += ["postfix check"]
         if self.started:
             script += ["postsuper -d ALL >/dev/null 2>&1 || true", "postfix reload"]
         else:
-            script += ["postfix start"]
+            script += ["postfix start"]  # checks the configuration first
         self.box.check("\n".join(script))
         self.started = True
 
@@ -190,3 +193,13 @@ class PostfixBox:
         tail = "\n".join(self.log().splitlines()[-8:])
         raise CheckFailed(f"timed out after {timeout:.0f}s waiting for {what}; postfix log "
                          f"ends:\n{tail}")
+
+
+@contextlib.contextmanager
+def relay_box(client: Any, plugin: PluginBuild, parent: Path) -> Iterator[PostfixBox]:
+    """A relay container whose bind mount (a fresh dir under `parent`) holds the scratch dirs
+    of the cells run in it."""
+    with tempfile.TemporaryDirectory(prefix="fmh-relay-", dir=parent) as shared, PostfixBox(
+        client, plugin, Path(shared)
+    ) as box:
+        yield box
