@@ -1,8 +1,12 @@
-"""Relay cell parts without a container: the mail and its byte-exact rule."""
+"""Relay cell parts without a container: the mail and its byte-exact rule, the example's
+sections, the recording validator."""
 
 from __future__ import annotations
 
+from harness.mockserver.validators import InMemoryValidator, Verdict
 from harness.relay.mail import difference, message, message_id
+from harness.relay.setup import parse_sections
+from harness.relay.world import RecordingValidator
 
 RECEIVED = (b"Received: by relay.test (Postfix, from userid 0)\r\n"
             b"\tid 3F2E7268883; Tue,  1 Dec 2026 11:05:49 +0000 (UTC)\r\n")
@@ -41,3 +45,25 @@ def test_any_other_change_is_a_difference() -> None:
     assert "differs" in why(relayed.replace(b"\r\n.a line", b"\r\n..a line"))  # dot kept
     assert "differs" in why(relayed[:-2] + b"\n")  # a bare LF
     assert "lengths" in why(relayed[:-6])  # truncated
+
+
+def test_example_sections_are_split_at_their_markers() -> None:
+    text = ("# intro\n# --- main.cf ---\nrelayhost = [h]:587\n# a comment\n"
+            "# --- tls_policy ---\n[h]:587 encrypt\n# --- relayhost_map ---\n")
+    assert parse_sections(text) == {
+        "main.cf": ["relayhost = [h]:587", "# a comment"],
+        "tls_policy": ["[h]:587 encrypt"],
+        "relayhost_map": [],
+    }
+
+
+def test_the_recording_validator_keeps_every_question_and_answer() -> None:
+    inner = InMemoryValidator()
+    inner.add("good", "jane@example.com")
+    recording = RecordingValidator(inner)
+    assert recording.validate("jane@example.com", "good").ok
+    mark = recording.mark()
+    assert not recording.validate("jane@example.com", "stale").ok
+    assert [(c.token, c.verdict) for c in recording.since(0)] == [
+        ("good", Verdict.OK), ("stale", Verdict.INVALID)]
+    assert [c.token for c in recording.since(mark)] == ["stale"]

@@ -1,0 +1,49 @@
+"""One relay cell end to end: mock world on the host, postfix in the relay container, checks.
+
+A failed check makes the cell `fail` (its reason is the check); trouble with the engine, the
+image, the plugin build or the refresher makes it `error` (raised). `box` lets several cells
+share one running relay container (postfix is reconfigured and its queue emptied per cell).
+"""
+
+from __future__ import annotations
+
+import tempfile
+import time
+from pathlib import Path
+
+from harness.cell.checks import CellLog, CheckFailed
+from harness.cell.result import CellResult
+from harness.relay.box import PostfixBox
+from harness.relay.scenarios import PLANS, Run, prepare
+from harness.relay.world import relay_transcripts, world
+
+
+def run_relay_cell(identifier: str, scenario: str, box: PostfixBox, log_path: Path) -> CellResult:
+    """Run `scenario` in the (running) relay `box`; pass/fail, or raise on infrastructure."""
+    started = time.monotonic()
+    plan = PLANS[scenario]
+    clog = CellLog(log_path)
+    clog.section("cell", f"{identifier}\nplugin {box.plugin.plugin} ({box.plugin.commit})\n")
+    tmp = Path(tempfile.mkdtemp(prefix=f"{scenario}-", dir=box.shared))
+    checks: list[str] = []
+    try:
+        with world(tmp, list(plan.relays), list(plan.accounts),
+                   token_bytes=plan.token_bytes) as w:
+            run = Run(identifier, w, box, clog, checks)
+            try:
+                prepare(run, plan)
+                plan.play(run)
+            finally:
+                clog.section("refresh jobs", "\n".join(w.transcript))
+                clog.section("postfix log", run.cell_log() if box.started else "")
+                clog.section("submission server transcripts", relay_transcripts(w))
+    except CheckFailed as exc:
+        clog.section("verdict", f"FAIL: {exc}")
+        return CellResult(identifier, "fail", str(exc), time.monotonic() - started,
+                          str(log_path), checks=checks)
+    except Exception as exc:
+        clog.section("verdict", f"ERROR (infrastructure): {type(exc).__name__}: {exc}")
+        raise
+    clog.section("verdict", "PASS\n" + "\n".join(checks))
+    return CellResult(identifier, "pass", "", time.monotonic() - started, str(log_path),
+                      checks=checks)
