@@ -1,4 +1,5 @@
-"""`fetchmail-harness matrix`: list or run the version x distro x protocol x mechanism matrix."""
+"""`fetchmail-harness matrix`: list or run the version x distro x protocol x mechanism matrix,
+and the relay cells (postfix of each distro x scenario)."""
 
 from __future__ import annotations
 
@@ -9,9 +10,11 @@ from pathlib import Path
 from typing import Any
 
 from harness import paths
-from harness.cell.model import DISTROS, Cell
+from harness.cell.model import DISTROS
 from harness.errors import ConfigError
+from harness.matrix.kinds import MatrixCell
 from harness.matrix.select import Selector, cells_for, group_by_build
+from harness.relay.cell import relay_cells
 
 NAME = "matrix"
 HELP = "list or run end-to-end matrix cells (builds shared, cells in parallel, results cached)"
@@ -21,9 +24,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--select", action="append", metavar="GLOBS",
         help="comma-separated fnmatch globs over cell identifiers, !GLOB excludes "
-             "(repeatable; default: every cell), e.g. '6.4.*-*-bookworm-imap-*,!*-daemon'",
+             "(repeatable; default: every cell), e.g. '6.4.*-*-bookworm-imap-*,!*-daemon' "
+             "or 'relay-*' (postfix relaying with XOAUTH2)",
     )
     parser.add_argument("--upstream", help="git URL or path of fetchmail")
+    parser.add_argument("--plugin-upstream",
+                        help="git URL or path of cyrus-sasl-xoauth2, the relay cells' plugin "
+                        "(default: $XOAUTH2_PLUGIN_UPSTREAM, else GitHub)")
     parser.add_argument("--patches-dir", type=Path, help="patch series dir (default patches/)")
     parser.add_argument("--distros", default=",".join(DISTROS),
                         help=f"comma-separated distros (default {','.join(DISTROS)})")
@@ -40,7 +47,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--no-cache", action="store_true", help="rerun cells with cached results")
 
 
-def select_cells(args: argparse.Namespace) -> list[Cell]:
+def select_cells(args: argparse.Namespace) -> list[MatrixCell]:
     from harness.source.mirror import FetchmailSource
 
     selector = Selector.parse(args.select)
@@ -50,12 +57,15 @@ def select_cells(args: argparse.Namespace) -> list[Cell]:
         raise ConfigError(f"unknown distro(s) {', '.join(unknown)} (one of {', '.join(DISTROS)})")
     sanitizers = ("asan",) if args.with_asan or selector.mentions_sanitizer() else ()
     versions = FetchmailSource(args.upstream).versions()
-    universe = cells_for(versions, patches_dir=args.patches_dir, distros=distros,
-                         sanitizers=sanitizers)
+    universe: list[MatrixCell] = [
+        *cells_for(versions, patches_dir=args.patches_dir, distros=distros,
+                   sanitizers=sanitizers),
+        *relay_cells(distros),
+    ]
     return selector.select(universe)
 
 
-def ci_matrix(cells: list[Cell], chunks: int) -> dict[str, Any]:
+def ci_matrix(cells: list[MatrixCell], chunks: int) -> dict[str, Any]:
     """{"cells", "groups", "include"}: `include` is a GitHub Actions matrix, one build per entry
     unless `chunks` caps the number of jobs (then groups are dealt round-robin)."""
     groups = group_by_build(cells)
@@ -93,14 +103,15 @@ def run(args: argparse.Namespace) -> int:
     return execute(cells, args)
 
 
-def execute(cells: list[Cell], args: argparse.Namespace) -> int:
+def execute(cells: list[MatrixCell], args: argparse.Namespace) -> int:
     """Run `cells` with the Docker backend, print a summary, write the reports."""
     from harness.matrix.backend import DockerBackend
     from harness.matrix.progress import Progress
     from harness.matrix.reports import write_reports
     from harness.matrix.runner import ResultCache, run_matrix
 
-    backend = DockerBackend(upstream=args.upstream, patches_dir=args.patches_dir)
+    backend = DockerBackend(upstream=args.upstream, patches_dir=args.patches_dir,
+                            plugin_upstream=args.plugin_upstream)
     report_dir: Path = args.report_dir
     progress = Progress(len(cells))
     try:

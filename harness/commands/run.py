@@ -7,16 +7,20 @@ import sys
 from pathlib import Path
 
 from harness import paths
-from harness.cell.model import Cell
 from harness.errors import CellFailure, HarnessError
+from harness.matrix.kinds import parse_cell
+from harness.relay.cell import RelayCell
 
 NAME = "run"
-HELP = "run one matrix cell end to end, e.g. 6.4.33-oauth64-bookworm-imap-xoauth2-tls"
+HELP = ("run one matrix cell end to end, e.g. 6.4.33-oauth64-bookworm-imap-xoauth2-tls or "
+        "relay-bookworm-rotation")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("cell", metavar="CELL_ID", help="cell identifier (see `matrix --list`)")
     parser.add_argument("--upstream", help="git URL or path of fetchmail")
+    parser.add_argument("--plugin-upstream",
+                        help="git URL or path of cyrus-sasl-xoauth2 (relay cells)")
     parser.add_argument("--patches-dir", type=Path, help="patch series dir (default patches/)")
     parser.add_argument("--log", type=Path, help="write the cell log here (default: cache dir)")
     parser.add_argument("--no-cache", action="store_true", help="rerun even with a cached result")
@@ -26,8 +30,9 @@ def run(args: argparse.Namespace) -> int:
     from harness.matrix.backend import DockerBackend
     from harness.matrix.runner import ResultCache, result_key
 
-    cell = Cell.parse(args.cell)
-    backend = DockerBackend(upstream=args.upstream, patches_dir=args.patches_dir)
+    cell = parse_cell(args.cell)
+    backend = DockerBackend(upstream=args.upstream, patches_dir=args.patches_dir,
+                            plugin_upstream=args.plugin_upstream)
     backend.check_cell(cell)
     cache = ResultCache()
     key = result_key(cell, backend.build_key(cell))
@@ -56,9 +61,12 @@ def run(args: argparse.Namespace) -> int:
     if result.log:
         print(f"log: {result.log}")
     if result.binary:
-        sanitize = " --sanitize" if cell.sanitizer else ""
-        print(f"binary: {result.binary}  (copy it out with `fetchmail-harness build "
-              f"{cell.version} --distro {cell.distro}{sanitize} --dist DIR`)")
+        if isinstance(cell, RelayCell):
+            what, how = "plugin", "--xoauth2-plugin"
+        else:
+            what, how = "binary", cell.version + (" --sanitize" if cell.sanitizer else "")
+        print(f"{what}: {result.binary}  (copy it out with `fetchmail-harness build {how} "
+              f"--distro {cell.distro} --dist DIR`)")
     if result.outcome == "fail":
         return CellFailure.exit_code
     if result.outcome == "error":

@@ -1,4 +1,6 @@
-"""The matrix runner's real backend: builds with harness.build, runs cells in the build image."""
+"""The matrix runner's real backend: fetchmail cells build fetchmail (harness.build.builder)
+and run in the build image (harness.cell.run); relay cells build the XOAUTH2 plugin
+(harness.relay.plugin) and run postfix in the relay image (harness.relay.run)."""
 
 from __future__ import annotations
 
@@ -6,19 +8,25 @@ import threading
 from pathlib import Path
 from typing import Any
 
+from harness import paths
 from harness.cell.model import Cell
 from harness.cell.result import CellResult
 from harness.cell.run import run_cell
 from harness.errors import ConfigError
+from harness.matrix.kinds import MatrixCell
+from harness.relay.cell import RelayCell
 
 
 class DockerBackend:
-    """A harness.matrix.runner.Backend: harness.build.builder builds, harness.cell.run runs."""
+    """A harness.matrix.runner.Backend for both kinds of cell."""
 
-    def __init__(self, upstream: str | None = None, patches_dir: Path | None = None) -> None:
+    def __init__(self, upstream: str | None = None, patches_dir: Path | None = None,
+                 plugin_upstream: str | None = None) -> None:
+        from harness.relay.plugin import PluginSource
         from harness.source.mirror import FetchmailSource
 
         self.source = FetchmailSource(upstream)
+        self.plugin_source = PluginSource(plugin_upstream)
         self.patches_dir = patches_dir
         self._client: Any = None
         self._lock = threading.RLock()
@@ -33,10 +41,13 @@ class DockerBackend:
                 self._client = ensure_engine()
             return self._client
 
-    def check_cell(self, cell: Cell) -> None:
-        """ConfigError unless the cell's version exists and its series is the table's choice."""
+    def check_cell(self, cell: MatrixCell) -> None:
+        """ConfigError unless a fetchmail cell's version exists and its series is the table's
+        choice (a relay cell is checked by its parse)."""
         from harness.build.builder import default_series
 
+        if isinstance(cell, RelayCell):
+            return
         version = self.source.resolve(cell.version)
         expected = "native" if version.branch else default_series(version, self.patches_dir)
         if expected is None:
@@ -54,15 +65,23 @@ class DockerBackend:
                          series=None if cell.is_native else cell.series,
                          sanitize=cell.sanitizer is not None)
 
-    def build_key(self, cell: Cell) -> str:
-        """The build's key (source commit, series content, image recipe), without building."""
+    def build_key(self, cell: MatrixCell) -> str:
+        """The build's key (source commit, series or plugin, image recipe), without building."""
         from harness.build.builder import build_key
 
+        if isinstance(cell, RelayCell):
+            from harness.relay.plugin import build_key as plugin_key
+
+            return plugin_key(self.plugin_source.commit(), cell.distro)
         return build_key(self.spec(cell), source=self.source, patches_dir=self.patches_dir)
 
-    def build(self, cell: Cell) -> Any:
+    def build(self, cell: MatrixCell) -> Any:
         from harness.build.builder import build
 
+        if isinstance(cell, RelayCell):
+            from harness.relay.plugin import build_plugin
+
+            return build_plugin(cell.distro, source=self.plugin_source, client=self.client)
         return build(self.spec(cell), source=self.source, patches_dir=self.patches_dir,
                      client=self.client)
 
@@ -75,5 +94,11 @@ class DockerBackend:
                 self._images[distro] = image.tag
             return self._images[distro]
 
-    def run(self, cell: Cell, built: Any, log_path: Path) -> CellResult:
+    def run(self, cell: MatrixCell, built: Any, log_path: Path) -> CellResult:
+        if isinstance(cell, RelayCell):
+            from harness.relay.box import relay_box
+            from harness.relay.run import run_relay_cell
+
+            with relay_box(self.client, built, paths.cache_dir()) as box:
+                return run_relay_cell(cell.identifier, cell.scenario, box, log_path)
         return run_cell(cell, Path(built.binary), self.image(cell.distro), self.client, log_path)

@@ -24,9 +24,9 @@ from typing import Any, Protocol
 from filelock import FileLock
 
 from harness import __version__, paths
-from harness.cell.model import Cell
 from harness.cell.result import CellResult, Outcome
 from harness.errors import BuildError, HarnessError, PatchError
+from harness.matrix.kinds import MatrixCell
 from harness.matrix.select import group_by_build
 
 log = logging.getLogger(__name__)
@@ -53,7 +53,7 @@ def harness_hash() -> str:
     return h.hexdigest()
 
 
-def result_key(cell: Cell, build_key: str, code_hash: str | None = None) -> str:
+def result_key(cell: MatrixCell, build_key: str, code_hash: str | None = None) -> str:
     """The cache key of a cell's result: its inputs, hashed.
 
     `build_key` already stands for the source commit, series content and image; the code hash
@@ -133,15 +133,15 @@ class Built(Protocol):
 
 
 class Backend(Protocol):
-    def build_key(self, cell: Cell) -> str:
+    def build_key(self, cell: MatrixCell) -> str:
         """The build's content key, computed without building."""
         ...
 
-    def build(self, cell: Cell) -> Built:
+    def build(self, cell: MatrixCell) -> Built:
         """Build (or fetch from the build cache) the binary `cell` needs."""
         ...
 
-    def run(self, cell: Cell, built: Built, log_path: Path) -> CellResult:
+    def run(self, cell: MatrixCell, built: Built, log_path: Path) -> CellResult:
         """Run one cell end to end; infrastructure trouble may raise."""
         ...
 
@@ -167,7 +167,7 @@ class MatrixRun:
 
 
 def run_matrix(
-    cells: Sequence[Cell],
+    cells: Sequence[MatrixCell],
     backend: Backend,
     *,
     jobs: int = 2,
@@ -192,7 +192,7 @@ def run_matrix(
         emit("cell-done", result.cell, result)
 
     groups = group_by_build(cells)
-    pending_groups: dict[str, list[Cell]] = {}
+    pending_groups: dict[str, list[MatrixCell]] = {}
     for group, members in groups.items():
         why = members[0].unsupported
         if why:
@@ -224,14 +224,14 @@ def run_matrix(
     with ThreadPoolExecutor(max_workers=max(1, jobs), thread_name_prefix="cell") as pool:
         futures: dict[Future[Any], tuple[str, Any]] = {}
 
-        def do_build(group: str, cell: Cell) -> Built:
+        def do_build(group: str, cell: MatrixCell) -> Built:
             emit("build-start", group, None)  # when a worker takes it, not when queued
             return backend.build(cell)
 
-        def start_build(group: str, members: list[Cell]) -> None:
+        def start_build(group: str, members: list[MatrixCell]) -> None:
             futures[pool.submit(do_build, group, members[0])] = ("build", (group, members))
 
-        def start_cell(cell: Cell, built: Built) -> None:
+        def start_cell(cell: MatrixCell, built: Built) -> None:
             # key the result by what was really built (inputs may change while we run)
             keys[cell.identifier] = result_key(cell, built.key)
             path = log_dir / f"{cell.identifier}.log"
@@ -273,7 +273,8 @@ def run_matrix(
     return MatrixRun([results[c.identifier] for c in cells], time.monotonic() - started, builds)
 
 
-def _run_one(backend: Backend, cell: Cell, built: Built, log_path: Path, emit: Event) -> CellResult:
+def _run_one(backend: Backend, cell: MatrixCell, built: Built, log_path: Path,
+             emit: Event) -> CellResult:
     emit("cell-start", cell.identifier, None)
     t0 = time.monotonic()
     try:

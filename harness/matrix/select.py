@@ -7,6 +7,7 @@ import re
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TypeVar
 
 from harness.cell.model import (
     DISTROS,
@@ -18,9 +19,11 @@ from harness.cell.model import (
     Cell,
 )
 from harness.errors import ConfigError
+from harness.matrix.kinds import MatrixCell
 from harness.source.versions import Version
 
 SeriesOf = Callable[[Version], str | None]
+C = TypeVar("C", bound=MatrixCell)
 
 
 def generate(
@@ -60,9 +63,9 @@ def generate(
     return cells
 
 
-def group_by_build(cells: Iterable[Cell]) -> dict[str, list[Cell]]:
+def group_by_build(cells: Iterable[C]) -> dict[str, list[C]]:
     """Cells keyed by build group, in first-seen order: one build serves each list."""
-    groups: dict[str, list[Cell]] = {}
+    groups: dict[str, list[C]] = {}
     for cell in cells:
         groups.setdefault(cell.build_group, []).append(cell)
     return groups
@@ -111,7 +114,7 @@ class Selector:
     def mentions_sanitizer(self) -> bool:
         return any("+" in pat for pat in self.include)
 
-    def select(self, cells: Sequence[Cell]) -> list[Cell]:
+    def select(self, cells: Sequence[C]) -> list[C]:
         ids = [c.identifier for c in cells]
         unmatched = [p for p in self.include if not fnmatch.filter(ids, p)]
         if unmatched:

@@ -100,6 +100,11 @@ class PluginBuild:
         return self.dist_dir / PLUGIN_FILE
 
     @property
+    def binary(self) -> Path:
+        """What the matrix runner calls a build's product."""
+        return self.plugin
+
+    @property
     def log(self) -> Path:
         return self.dist_dir / "build.log"
 
