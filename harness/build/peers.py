@@ -17,6 +17,7 @@ TEST_PEERS = {
     "curl": "/usr/bin/curl",
     "dovecot-imapd": "/usr/lib/dovecot/imap",
     "dovecot-pop3d": "/usr/lib/dovecot/pop3",
+    "dovecot-submissiond": "/usr/lib/dovecot/submission",
     "postfix": "/usr/sbin/postmap",
     "autoconf": "/usr/bin/autoconf",
     "patch": "/usr/bin/patch",

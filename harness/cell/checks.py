@@ -126,11 +126,11 @@ def check_transcript(cell: Cell, world: World, fetchmail_output: str,
     if passwords:
         checks.append("note: with the expired token fetchmail began a password login "
                       f"({', '.join(passwords)}) and gave up before sending a secret")
-    profile = world.server.config.profile
-    bad = profile.imap_bad_response if cell.protocol == "imap" else profile.pop3_bad_response
-    if any(line.startswith("S: ") and bad in line for line in transcript.splitlines()):
-        raise CheckFailed(f"the server rejected fetchmail's answer to the SASL error "
-                          f"challenge ({bad!r}): RFC 7628 wants a single %x01 for OAUTHBEARER")
+    violations = [v for t in world.server.transcripts for v in t.violations]
+    if violations:
+        raise CheckFailed(f"fetchmail broke the protocol: {violations[0]} (RFC 7628 wants a "
+                          "single %x01 after an OAUTHBEARER error challenge, Google an empty "
+                          "line after XOAUTH2's)")
     others = sorted(set(mechanisms) - {mech})
     if others and not cell.daemon:
         raise CheckFailed(f"fetchmail also tried {verb} {', '.join(others)}")

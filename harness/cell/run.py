@@ -108,35 +108,26 @@ class World:
 
 @contextlib.contextmanager
 def _world(cell: Cell, clog: CellLog) -> Iterator[World]:
-    from harness.mockserver import MailServerController
     from harness.mockserver.mailbox import Mailbox
-    from harness.mockserver.oauth_provider import MockOAuthProvider
-    from harness.mockserver.tls import TestCA
-    from harness.mockserver.validators import IntrospectionValidator
+    from harness.mockserver.stack import MockStack
 
     with tempfile.TemporaryDirectory(prefix="fmh-cell-", dir=paths.cache_dir()) as tmp_name:
         tmp = Path(tmp_name)
-        ca = TestCA(tmp / "ca")
         seeded = seed_messages(1, 4)
         mailbox = Mailbox(seeded)
-        with MockOAuthProvider() as provider:
-            grant = provider.mint_token(USER, scope="mail")
-            refresher = Refresher(tmp, provider, grant["refresh_token"])
-            client_id, secret = provider.resource_credentials
-            validator = IntrospectionValidator(provider.introspection_url, client_id, secret)
-            tls = "implicit" if cell.transport == "tls" else "starttls"
-            server = MailServerController(
-                cell.protocol, tls=tls, validator=validator, mailbox=mailbox,
-                ca=ca,
-            )
-            with server:
-                world = World(tmp, provider, server, mailbox, refresher, ca.ca_path,
-                              seeded=list(seeded))
-                try:
-                    yield world
-                finally:
-                    clog.section("refresher", "\n".join(refresher.transcript))
-                    clog.section("server transcript", world.transcript_text())
+        tls = "implicit" if cell.transport == "tls" else "starttls"
+        with MockStack((cell.protocol,), tls=tls, mailbox=mailbox, user=USER,
+                       ca_dir=tmp / "ca") as stack:
+            grant = stack.mint_token()
+            refresher = Refresher(tmp, stack.provider, grant["refresh_token"])
+            assert stack.ca_path is not None
+            world = World(tmp, stack.provider, stack[cell.protocol], mailbox, refresher,
+                          stack.ca_path, seeded=list(seeded))
+            try:
+                yield world
+            finally:
+                clog.section("refresher", "\n".join(refresher.transcript))
+                clog.section("server transcript", world.transcript_text())
 
 
 def _prepare_container(box: Any, binary: Path, world: World, rc: str) -> None:

@@ -1,4 +1,5 @@
-"""`fetchmail-harness serve`: mock OAuth2 provider + mock IMAP/POP3 servers for trying a build."""
+"""`fetchmail-harness serve`: mock OAuth2 provider + mock IMAP/POP3/SMTP submission servers for
+trying a build by hand."""
 
 from __future__ import annotations
 
@@ -6,26 +7,28 @@ import argparse
 import os
 import tempfile
 import threading
-from contextlib import ExitStack
+from dataclasses import fields
 from pathlib import Path
 
 from harness.errors import ConfigError
-from harness.mockserver.controller import MailServerController
+from harness.mockserver.controller import DEFAULT_IDLE_TIMEOUT
 from harness.mockserver.faults import Faults
 from harness.mockserver.mailbox import Mailbox
-from harness.mockserver.oauth_provider import MockOAuthProvider
 from harness.mockserver.profiles import PROFILES
-from harness.mockserver.tls import TestCA
-from harness.mockserver.validators import IntrospectionValidator
+from harness.mockserver.stack import MockStack
 
 NAME = "serve"
-HELP = "run a mock OAuth2 provider and mock IMAP/POP3 servers until Ctrl-C"
+HELP = "run a mock OAuth2 provider and mock IMAP/POP3/SMTP servers until Ctrl-C"
+PROTOCOLS = {"imap": ("imap",), "pop3": ("pop3",), "smtp": ("smtp",), "both": ("imap", "pop3"),
+             "all": ("imap", "pop3", "smtp")}
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--protocol", choices=("imap", "pop3", "both"), default="both")
+    parser.add_argument("--protocol", choices=sorted(PROTOCOLS), default="all",
+                        help="both = imap and pop3; all = those and SMTP submission")
     parser.add_argument("--imap-port", type=int, default=0, help="0 = any free port")
     parser.add_argument("--pop3-port", type=int, default=0, help="0 = any free port")
+    parser.add_argument("--smtp-port", type=int, default=0, help="0 = any free port")
     parser.add_argument(
         "--tls", choices=("implicit", "starttls", "plain"), default="starttls", help="TLS mode"
     )
@@ -37,12 +40,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     source.add_argument("--mailbox", type=Path, help="maildir, mbox, or dir of message files")
     source.add_argument("--generate", type=int, default=10, metavar="N", help="N messages")
     parser.add_argument("--size", type=int, default=2048, help="size of generated messages")
-    parser.add_argument(
-        "--faults",
-        default="",
-        help="comma-separated: delay=SECONDS, disconnect-mid-fetch, malformed, overlong=BYTES, "
-        "bad-base64, endless-continuations, early-disconnect, disconnect-after=N",
-    )
+    names = ", ".join(f.name.replace("_", "-") for f in fields(Faults))
+    parser.add_argument("--faults", default="", help=f"comma-separated, of: {names} "
+                        "(delay=SECONDS, overlong=BYTES, disconnect-after=N)")
+    parser.add_argument("--idle-timeout", type=float, default=DEFAULT_IDLE_TIMEOUT,
+                        help="seconds before a silent client is dropped (0 = never)")
     parser.add_argument("--workdir", type=Path, help="where CA, token file, rc go (default: temp)")
     parser.add_argument("--transcript", type=Path, help="append session transcripts here")
 
@@ -61,6 +63,14 @@ def example_rc(
     return "\n".join(line for line in lines if line.strip())
 
 
+def example_smtp(args: argparse.Namespace, port: int, ca: Path | None, token_file: Path) -> str:
+    scheme = "smtps" if args.tls == "implicit" else "smtp"
+    tls = (f" --ssl-reqd --cacert {ca}" if ca else "")
+    return (f"curl {scheme}://localhost:{port}{tls} --oauth2-bearer \"$(cat {token_file})\" "
+            f"--user '{args.user}:' --mail-from {args.user} --mail-rcpt someone@example.org "
+            "--upload-file message.eml")
+
+
 def run(args: argparse.Namespace) -> int:
     faults = Faults.parse(args.faults)
     if args.mailbox is not None:
@@ -71,49 +81,48 @@ def run(args: argparse.Namespace) -> int:
         mailbox = Mailbox.generate(args.generate, args.size)
     workdir = args.workdir or Path(tempfile.mkdtemp(prefix="fmh-serve-"))
     workdir.mkdir(parents=True, exist_ok=True)
-    protocols = ("imap", "pop3") if args.protocol == "both" else (args.protocol,)
-    with ExitStack() as stack:
-        provider = stack.enter_context(MockOAuthProvider())
-        grant = provider.mint_token(args.user, scope=args.scope)
+    passwords = {args.user: args.password} if args.password else {}
+    stack = MockStack(
+        PROTOCOLS[args.protocol],
+        tls=args.tls,
+        ports={"imap": args.imap_port, "pop3": args.pop3_port, "smtp": args.smtp_port},
+        profile=args.profile,
+        faults=faults,
+        mailbox=mailbox,
+        user=args.user,
+        scope=args.scope,
+        ca_dir=workdir / "ca",
+        transcript_path=args.transcript,
+        passwords=passwords,
+        allow_login=bool(passwords),
+        idle_timeout=args.idle_timeout,
+    )
+    with stack:
+        provider = stack.provider
+        grant = stack.mint_token()
         token_file = workdir / "token"
         token_file.write_text(grant["access_token"] + "\n")
         os.chmod(token_file, 0o600)
-        ca = TestCA(workdir / "ca") if args.tls != "plain" else None
-        validator = IntrospectionValidator(
-            provider.introspection_url, *provider.resource_credentials, required_scope=args.scope
-        )
-        passwords = {args.user: args.password} if args.password else {}
         print(f"OAuth2 provider: {provider.url}  (introspection {provider.introspection_url})")
         print(f"user: {args.user}   token file: {token_file}")
         print(f"refresh token: {grant.get('refresh_token')}")
-        if ca:
-            print(f"CA certificate (sslcertfile / --cacert): {ca.ca_path}")
+        if stack.ca_path:
+            print(f"CA certificate (sslcertfile / --cacert): {stack.ca_path}")
         print(f"mailbox: {len(mailbox)} messages   faults: {faults}")
-        for protocol in protocols:
-            server = stack.enter_context(
-                MailServerController(
-                    protocol,
-                    port=args.imap_port if protocol == "imap" else args.pop3_port,
-                    tls=args.tls,
-                    ca=ca,
-                    validator=validator,
-                    mailbox=mailbox,
-                    profile=args.profile,
-                    passwords=passwords,
-                    faults=faults,
-                    allow_login=bool(passwords),
-                    transcript_path=args.transcript,
-                )
-            )
-            print(
-                f"\n{protocol.upper()} ({args.tls}, profile {args.profile}): "
-                f"127.0.0.1:{server.port}"
-            )
-            print("example .fetchmailrc:")
-            print(example_rc(args, protocol, server.port, ca.ca_path if ca else None, token_file))
+        for protocol, server in stack.servers.items():
+            name = "SMTP submission" if protocol == "smtp" else protocol.upper()
+            print(f"\n{name} ({args.tls}, profile {args.profile}): 127.0.0.1:{server.port}")
+            if protocol == "smtp":
+                print("try it:")
+                print(example_smtp(args, server.port, stack.ca_path, token_file))
+            else:
+                print("example .fetchmailrc:")
+                print(example_rc(args, protocol, server.port, stack.ca_path, token_file))
         print("\nserving; Ctrl-C to stop", flush=True)
         try:
             threading.Event().wait()
         except KeyboardInterrupt:
             print("\nstopping")
+        if stack.outbox.snapshot():
+            print(f"SMTP accepted {len(stack.outbox)} message(s)")
     return 0

@@ -1,8 +1,10 @@
-"""`MailServerController`: an IMAP or POP3 mock server on an asyncio loop in a thread.
+"""`MailServerController`: an IMAP, POP3 or SMTP submission mock server on an asyncio loop
+in a thread.
 
 with MailServerController("imap", tls="starttls", validator=v, mailbox=box) as server:
     imaplib.IMAP4("127.0.0.1", server.port) ...
 server.transcripts[0].text()   # what was said, secrets redacted
+server.outbox.snapshot()       # SMTP: the messages accepted
 """
 
 from __future__ import annotations
@@ -17,23 +19,29 @@ from types import TracebackType
 from typing import Any
 
 from harness.errors import ConfigError, HarnessError
-from harness.mockserver.fastlane import CommandReader
+from harness.mockserver.connection import Connection
 from harness.mockserver.faults import Faults
 from harness.mockserver.imap import ImapSession
-from harness.mockserver.mailbox import Mailbox
+from harness.mockserver.mailbox import Mailbox, Outbox
 from harness.mockserver.pop3 import Pop3Session
 from harness.mockserver.profiles import Profile, get_profile
 from harness.mockserver.sasl import MECHANISMS
 from harness.mockserver.session import Disconnect, LineSession, ServerConfig
+from harness.mockserver.smtp import SmtpSession
 from harness.mockserver.tls import TestCA
 from harness.mockserver.transcript import Transcript
 from harness.mockserver.validators import BearerValidator
 
 log = logging.getLogger(__name__)
 
-SESSIONS: dict[str, type[LineSession]] = {"imap": ImapSession, "pop3": Pop3Session}
+SESSIONS: dict[str, type[LineSession]] = {
+    "imap": ImapSession,
+    "pop3": Pop3Session,
+    "smtp": SmtpSession,
+}
 TLS_MODES = ("implicit", "starttls", "plain")
 DEFAULT_MAX_LINE = 256 * 1024  # SASL-IR lines with 16 KB+ tokens fit easily
+DEFAULT_IDLE_TIMEOUT = 1800.0  # RFC 3501's 30 minutes; a silent client is dropped after it
 
 
 class MailServerController:
@@ -48,6 +56,7 @@ class MailServerController:
         tls: str = "plain",
         validator: BearerValidator | None = None,
         mailbox: Mailbox | None = None,
+        outbox: Outbox | None = None,
         profile: str | Profile = "dovecot",
         passwords: Mapping[str, str] | None = None,
         ssl_context: ssl.SSLContext | None = None,
@@ -57,14 +66,17 @@ class MailServerController:
         mechanisms: tuple[str, ...] | None = None,
         scope: str | None = None,
         max_line: int = DEFAULT_MAX_LINE,
-        strict_sasl_answers: bool = True,
+        idle_timeout: float = DEFAULT_IDLE_TIMEOUT,
+        require_auth: bool = True,
         transcript_path: str | Path | None = None,
         ready_timeout: float = 10.0,
     ) -> None:
         if protocol not in SESSIONS:
-            raise ConfigError(f"unknown protocol {protocol!r}; use imap or pop3")
+            raise ConfigError(f"unknown protocol {protocol!r}; one of {', '.join(SESSIONS)}")
         if tls not in TLS_MODES:
             raise ConfigError(f"unknown tls mode {tls!r}; one of {', '.join(TLS_MODES)}")
+        if idle_timeout < 0:
+            raise ConfigError("idle_timeout must be >= 0 (0 = never)")
         self.protocol = protocol
         self.host = host
         self._port = port
@@ -80,6 +92,7 @@ class MailServerController:
         if unknown:
             raise ConfigError(f"unknown SASL mechanism(s) {', '.join(unknown)}")
         self.mailbox = mailbox if mailbox is not None else Mailbox()
+        self.outbox = outbox if outbox is not None else Outbox()
         self.faults = faults if isinstance(faults, Faults) else Faults.parse(faults)
         self.config = ServerConfig(
             protocol=protocol,
@@ -94,8 +107,10 @@ class MailServerController:
             mechanisms=mechs,
             scope=scope or getattr(validator, "required_scope", None) or the_profile.default_scope,
             max_line=max_line,
-            strict_sasl_answers=strict_sasl_answers,
+            idle_timeout=idle_timeout,
             transcript_path=Path(transcript_path) if transcript_path else None,
+            outbox=self.outbox,
+            require_auth=require_auth,
         )
         self.ready_timeout = ready_timeout
         self.ready = threading.Event()
@@ -160,14 +175,8 @@ class MailServerController:
         self._loop = asyncio.get_running_loop()
         self._stop = asyncio.Event()
         implicit = self.config.ssl_context if self.tls == "implicit" else None
-        loop = self._loop
-
-        def protocol() -> asyncio.StreamReaderProtocol:  # asyncio.start_server, our reader
-            reader = CommandReader(self.config.max_line + 2, loop)
-            return asyncio.StreamReaderProtocol(reader, self._accept, loop=loop)
-
-        self._server = await loop.create_server(
-            protocol,
+        self._server = await self._loop.create_server(
+            lambda: Connection(self._session),
             self.host,
             self._port,
             ssl=implicit,
@@ -180,17 +189,15 @@ class MailServerController:
         for task in list(self._tasks):
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
-        await self._server.wait_closed()
 
-    async def _accept(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    async def _session(self, conn: Connection) -> None:
         task = asyncio.current_task()
         assert task is not None
         self._tasks.add(task)
-        session = SESSIONS[self.protocol](self.config, reader, writer)
-        if isinstance(reader, CommandReader):
-            reader.take = session.take_commands
+        session = SESSIONS[self.protocol](self.config, conn)
         try:
-            await session.run()
+            await session.serve()
+            session.transcript.note("session ended")
         except Disconnect as exc:
             session.transcript.note(f"disconnected: {exc}")
         except asyncio.CancelledError:
@@ -200,9 +207,6 @@ class MailServerController:
             self.errors.append(repr(exc))
             session.transcript.note(f"internal error: {exc!r}")
         finally:
-            if isinstance(reader, CommandReader):
-                reader.take = None
             self._tasks.discard(task)
-            if not writer.transport.is_closing():
-                session.write_pending()  # e.g. a BYE queued just before Disconnect
-            writer.transport.abort() if writer.transport.is_closing() else writer.close()
+            session.write_pending()  # e.g. a BYE queued just before Disconnect
+            conn.close()

@@ -1,8 +1,9 @@
 """A private Dovecot 2.3 instance (reference server) validating bearer tokens over RFC 7662.
 
-Used by the side-by-side tests and the benchmark: same tokens, same provider, same messages,
-compare what Dovecot says with what the mock says. Needs root (dovecot drops to `nobody` for
-mail) and Debian's dovecot-imapd/dovecot-pop3d.
+Used by the side-by-side tests: same tokens, same provider, same messages, compare what
+Dovecot says with what the mock says. IMAP, POP3 and (with `submission_relay`, where it
+relays accepted mail) SMTP submission. Needs root (dovecot drops to `nobody` for mail) and
+Debian's dovecot-imapd, dovecot-pop3d and dovecot-submissiond.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from urllib.parse import quote, urlsplit, urlunsplit
 
 from harness.errors import HarnessError
 
+SUBMISSION_BINARY = "/usr/lib/dovecot/submission"
 NOBODY_UID = 65534
 NOBODY_GID = 65534
 
@@ -29,11 +31,11 @@ base_dir = {root}/run
 state_dir = {root}/state
 log_path = {root}/dovecot.log
 info_log_path = {root}/dovecot.log
-protocols = imap pop3
+protocols = {protocols}
 listen = 127.0.0.1
 ssl = no
 disable_plaintext_auth = no
-auth_mechanisms = xoauth2 oauthbearer
+auth_mechanisms = {mechanisms}
 auth_failure_delay = 0
 auth_cache_size = 0
 mail_location = maildir:{root}/mail/%u
@@ -41,11 +43,12 @@ mail_uid = {uid}
 mail_gid = {gid}
 first_valid_uid = 1
 first_valid_gid = 1
+pop3_lock_session = {pop3_lock_session}
 default_internal_user = dovecot
 default_login_user = dovenull
 passdb {{
   driver = oauth2
-  mechanisms = xoauth2 oauthbearer
+  mechanisms = {mechanisms}
   args = {root}/dovecot-oauth2.conf.ext
 }}
 userdb {{
@@ -73,6 +76,22 @@ service pop3-login {{
     port = {pop3_port}
   }}
   inet_listener pop3s {{
+    port = 0
+  }}
+}}
+"""
+
+SUBMISSION = """\
+hostname = {hostname}
+submission_relay_host = 127.0.0.1
+submission_relay_port = {relay_port}
+submission_relay_ssl = no
+service submission-login {{
+  inet_listener submission {{
+    address = 127.0.0.1
+    port = {submission_port}
+  }}
+  inet_listener submissions {{
     port = 0
   }}
 }}
@@ -108,7 +127,13 @@ def _with_credentials(url: str, client_id: str, secret: str) -> str:
 
 
 class DovecotInstance:
-    """`with DovecotInstance(url, cid, secret, user, messages) as d: d.imap_port, d.pop3_port`."""
+    """`with DovecotInstance(url, cid, secret, user, messages) as d: d.imap_port, d.pop3_port`.
+
+    `mechanisms`: what auth_mechanisms offers (e.g. ("xoauth2",) for an XOAUTH2-only server);
+    `submission_relay`: the port of an SMTP server on 127.0.0.1 that Dovecot's submission
+    service relays to (then `submission_port` listens); `pop3_lock_session`: a second POP3
+    login while one is open waits 10 s for the lock, then gets `-ERR [IN-USE]`.
+    """
 
     def __init__(
         self,
@@ -118,18 +143,25 @@ class DovecotInstance:
         user: str,
         messages: Iterable[bytes] = (),
         scope: str = "mail",
+        *,
+        mechanisms: tuple[str, ...] = ("xoauth2", "oauthbearer"),
+        submission_relay: int | None = None,
+        pop3_lock_session: bool = False,
     ) -> None:
         binary = dovecot_binary()
         if binary is None:
             raise HarnessError(
                 "dovecot is not installed (apt-get install dovecot-imapd dovecot-pop3d)"
             )
+        if submission_relay is not None and not os.path.exists(SUBMISSION_BINARY):
+            raise HarnessError("dovecot-submissiond is not installed")
         self.binary = binary
         self.root = Path(tempfile.mkdtemp(prefix="fmh-dovecot-", dir="/tmp"))
         self.root.chmod(0o755)
         self.user = user
         self.imap_port = free_port()
         self.pop3_port = free_port()
+        self.submission_port = free_port() if submission_relay is not None else 0
         self.config_path = self.root / "dovecot.conf"
         self._proc: subprocess.Popen[bytes] | None = None
         for sub in ("run", "state"):
@@ -140,15 +172,23 @@ class DovecotInstance:
                 url=_with_credentials(introspection_url, client_id, client_secret), scope=scope
             )
         )
-        self.config_path.write_text(
-            CONFIG.format(
-                root=self.root,
-                uid=NOBODY_UID,
-                gid=NOBODY_GID,
-                imap_port=self.imap_port,
-                pop3_port=self.pop3_port,
-            )
+        config = CONFIG.format(
+            root=self.root,
+            uid=NOBODY_UID,
+            gid=NOBODY_GID,
+            imap_port=self.imap_port,
+            pop3_port=self.pop3_port,
+            protocols="imap pop3" + (" submission" if submission_relay is not None else ""),
+            mechanisms=" ".join(m.lower() for m in mechanisms),
+            pop3_lock_session="yes" if pop3_lock_session else "no",
         )
+        if submission_relay is not None:
+            config += SUBMISSION.format(
+                hostname=socket.gethostname(),
+                relay_port=submission_relay,
+                submission_port=self.submission_port,
+            )
+        self.config_path.write_text(config)
 
     def _write_maildir(self, messages: Iterable[bytes]) -> None:
         maildir = self.root / "mail" / self.user
@@ -179,7 +219,9 @@ class DovecotInstance:
             stderr=open(self.root / "master.err", "wb"),  # noqa: SIM115
         )
         deadline = time.monotonic() + 20
-        for port in (self.imap_port, self.pop3_port):
+        for port in (self.imap_port, self.pop3_port, self.submission_port):
+            if not port:
+                continue
             while True:
                 if self._proc.poll() is not None:
                     err = (self.root / "master.err").read_text(errors="replace")

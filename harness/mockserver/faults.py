@@ -19,6 +19,12 @@ class Faults:
     endless_continuations: AUTHENTICATE/AUTH never completes: every client line gets another "+ ".
     early_disconnect: drop the connection right after the greeting.
     disconnect_after: drop the connection after this many commands (0 = off).
+    validation_down: token validation is unreachable: every bearer login gets the profile's
+        temporary failure, no error challenge (dovecot: IMAP `NO [UNAVAILABLE] Temporary
+        authentication failure. [host:time]`, POP3 `-ERR [SYS/TEMP] ...`, SMTP `454 4.7.0 ...`).
+    in_use: credentials are fine but the mailbox is locked by another session: IMAP
+        `NO [INUSE] ...`, POP3 `-ERR [IN-USE] ...` (then the connection closes, as dovecot's
+        pop3_lock_session does), SMTP `454 4.7.0 ...`.
     """
 
     delay: float = 0.0
@@ -29,6 +35,8 @@ class Faults:
     endless_continuations: bool = False
     early_disconnect: bool = False
     disconnect_after: int = 0
+    validation_down: bool = False
+    in_use: bool = False
 
     @classmethod
     def parse(cls, spec: str | None) -> Faults:

@@ -8,14 +8,17 @@ from collections.abc import Sequence
 
 Token = str | bytes | list["Token"]  # atom (str), string (bytes), parenthesised list
 
-LITERAL_AT_END = re.compile(rb"\{(\d+)(\+?)\}$")
+LITERAL_AT_END = re.compile(rb"\{(\d{1,18})(\+?)\}$")
 _ATOM_END = b' ()"'  # ends an atom outside [brackets]
 # Fast paths (the general loops in _quoted/_atom handle the rest): a quoted string without
 # escapes; an atom whose [brackets] do not nest.
 _PLAIN_QUOTED = re.compile(rb'"([^"\\\r\n]*)"')
 _PLAIN_ATOM = re.compile(rb'[^ ()"\r\n\x00\[]*(?:\[[^\[\]\r\n\x00]*\][^ ()"\r\n\x00\[]*)*')
-_LITERAL = re.compile(rb"\{(\d+)\+?\}\r\n")
-_SEQUENCE_SET = re.compile(r"(\d+|\*)(:(\d+|\*))?(,(\d+|\*)(:(\d+|\*))?)*")
+_LITERAL = re.compile(rb"\{(\d{1,18})\+?\}\r\n")
+_SEQUENCE_SET = re.compile(r"(\d{1,18}|\*)(:(\d{1,18}|\*))?(,(\d{1,18}|\*)(:(\d{1,18}|\*))?)*")
+
+
+MAX_NESTING = 64  # parenthesised lists deeper than this are refused, not recursed into
 
 
 class ParseError(Exception):
@@ -24,13 +27,16 @@ class ParseError(Exception):
 
 def tokenize(data: bytes) -> list[Token]:
     """Tokens of a complete command (literals already inline as `{n}\\r\\n<n bytes>`)."""
-    tokens, pos = _parse(data, 0, nested=False)
+    tokens, pos = _parse(data, 0, depth=0)
     if pos != len(data):
         raise ParseError("unbalanced parentheses")
     return tokens
 
 
-def _parse(data: bytes, pos: int, *, nested: bool) -> tuple[list[Token], int]:
+def _parse(data: bytes, pos: int, *, depth: int) -> tuple[list[Token], int]:
+    if depth > MAX_NESTING:
+        raise ParseError("lists nested too deeply")
+    nested = depth > 0
     out: list[Token] = []
     n = len(data)
     while pos < n:
@@ -38,7 +44,7 @@ def _parse(data: bytes, pos: int, *, nested: bool) -> tuple[list[Token], int]:
         if c == 0x20:  # space
             pos += 1
         elif c == 0x28:  # (
-            inner, pos = _parse(data, pos + 1, nested=True)
+            inner, pos = _parse(data, pos + 1, depth=depth + 1)
             out.append(inner)
         elif c == 0x29:  # )
             if not nested:
@@ -126,6 +132,38 @@ def text(token: Token) -> str:
     return token if isinstance(token, str) else token.decode("utf-8", "replace")
 
 
+def wildcard_match(pattern: str, name: str, delimiter: str = "/") -> bool:
+    """LIST pattern matching (RFC 3501 6.3.8: `*` anything, `%` anything but the delimiter),
+    as a set of pattern positions advanced once per character: no backtracking, so any
+    pattern costs at most len(pattern) * len(name) steps."""
+    squeezed: list[str] = []
+    for ch in pattern:  # runs of wildcards: "*" wins, "%%" is "%"
+        if ch in "*%" and squeezed and squeezed[-1] in "*%":
+            squeezed[-1] = "*" if "*" in (ch, squeezed[-1]) else "%"
+        else:
+            squeezed.append(ch)
+    end = len(squeezed)
+
+    def closure(positions: set[int]) -> set[int]:
+        return positions | {i + 1 for i in positions if i < end and squeezed[i] in "*%"}
+
+    states = closure({0})
+    for ch in name:
+        following: set[int] = set()
+        for i in states:
+            if i == end:
+                continue
+            want = squeezed[i]
+            if want == "*" or (want == "%" and ch != delimiter):
+                following.add(i)
+            elif want == ch:
+                following.add(i + 1)
+        states = closure(following)
+        if not states:
+            return False
+    return end in states
+
+
 def quote(value: str) -> str:
     return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
 
@@ -137,7 +175,7 @@ def sequence_indexes(spec: str, numbers: Sequence[int]) -> list[int]:
     costs two binary searches, so one FETCH of one message does not walk the whole mailbox.
     """
     if not spec or not _SEQUENCE_SET.fullmatch(spec):
-        raise ParseError(f"invalid sequence set {spec!r}")
+        raise ParseError(f"invalid sequence set {spec[:40]!r}")
     top = numbers[-1] if numbers else 0
     spans: list[tuple[int, int]] = []
     for part in spec.split(","):
@@ -172,6 +210,8 @@ def sequence_set(spec: str, numbers: Sequence[int]) -> list[int]:
 
 def check_sequence_numbers(spec: str, count: int) -> None:
     """Sequence numbers must exist (dovecot: "Invalid messageset")."""
+    if not _SEQUENCE_SET.fullmatch(spec):
+        raise ParseError(f"invalid sequence set {spec[:40]!r}")
     for part in spec.split(","):
         for value in part.split(":"):
             if value != "*" and int(value) > count:

@@ -157,3 +157,35 @@ def generate_message(index: int, size: int = 2048, seed: int = 0) -> bytes:
     if len(data) > size > len(header) + 34:
         data = data[: size - 2].rstrip(b"\r") + b"\r\n"
     return data
+
+
+@dataclass(frozen=True)
+class Submission:
+    """One message the mock SMTP submission server accepted, byte-exact after dot-unstuffing."""
+
+    mail_from: str
+    rcpt_to: tuple[str, ...]
+    data: bytes
+    user: str | None  # who authenticated (None: the server did not require it)
+    mechanism: str | None
+    tls: bool
+
+
+class Outbox:
+    """What the SMTP sessions of a controller accepted, in order."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.messages: list[Submission] = []
+
+    def add(self, submission: Submission) -> None:
+        with self.lock:
+            self.messages.append(submission)
+
+    def snapshot(self) -> list[Submission]:
+        with self.lock:
+            return list(self.messages)
+
+    def __len__(self) -> int:
+        with self.lock:
+            return len(self.messages)

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import asyncio
-
+from harness.mockserver.auth import authenticate
+from harness.mockserver.connection import Connection
 from harness.mockserver.mailbox import DELETED, SEEN, Message
-from harness.mockserver.sasl import AuthResult, Outcome, SaslAborted, SaslProtocolError
-from harness.mockserver.session import LineSession, LineTooLong, ServerConfig, decode_sasl
+from harness.mockserver.profiles import Outcome
+from harness.mockserver.session import LineSession, LineTooLong, ServerConfig, command
 from harness.mockserver.transcript import REDACTED, show
 
 AUTHORIZATION, TRANSACTION, UPDATE = "authorization", "transaction", "update"
@@ -26,39 +26,36 @@ def dot_stuff(data: bytes) -> bytes:
     return stuffed + b".\r\n"
 
 
+def small_number(arg: str) -> int | None:
+    """A decimal number of at most 18 digits, or None."""
+    return int(arg) if arg.isascii() and arg.isdigit() and len(arg) <= 18 else None
+
+
 class Pop3Session(LineSession):
     protocol = "pop3"
+    idle_bye = "-ERR Disconnected for inactivity."
 
-    def __init__(
-        self, config: ServerConfig, reader: asyncio.StreamReader, writer: asyncio.StreamWriter
-    ) -> None:
-        super().__init__(config, reader, writer)
+    def __init__(self, config: ServerConfig, conn: Connection) -> None:
+        super().__init__(config, conn)
         self.state = AUTHORIZATION
         self.pending_user: str | None = None
         self.messages: list[Message] = []
         self.deleted: set[int] = set()  # indexes into self.messages
 
-    async def run(self) -> None:
+    async def serve(self) -> None:
         await self.send(f"+OK {self.profile.pop3_greeting}")
         if self.faults.early_disconnect:
             await self.cut_connection("early disconnect after greeting")
         while self.state != UPDATE:
             try:
-                line = await self.next_command_line()
+                line = await self.read_line()
             except LineTooLong:
                 self.transcript.client("<overlong line>")
                 await self.err("Line too long.")
                 continue
-            self.commands += 1
             await self.dispatch(line)
-            if self.faults.disconnect_after and self.commands >= self.faults.disconnect_after:
-                await self.cut_connection(f"disconnect after {self.commands} commands")
+            await self.after_command()
         await self.flush()
-
-    fast_verbs = frozenset({b"RETR", b"TOP", b"LIST", b"UIDL", b"STAT", b"NOOP", b"DELE"})
-
-    def is_fast(self, line: bytes) -> bool:
-        return line.split(b" ", 1)[0].upper() in self.fast_verbs
 
     async def dispatch(self, line: bytes) -> None:
         verb_b, _, rest_b = line.partition(b" ")
@@ -69,51 +66,47 @@ class Pop3Session(LineSession):
             self.transcript.client(f"{verb} {first} {REDACTED}".replace("  ", " "))
         else:
             self.transcript.client(show(line))
-        handler = getattr(self, "cmd_" + verb, None) if verb.isalpha() else None
+        found, allowed = self.find(verb)
         try:
-            if handler is None:
-                raise Err(f"Unknown command: {show(verb_b, 40)}")
-            if self.state not in getattr(handler, "states", (AUTHORIZATION, TRANSACTION)):
+            if found is None or (not allowed and self.state == AUTHORIZATION):
+                raise Err("Unknown command.")
+            if not allowed:
                 raise Err(f"{verb} not allowed in the {self.state} state.")
-            await handler(rest.split() if verb != "PASS" else [rest])
+            await found.handler(self, [rest] if verb == "PASS" else rest.split())
         except Err as exc:
             await self.err(str(exc))
 
     async def ok(self, message: str = "") -> None:
-        if self.hostile:
-            await self.hostile_prelude(b"+OK ")
+        await self.hostile_prelude(b"+OK ")
         await self.send(f"+OK {message}".rstrip())
 
     async def err(self, message: str) -> None:
-        if self.hostile:
-            await self.hostile_prelude(b"-ERR ")
+        await self.hostile_prelude(b"-ERR ")
         await self.send(f"-ERR {message}")
 
     async def multiline(self, first: str, lines: list[str]) -> None:
         await self.ok(first)
         body = "".join(f"{line}\r\n" for line in lines)
-        await self.send_raw(dot_stuff(body.encode()) if body else b".\r\n", f"<{len(lines)} lines>")
+        payload = dot_stuff(body.encode()) if body else b".\r\n"
+        self.send_chunks([payload], f"<{len(lines)} lines>")
 
     def capabilities(self) -> list[str]:
         caps = list(self.profile.pop3_capabilities)
         if self.state == AUTHORIZATION:
             if self.config.tls == "starttls" and not self.tls_active:
                 caps.append("STLS")
-            if self.config.allow_login:
+            if self.config.allow_login or self.profile.pop3_user_always:
                 caps.append("USER")
-            mechs = self.offered_mechanisms()
-            if mechs:
-                caps.append("SASL " + " ".join(mechs))
+            caps.append(" ".join(["SASL", *self.offered_mechanisms()]))
         return caps
 
     # ---- any state -----------------------------------------------------------------------------
-    async def cmd_CAPA(self, args: list[str]) -> None:
-        await self.multiline("Capability list follows", self.capabilities())
+    @command("CAPA")
+    async def cmd_capa(self, args: list[str]) -> None:
+        await self.multiline("", self.capabilities())
 
-    async def cmd_NOOP(self, args: list[str]) -> None:
-        await self.ok()
-
-    async def cmd_QUIT(self, args: list[str]) -> None:
+    @command("QUIT")
+    async def cmd_quit(self, args: list[str]) -> None:
         if self.state == TRANSACTION and self.deleted:
             doomed = [self.messages[i] for i in sorted(self.deleted)]
             with self.config.mailbox.lock:
@@ -123,65 +116,58 @@ class Pop3Session(LineSession):
             self.state = UPDATE
             await self.ok("Logging out, messages deleted.")
         else:
-            self.state = UPDATE
-            await self.ok("Logging out.")
+            logged_in, self.state = self.state == TRANSACTION, UPDATE
+            await self.ok("Logging out." if logged_in else "Logging out")  # as dovecot words it
 
     # ---- authorization -------------------------------------------------------------------------
-    async def cmd_STLS(self, args: list[str]) -> None:
+    @command("STLS", states=(AUTHORIZATION,))
+    async def cmd_stls(self, args: list[str]) -> None:
         if self.config.tls != "starttls" or self.tls_active:
             raise Err("TLS is not available." if not self.tls_active else "TLS already active.")
         await self.ok("Begin TLS negotiation now.")
         await self.start_tls()
 
-    async def cmd_USER(self, args: list[str]) -> None:
-        if not self.config.allow_login:
+    @command("USER", states=(AUTHORIZATION,))
+    async def cmd_user(self, args: list[str]) -> None:
+        if not (self.config.allow_login or self.profile.pop3_user_always):
             raise Err("[AUTH] Plaintext authentication disallowed.")
         if len(args) != 1:
             raise Err("USER needs exactly one argument.")
         self.pending_user = args[0]
         await self.ok()
 
-    async def cmd_PASS(self, args: list[str]) -> None:
+    @command("PASS", states=(AUTHORIZATION,))
+    async def cmd_pass(self, args: list[str]) -> None:
         if self.pending_user is None:
             raise Err("No username given.")
         user, self.pending_user = self.pending_user, None
-        if not self.check_password(user, args[0]):
-            raise Err(self.profile.pop3_auth_failed)
-        await self.logged_in(user)
+        if not self.config.allow_login:
+            await self.auth_reply(Outcome.UNSUPPORTED)
+        elif not self.check_password(user, args[0]):
+            await self.auth_reply(Outcome.FAILED)
+        elif self.faults.in_use:
+            await self.auth_reply(Outcome.IN_USE)
+        else:
+            await self.logged_in(user)
 
-    async def cmd_AUTH(self, args: list[str]) -> None:
-        offered = self.offered_mechanisms()
+    @command("AUTH", states=(AUTHORIZATION,))
+    async def cmd_auth(self, args: list[str]) -> None:
         if not args:
-            await self.multiline("", offered)
+            await self.multiline("", self.offered_mechanisms())
             return
         if len(args) > 2:
             raise Err("Too many arguments to AUTH.")
-        mech = args[0].upper()
-        if mech not in offered:
-            raise Err(f"Unsupported authentication mechanism {mech}.")
-        initial = None
-        if len(args) == 2:
-            try:
-                initial = decode_sasl(args[1].encode())
-            except (SaslAborted, SaslProtocolError):
-                raise Err("Invalid base64 data in initial response.") from None
-        result = await self.run_mechanism(mech, initial)
-        await self.auth_reply(result)
-
-    async def auth_reply(self, result: AuthResult) -> None:
-        self.transcript.note(f"auth {result.outcome.value}: {result.reason}")
+        result = await authenticate(self, args[0], args[1] if len(args) == 2 else None)
         if result.outcome is Outcome.OK and result.user is not None:
             await self.logged_in(result.user)
-        elif result.outcome is Outcome.UNAVAILABLE:
-            raise Err(self.profile.unavailable(self.profile.pop3_unavailable))
-        elif result.outcome is Outcome.ABORTED:
-            raise Err(self.profile.pop3_aborted)
-        elif result.outcome is Outcome.MALFORMED:
-            raise Err(self.profile.pop3_bad_base64)
-        elif result.outcome is Outcome.PROTOCOL:
-            raise Err(self.profile.pop3_bad_response)
         else:
-            raise Err(self.profile.pop3_auth_failed)
+            await self.auth_reply(result.outcome)
+
+    async def auth_reply(self, outcome: Outcome) -> None:
+        await self.hostile_prelude(b"-ERR ")
+        await self.send(self.profile.reply("pop3", outcome))
+        if outcome is Outcome.IN_USE:  # dovecot's pop3 then closes the session
+            await self.cut_connection("mailbox in use")
 
     async def logged_in(self, user: str) -> None:
         self.user = user
@@ -189,17 +175,13 @@ class Pop3Session(LineSession):
         self.state = TRANSACTION
         await self.ok(self.profile.pop3_logged_in)
 
-    for _verb in ("STLS", "USER", "PASS", "AUTH"):
-        locals()["cmd_" + _verb].states = (AUTHORIZATION,)
-
     # ---- transaction ---------------------------------------------------------------------------
     def _message(self, arg: str) -> tuple[int, Message]:
-        try:
-            number = int(arg)
-        except ValueError:
-            raise Err(f"Invalid message number: {show(arg.encode(), 40)}") from None
+        number = small_number(arg)
+        if number is None:
+            raise Err(f"Invalid message number: {show(arg.encode(), 40)}")
         if not 1 <= number <= len(self.messages):
-            raise Err(f"There's no message {number}.")
+            raise Err(f"There's no message {show(arg.encode(), 40)}.")
         if number - 1 in self.deleted:
             raise Err("Message is deleted.")
         return number, self.messages[number - 1]
@@ -207,11 +189,17 @@ class Pop3Session(LineSession):
     def _live(self) -> list[tuple[int, Message]]:
         return [(i + 1, m) for i, m in enumerate(self.messages) if i not in self.deleted]
 
-    async def cmd_STAT(self, args: list[str]) -> None:
+    @command("NOOP", states=(TRANSACTION,))
+    async def cmd_noop(self, args: list[str]) -> None:
+        await self.ok()
+
+    @command("STAT", states=(TRANSACTION,))
+    async def cmd_stat(self, args: list[str]) -> None:
         live = self._live()
         await self.ok(f"{len(live)} {sum(m.size for _, m in live)}")
 
-    async def cmd_LIST(self, args: list[str]) -> None:
+    @command("LIST", states=(TRANSACTION,))
+    async def cmd_list(self, args: list[str]) -> None:
         if args:
             number, msg = self._message(args[0])
             await self.ok(f"{number} {msg.size}")
@@ -219,7 +207,8 @@ class Pop3Session(LineSession):
         live = self._live()
         await self.multiline(f"{len(live)} messages:", [f"{n} {m.size}" for n, m in live])
 
-    async def cmd_UIDL(self, args: list[str]) -> None:
+    @command("UIDL", states=(TRANSACTION,))
+    async def cmd_uidl(self, args: list[str]) -> None:
         if args:
             number, msg = self._message(args[0])
             await self.ok(f"{number} {msg.uidl}")
@@ -230,13 +219,14 @@ class Pop3Session(LineSession):
         await self.ok(first)
         payload = dot_stuff(data)
         if self.faults.disconnect_mid_fetch:
-            await self.send_raw(payload[: len(payload) // 2], f"<half of {len(data)} bytes>")
+            self.send_chunks([payload[: len(payload) // 2]], f"<half of {len(data)} bytes>")
             await self.cut_connection("disconnect mid-RETR")
         if self.faults.delay:
             await self.pause()
-        await self.send_raw(payload, f"<{len(data)} bytes, dot-stuffed>")
+        self.send_chunks([payload], f"<{len(data)} bytes, dot-stuffed>")
 
-    async def cmd_RETR(self, args: list[str]) -> None:
+    @command("RETR", states=(TRANSACTION,))
+    async def cmd_retr(self, args: list[str]) -> None:
         if len(args) != 1:
             raise Err("RETR needs a message number.")
         _, msg = self._message(args[0])
@@ -244,30 +234,26 @@ class Pop3Session(LineSession):
             msg.flags.add(SEEN)
         await self._send_body(f"{msg.size} octets", msg.data)
 
-    async def cmd_TOP(self, args: list[str]) -> None:
+    @command("TOP", states=(TRANSACTION,))
+    async def cmd_top(self, args: list[str]) -> None:
         if len(args) != 2:
             raise Err("TOP needs a message number and a line count.")
         _, msg = self._message(args[0])
-        try:
-            lines = int(args[1])
-        except ValueError:
-            raise Err("Invalid line count.") from None
-        if lines < 0:
+        lines = small_number(args[1])
+        if lines is None:
             raise Err("Invalid line count.")
         body = b"".join(msg.text.splitlines(keepends=True)[:lines])
         await self._send_body("", msg.header + body)
 
-    async def cmd_DELE(self, args: list[str]) -> None:
+    @command("DELE", states=(TRANSACTION,))
+    async def cmd_dele(self, args: list[str]) -> None:
         if len(args) != 1:
             raise Err("DELE needs a message number.")
         number, _ = self._message(args[0])
         self.deleted.add(number - 1)
         await self.ok("Marked to be deleted.")
 
-    async def cmd_RSET(self, args: list[str]) -> None:
+    @command("RSET", states=(TRANSACTION,))
+    async def cmd_rset(self, args: list[str]) -> None:
         self.deleted.clear()
         await self.ok()
-
-    for _verb in ("STAT", "LIST", "UIDL", "RETR", "TOP", "DELE", "RSET"):
-        locals()["cmd_" + _verb].states = (TRANSACTION,)
-    del _verb

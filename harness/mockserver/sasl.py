@@ -2,28 +2,26 @@
 
 A mechanism gets an `AuthContext` (how to send a challenge and read the answer, how to check
 credentials) and the initial response (None when the client sent none) and returns an
-`AuthResult`. The protocol session turns the result into IMAP/POP3 wording via the profile.
+`AuthResult`. `auth.authenticate` runs them for IMAP, POP3 and SMTP alike; the profile words
+the outcome.
+
+Like Dovecot, any answer to the error challenge ends in a plain failure. What the client
+answered is judged all the same: `Transcript.violations` gets an entry when it was not what
+RFC 7628 (`AQ==`, a lone %x01) or Google (an empty line) ask for, so a cell can assert it.
 """
 
 from __future__ import annotations
 
-import enum
 import json
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Protocol
 
-from harness.mockserver.profiles import Profile
+from harness.mockserver.profiles import Outcome, Profile
+from harness.mockserver.transcript import Transcript
 from harness.mockserver.validators import Validation, Verdict
 
-
-class Outcome(enum.Enum):
-    OK = "ok"
-    FAILED = "failed"  # NO / -ERR with the profile's "authentication failed" wording
-    UNAVAILABLE = "unavailable"  # temporary failure, e.g. introspection unreachable
-    ABORTED = "aborted"  # client sent "*"
-    PROTOCOL = "protocol"  # wrong answer to the error challenge: BAD / -ERR
-    MALFORMED = "malformed"  # a client line that is not base64
+__all__ = ["MECHANISMS", "AuthContext", "AuthResult", "Outcome", "SaslAborted", "SaslBadBase64"]
 
 
 @dataclass(frozen=True)
@@ -37,13 +35,14 @@ class SaslAborted(Exception):
     """The client answered a challenge with "*"."""
 
 
-class SaslProtocolError(Exception):
-    """The client's answer was not valid base64 (or otherwise unusable)."""
+class SaslBadBase64(Exception):
+    """The client's answer was not valid base64."""
 
 
 class Conversation(Protocol):
     async def challenge(self, data: bytes) -> bytes:
-        """Send `+ base64(data)`; the decoded answer (or SaslAborted / SaslProtocolError)."""
+        """Send the continuation with base64(data); the decoded answer (or SaslAborted /
+        SaslBadBase64)."""
         ...
 
 
@@ -54,7 +53,7 @@ class AuthContext:
     check_password: Callable[[str, str], bool]
     profile: Profile
     scope: str
-    strict_answers: bool = True  # False: any answer to the error challenge fails (dovecot)
+    transcript: Transcript
 
 
 class Mechanism(Protocol):
@@ -113,7 +112,7 @@ def _gs2_name(value: bytes) -> str | None:
 
 
 def parse_oauthbearer(data: bytes) -> tuple[str, str] | None:
-    """RFC 7628: `n,a=U,^Ahost=H^Aport=P^Aauth=Bearer T^A^A` -> (U, T)."""
+    """RFC 7628: `n,a=U,^Ahost=H^Aport=P^Aauth=Bearer T^A^A` -> (U, T); U is "" for `n,,`."""
     gs2, sep, rest = data.partition(b"\x01")
     if not sep or not rest.endswith(b"\x01\x01"):
         return None
@@ -141,8 +140,9 @@ def _json(payload: dict[str, str]) -> bytes:
 class _BearerMechanism:
     name = ""
     expected_after_error = b""
+    expected_shown = ""
 
-    def parse(self, data: bytes) -> tuple[str, str] | None:
+    def parse(self, ctx: AuthContext, data: bytes) -> tuple[str, str] | None:
         raise NotImplementedError
 
     def error(self, ctx: AuthContext) -> dict[str, str]:
@@ -150,7 +150,7 @@ class _BearerMechanism:
 
     async def authenticate(self, ctx: AuthContext, initial: bytes | None) -> AuthResult:
         data = await _first(ctx, initial)
-        parsed = self.parse(data)
+        parsed = self.parse(ctx, data)
         if parsed is None:  # dovecot: plain failure, no error challenge
             return AuthResult(Outcome.FAILED, None, f"malformed {self.name} response")
         user, token = parsed
@@ -159,22 +159,23 @@ class _BearerMechanism:
             return AuthResult(Outcome.OK, user)
         if validation.verdict is Verdict.UNAVAILABLE:
             return AuthResult(Outcome.UNAVAILABLE, user, validation.reason)
-        return await self._fail(ctx, validation.reason, user)
-
-    async def _fail(self, ctx: AuthContext, reason: str, user: str | None) -> AuthResult:
         if not ctx.profile.error_challenge:
-            return AuthResult(Outcome.FAILED, user, reason)
+            return AuthResult(Outcome.FAILED, user, validation.reason)
         answer = await ctx.conversation.challenge(_json(self.error(ctx)))
-        if ctx.strict_answers and answer != self.expected_after_error:
-            return AuthResult(Outcome.PROTOCOL, user, "unexpected answer to the error challenge")
-        return AuthResult(Outcome.FAILED, user, reason)
+        if answer != self.expected_after_error:
+            ctx.transcript.violation(
+                f"{self.name} error challenge answered with {answer[:40]!r}, "
+                f"not {self.expected_shown}"
+            )
+        return AuthResult(Outcome.FAILED, user, validation.reason)
 
 
 class XOAuth2Mechanism(_BearerMechanism):
     name = "XOAUTH2"
-    expected_after_error = b""  # the client sends an empty line
+    expected_after_error = b""  # Google: the client sends an empty line
+    expected_shown = "an empty line"
 
-    def parse(self, data: bytes) -> tuple[str, str] | None:
+    def parse(self, ctx: AuthContext, data: bytes) -> tuple[str, str] | None:
         return parse_xoauth2(data)
 
     def error(self, ctx: AuthContext) -> dict[str, str]:
@@ -184,9 +185,13 @@ class XOAuth2Mechanism(_BearerMechanism):
 class OAuthBearerMechanism(_BearerMechanism):
     name = "OAUTHBEARER"
     expected_after_error = b"\x01"  # RFC 7628 3.2.3: the client answers %x01 ("AQ==")
+    expected_shown = "AQ=="
 
-    def parse(self, data: bytes) -> tuple[str, str] | None:
-        return parse_oauthbearer(data)
+    def parse(self, ctx: AuthContext, data: bytes) -> tuple[str, str] | None:
+        parsed = parse_oauthbearer(data)
+        if parsed is not None and not parsed[0] and ctx.profile.oauthbearer_needs_authzid:
+            return None  # dovecot: no user to validate for, NO at once
+        return parsed
 
     def error(self, ctx: AuthContext) -> dict[str, str]:
         return ctx.profile.oauthbearer_error(ctx.scope)

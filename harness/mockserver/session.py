@@ -1,36 +1,33 @@
-"""What IMAP and POP3 sessions share: line I/O with limits, faults, transcripts, TLS, SASL."""
+"""What IMAP, POP3 and SMTP sessions share: a command table per class, bounded line input
+with an idle timeout, queued output, injected faults, STARTTLS, and the SASL conversation."""
 
 from __future__ import annotations
 
 import asyncio
 import base64
 import binascii
+import contextlib
 import logging
 import ssl
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any, ClassVar, TypeVar
 
-from harness.mockserver.fastlane import finish
+from harness.mockserver.connection import Closed, Connection, LineTooLong
 from harness.mockserver.faults import Faults
-from harness.mockserver.mailbox import Mailbox
+from harness.mockserver.mailbox import Mailbox, Outbox
 from harness.mockserver.profiles import Profile
-from harness.mockserver.sasl import (
-    MECHANISMS,
-    AuthContext,
-    AuthResult,
-    Mechanism,
-    Outcome,
-    SaslAborted,
-    SaslProtocolError,
-)
+from harness.mockserver.sasl import SaslAborted, SaslBadBase64
 from harness.mockserver.transcript import REDACTED, Transcript, show
 from harness.mockserver.validators import BearerValidator, Validation, Verdict
+
+__all__ = ["CRLF", "Disconnect", "LineSession", "LineTooLong", "ServerConfig", "command"]
 
 log = logging.getLogger(__name__)
 
 CRLF = b"\r\n"
-READ_CHUNK = 64 * 1024
+TLS_HANDSHAKE_TIMEOUT = 10.0
 ENDLESS_ROUNDS = 100_000  # "endless" continuations stop here (or when the client leaves)
 
 
@@ -50,54 +47,86 @@ class ServerConfig:
     mechanisms: tuple[str, ...]
     scope: str
     max_line: int
-    strict_sasl_answers: bool = True
+    idle_timeout: float  # seconds a client may stay silent; 0 = forever
     transcripts: list[Transcript] = field(default_factory=list)
     transcript_path: Path | None = None
-
-
-class LineTooLong(Exception):
-    pass
+    outbox: Outbox = field(default_factory=Outbox)  # what SMTP sessions accepted
+    require_auth: bool = True  # SMTP: MAIL only after AUTH (False: a plain relay sink)
 
 
 class Disconnect(Exception):
     """End the session now (client gone, fault injected, BYE sent)."""
 
 
+@dataclass(frozen=True)
+class Command:
+    handler: Callable[..., Awaitable[None]]
+    states: frozenset[str] | None  # None: every state the session can take commands in
+
+
+F = TypeVar("F", bound=Callable[..., Awaitable[None]])
+
+
+def command(*verbs: str, states: Iterable[str] | None = None) -> Callable[[F], F]:
+    """Declare a handler for `verbs`, allowed in `states` (default: any)."""
+
+    def mark(handler: F) -> F:
+        handler.__mock_command__ = (verbs, None if states is None else frozenset(states))  # type: ignore[attr-defined]
+        return handler
+
+    return mark
+
+
 class LineSession:
-    """One client connection. Subclasses implement `run()` with `cmd_<VERB>` handlers."""
+    """One client connection. Subclasses declare handlers with `@command` and run `serve()`."""
 
-    protocol = ""
+    protocol: ClassVar[str] = ""
+    continuation: ClassVar[bytes] = b"+ "  # SASL challenge prefix
+    idle_bye: ClassVar[str] = ""  # said before an idle client is dropped
+    commands: ClassVar[dict[str, Command]] = {}
 
-    def __init__(
-        self, config: ServerConfig, reader: asyncio.StreamReader, writer: asyncio.StreamWriter
-    ) -> None:
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        table: dict[str, Command] = {}
+        for klass in reversed(cls.__mro__):
+            for attr in vars(klass).values():
+                spec = getattr(attr, "__mock_command__", None)
+                if spec is not None:
+                    verbs, states = spec
+                    table.update((verb, Command(attr, states)) for verb in verbs)
+        cls.commands = table
+
+    def __init__(self, config: ServerConfig, conn: Connection) -> None:
         self.config = config
-        self.reader = reader
-        self.writer = writer
+        self.conn = conn
         self.faults = config.faults
         self.profile = config.profile
-        peer = writer.get_extra_info("peername")
+        peer = conn.transport.get_extra_info("peername") if conn.transport else None
         self.transcript = Transcript(
             self.protocol, f"{peer[0]}:{peer[1]}" if peer else "?", path=config.transcript_path
         )
         config.transcripts.append(self.transcript)
         self.tls_active = config.tls == "implicit"
+        self.state = ""
         self.user: str | None = None
-        self.commands = 0
+        self.commands_seen = 0
         self._out: list[bytes] = []  # queued output, see send()
-        small_reads(writer.transport)
-        # Fast lane (see fastlane.py): never with faults, which must behave line by line.
-        self._lane_open = config.faults == Faults()
-        self.hostile = bool(config.faults.malformed or config.faults.overlong)  # hostile_prelude
-        self._waiting_for_command = False
-        self._unfinished: asyncio.Future[None] | None = None  # a fast command that suspended
 
-    async def run(self) -> None:
+    async def serve(self) -> None:
         raise NotImplementedError
 
+    def find(self, verb: str) -> tuple[Command | None, bool]:
+        """The handler of `verb` and whether the current state allows it."""
+        found = self.commands.get(verb)
+        return found, found is not None and (found.states is None or self.state in found.states)
+
+    async def after_command(self) -> None:
+        self.commands_seen += 1
+        if self.faults.disconnect_after and self.commands_seen >= self.faults.disconnect_after:
+            await self.cut_connection(f"disconnect after {self.commands_seen} commands")
+
     # ---- output --------------------------------------------------------------------------------
-    # Replies are queued and leave in one write when the session next reads (or flushes): one
-    # segment per response, so a client's delayed ACK never meets a half-sent reply.
+    # Replies are queued and leave in one write when the session next reads (or flushes).
     async def send(self, line: bytes | str, *, log_as: str | None = None) -> None:
         data = line.encode() if isinstance(line, str) else line
         if self.faults.delay:
@@ -106,15 +135,18 @@ class LineSession:
         self._out.append(data)
         self._out.append(CRLF)
 
-    async def send_raw(self, data: bytes, note: str) -> None:
-        """Bytes that are part of a bigger response (literal bodies); noted, not copied."""
-        self.transcript.server(note)
-        self._out.append(data)
-
     def send_chunks(self, chunks: list[bytes], note: str) -> None:
         """One response in pieces (e.g. a FETCH line and its literal), queued without copying."""
         self.transcript.server(note)
         self._out.extend(chunks)
+
+    async def hostile_prelude(self, untagged: bytes) -> None:
+        """Faults that precede every reply: a garbage line, an overlong line."""
+        if self.faults.malformed:
+            await self.send(untagged + b'\x00\xff\xfe ((( garbage "unterminated {99')
+        if self.faults.overlong:
+            pad = b"x" * self.faults.overlong
+            await self.send(untagged + pad, log_as=f"<{len(pad)} byte overlong line>")
 
     async def pause(self) -> None:
         """The `delay` fault: what is queued goes out now, the next line after the delay."""
@@ -122,166 +154,78 @@ class LineSession:
         await asyncio.sleep(self.faults.delay)
 
     def write_pending(self) -> None:
-        """Hand queued output to the transport (without waiting for it to drain)."""
         if self._out:
             data = b"".join(self._out)
             self._out.clear()
-            self.writer.write(data)
+            self.conn.write(data)
 
     async def flush(self) -> None:
         self.write_pending()
         try:
-            await self.writer.drain()
-        except (ConnectionError, OSError) as exc:
+            await self.conn.drain()
+        except Closed as exc:
             raise Disconnect(str(exc)) from exc
 
-    async def hostile_prelude(self, untagged: bytes) -> None:
-        """Faults that precede every reply (when `hostile`): a garbage line, an overlong line."""
-        if self.faults.malformed:
-            await self.send(untagged + b'\x00\xff\xfe ((( garbage "unterminated {99')
-        if self.faults.overlong:
-            pad = b"x" * self.faults.overlong
-            await self.send(untagged + pad, log_as=f"<{len(pad)} byte overlong line>")
-
     async def cut_connection(self, why: str) -> None:
+        """What is queued goes out, then the connection is dropped (no FIN handshake)."""
         self.transcript.note(f"fault: {why}")
-        await self.flush()
-        self.writer.transport.abort()
+        with contextlib.suppress(Disconnect):
+            await self.flush()
+        self.conn.close(abort=True)
         raise Disconnect(why)
 
     # ---- input ---------------------------------------------------------------------------------
-    async def read_line(self) -> bytes:
-        """One line without CRLF; LineTooLong after discarding the rest; Disconnect on EOF."""
+    async def read_line(self, limit: int | None = None) -> bytes:
+        """One line without CRLF; LineTooLong after dropping it; Disconnect on EOF or idle."""
         await self.flush()
-        try:
-            line = await self.reader.readuntil(b"\n")
-        except asyncio.IncompleteReadError as exc:
-            raise Disconnect("client closed the connection") from exc
-        except asyncio.LimitOverrunError as exc:
-            await self._discard(exc.consumed)
-            raise LineTooLong from exc
-        except (ConnectionError, OSError, ssl.SSLError) as exc:
-            raise Disconnect(str(exc)) from exc
-        return line[:-2] if line.endswith(CRLF) else line[:-1]
-
-    async def _discard(self, consumed: int) -> None:
-        try:
-            while True:
-                await self.reader.readexactly(consumed)
-                try:
-                    await self.reader.readuntil(b"\n")
-                    return
-                except asyncio.LimitOverrunError as again:
-                    consumed = again.consumed
-        except (asyncio.IncompleteReadError, ConnectionError, OSError) as exc:
-            raise Disconnect("client closed the connection") from exc
+        return await self._idle_bound(self.conn.readline(limit or self.config.max_line))
 
     async def read_exactly(self, n: int) -> bytes:
         await self.flush()
+        return await self._idle_bound(self.conn.readexactly(n))
+
+    async def _idle_bound(self, reading: Awaitable[bytes]) -> bytes:
+        timeout = self.config.idle_timeout or None
         try:
-            return await self.reader.readexactly(n)
-        except (asyncio.IncompleteReadError, ConnectionError, OSError) as exc:
-            raise Disconnect("client closed the connection") from exc
-
-    async def next_command_line(self) -> bytes:
-        """`read_line` for the first line of a command: the fast lane may answer meanwhile."""
-        self._waiting_for_command = True
-        try:
-            line = await self.read_line()
-        except LineTooLong:
-            self._waiting_for_command = False
-            await self._settle()  # its reply comes after the unfinished command's
-            raise
-        except BaseException:  # the session ends (client gone, server stopping)
-            self._waiting_for_command = False
-            if self._unfinished is not None:
-                self._unfinished.cancel()
-                self._unfinished = None
-            raise
-        self._waiting_for_command = False
-        await self._settle()
-        return line
-
-    # ---- fast lane -----------------------------------------------------------------------------
-    fast_verbs: frozenset[bytes] = frozenset()  # never read more input nor change `state`
-
-    def is_fast(self, line: bytes) -> bool:
-        raise NotImplementedError
-
-    async def dispatch(self, line: bytes) -> None:
-        raise NotImplementedError
-
-    def take_commands(self, data: bytes) -> bytes:
-        """New bytes while the task waits in `next_command_line` with nothing buffered: answer
-        the leading complete fast commands now; return the rest for the task."""
-        if not (self._lane_open and self._waiting_for_command) or self._unfinished is not None:
-            return data
-        transport = self.writer.transport
-        high_water = transport.get_write_buffer_limits()[1]
-        pos = 0
-        try:
-            while transport.get_write_buffer_size() < high_water and not transport.is_closing():
-                end = data.find(b"\n", pos)
-                if end < 0 or end - pos > self.config.max_line:
-                    break
-                line = data[pos : end - 1] if data[end - 1 : end] == b"\r" else data[pos:end]
-                if not self.is_fast(line):
-                    break
-                pos = end + 1
-                self.commands += 1
-                if not self._answer_now(line):
-                    break
-        finally:
-            self.write_pending()
-        return data[pos:]
-
-    def _answer_now(self, line: bytes) -> bool:
-        """Run the command's handler here; False if it has not finished (or failed)."""
-        coro = self.dispatch(line)
-        try:
-            awaited = coro.send(None)
-        except StopIteration:
-            return True
-        except Exception as exc:  # the task ends the session as if it had run it
-            self.reader.set_exception(exc)
-            return False
-        self._unfinished = asyncio.ensure_future(finish(coro, awaited))
-        self._unfinished.add_done_callback(self._unfinished_done)
-        return False
-
-    def _unfinished_done(self, task: asyncio.Future[None]) -> None:
-        if not task.cancelled() and task.exception() is not None:
-            self.reader.set_exception(task.exception())  # type: ignore[arg-type]
-
-    async def _settle(self) -> None:
-        """Let a fast command that suspended finish before the task goes on."""
-        task, self._unfinished = self._unfinished, None
-        if task is not None:
-            try:
-                await asyncio.wait([task])
-            except BaseException:  # cancelled: the server is stopping
-                task.cancel()
-                raise
-            if not task.cancelled() and task.exception() is not None:
-                raise task.exception()  # type: ignore[misc]
+            async with asyncio.timeout(timeout):
+                return await reading
+        except TimeoutError:
+            self.transcript.note(f"idle for {timeout:g} s")
+            if self.idle_bye:
+                await self.send(self.idle_bye)
+                self.write_pending()
+            self.conn.close()
+            raise Disconnect("idle timeout") from None
+        except Closed as exc:
+            raise Disconnect(str(exc)) from exc
 
     # ---- TLS -----------------------------------------------------------------------------------
     async def start_tls(self) -> None:
+        """After the "go ahead" reply: drop what was pipelined after the command (it was sent
+        in the clear and must not be taken as said inside TLS), then the handshake."""
         assert self.config.ssl_context is not None
         await self.flush()
+        dropped = self.conn.discard_input()
+        if dropped:
+            self.transcript.violation(f"{dropped} bytes pipelined after STARTTLS (discarded)")
         try:
-            await self.writer.start_tls(self.config.ssl_context)
-        except (ssl.SSLError, ConnectionError, OSError) as exc:
-            raise Disconnect(f"TLS handshake failed: {exc}") from exc
+            await self.conn.start_tls(self.config.ssl_context, TLS_HANDSHAKE_TIMEOUT)
+        except Closed as exc:
+            raise Disconnect(str(exc)) from exc
         self.tls_active = True
         self.transcript.note("TLS started")
 
     # ---- credentials ---------------------------------------------------------------------------
+    def offered_mechanisms(self) -> list[str]:
+        return list(self.config.mechanisms)
+
     def check_password(self, user: str, password: str) -> bool:
         expected = self.config.passwords.get(user)
         return expected is not None and expected == password
 
     async def validate_bearer(self, user: str, token: str) -> Validation:
+        if self.faults.validation_down:
+            return Validation(Verdict.UNAVAILABLE, "fault: token validation down")
         validator = self.config.validator
         if validator is None:
             return Validation(Verdict.INVALID, "no bearer validator configured")
@@ -291,52 +235,33 @@ class LineSession:
             log.warning("bearer validator raised: %s", exc)
             return Validation(Verdict.UNAVAILABLE, f"validator raised {exc!r}")
 
-    def offered_mechanisms(self) -> list[str]:
-        return [m for m in self.config.mechanisms if m in MECHANISMS]
-
-    # ---- SASL ----------------------------------------------------------------------------------
+    # ---- the SASL conversation (sasl.Conversation) ---------------------------------------------
     async def challenge(self, data: bytes) -> bytes:
-        """Conversation.challenge: `+ base64`, then one client line (decoded)."""
         if self.faults.bad_base64:
-            await self.send(b"+ !!not*base64%%" + data[:8].hex().encode())
+            await self.send(self.continuation + b"!!not*base64%%" + data[:8].hex().encode())
         else:
-            await self.send(b"+ " + base64.b64encode(data))
+            await self.send(self.continuation + base64.b64encode(data))
+        return await self.sasl_line()
+
+    async def sasl_line(self) -> bytes:
+        """A client's SASL response line, decoded (SaslAborted, SaslBadBase64)."""
         try:
             line = await self.read_line()
         except LineTooLong:
             self.transcript.client("<overlong SASL response>")
-            raise SaslProtocolError("SASL response too long") from None
+            self.check_sasl_size(self.config.max_line + 1)
+            raise SaslBadBase64("SASL response too long") from None
         self.transcript.client(REDACTED if line.strip() else "")
+        self.check_sasl_size(len(line))
         return decode_sasl(line)
 
-    async def run_mechanism(self, name: str, initial: bytes | None) -> AuthResult:
-        mechanism: Mechanism = MECHANISMS[name]
-        ctx = AuthContext(
-            conversation=self,
-            validate_bearer=self.validate_bearer,
-            check_password=self.check_password,
-            profile=self.profile,
-            scope=self.config.scope,
-            strict_answers=self.config.strict_sasl_answers,
-        )
-        if self.faults.endless_continuations:
-            for _ in range(ENDLESS_ROUNDS):
-                await self.send(b"+ ")
-                await self.read_line()
-            await self.cut_connection("endless continuations exhausted")
-        try:
-            return await mechanism.authenticate(ctx, initial)
-        except SaslAborted:
-            return AuthResult(Outcome.ABORTED, reason="client aborted")
-        except SaslProtocolError as exc:
-            return AuthResult(Outcome.MALFORMED, reason=str(exc))
-
-
-def small_reads(transport: asyncio.BaseTransport) -> None:
-    """Read plain TCP in 64 KiB chunks, not asyncio's 256 KiB: a buffer that big is above
-    glibc's mmap threshold, so every command cost an mmap, an mremap and an munmap."""
-    if isinstance(getattr(transport, "max_size", None), int):
-        transport.max_size = READ_CHUNK  # type: ignore[attr-defined]
+    def check_sasl_size(self, size: int) -> None:
+        """The profile's limit on one SASL response: over it, the connection is dropped."""
+        limit = self.profile.sasl_response_limit
+        if limit and size > limit:
+            self.transcript.note(f"SASL response of {size} bytes, over {limit}: dropped")
+            self.conn.close(abort=True)
+            raise Disconnect("SASL response too large")
 
 
 def decode_sasl(line: bytes) -> bytes:
@@ -349,4 +274,4 @@ def decode_sasl(line: bytes) -> bytes:
     try:
         return base64.b64decode(text, validate=True)
     except (binascii.Error, ValueError):
-        raise SaslProtocolError("invalid base64 in SASL response") from None
+        raise SaslBadBase64("invalid base64 in SASL response") from None

@@ -12,13 +12,16 @@ REDACTED = "<redacted>"
 
 @dataclass
 class Transcript:
-    """What one session said. `lines` are "C: ..." (client) / "S: ..." (server) strings."""
+    """What one session said. `lines` are "C: ..." (client) / "S: ..." (server) strings,
+    "-- ..." notes; `violations` lists what the client did against its protocol's rules
+    (also noted in `lines`), e.g. a wrong answer to the SASL error challenge."""
 
     protocol: str
     peer: str
     started: float = field(default_factory=time.time)
     lines: list[str] = field(default_factory=list)
     path: Path | None = None
+    violations: list[str] = field(default_factory=list)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     def client(self, text: str) -> None:
@@ -29,6 +32,10 @@ class Transcript:
 
     def note(self, text: str) -> None:
         self._add("-- " + text)
+
+    def violation(self, text: str) -> None:
+        self.violations.append(text)
+        self._add("-- client violation: " + text)
 
     def _add(self, line: str) -> None:
         if self.path is None:

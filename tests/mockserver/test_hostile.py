@@ -24,48 +24,130 @@ def test_overlong_lines_get_bad_and_the_session_continues(server: ServerFactory)
     pop = server("pop3", max_line=4096)
     raw3 = Raw(pop.port)
     assert raw3.ask(b"USER " + b"y" * 50_000) == b"-ERR Line too long."
-    assert raw3.ask("NOOP") == b"+OK"
+    assert raw3.ask("CAPA") == b"+OK"
 
 
 def test_long_token_with_sasl_ir(server: ServerFactory) -> None:
     token = "t" * 20_000  # O365-sized and then some
     validator = InMemoryValidator()
     validator.add(token, USER)
-    imap = server("imap", validator=validator)
+    imap = server("imap", validator=validator, profile="gmail")
     raw = Raw(imap.port)
     assert raw.ask(f"a AUTHENTICATE OAUTHBEARER {b64(oauthbearer(USER, token))}").startswith(
         b"a OK"
     )
-    pop = server("pop3", validator=validator)
+    pop = server("pop3", validator=validator, profile="gmail")
     raw3 = Raw(pop.port)
-    assert raw3.ask(f"AUTH XOAUTH2 {b64(xoauth2(USER, token))}") == b"+OK Logged in."
+    assert raw3.ask(f"AUTH XOAUTH2 {b64(xoauth2(USER, token))}") == b"+OK Welcome."
     assert token not in imap.transcripts[0].text() + pop.transcripts[0].text()
+
+
+@pytest.mark.parametrize("protocol", ["imap", "pop3"])
+@pytest.mark.parametrize("ir", [True, False], ids=["sasl-ir", "continuation"])
+def test_dovecot_profile_drops_sasl_responses_of_8192_bytes(
+    server: ServerFactory, protocol: str, ir: bool
+) -> None:
+    """Dovecot's login processes drop a SASL response of 8192 bytes or more, unanswered."""
+    validator = InMemoryValidator()
+    ctrl = server(protocol, validator=validator)
+    for size, dropped in ((8188, False), (8192, True)):
+        token = "t" * (size * 3 // 4 - len(xoauth2(USER, "")))
+        payload = b64(xoauth2(USER, token))
+        assert len(payload) == size
+        validator.add(token, USER)
+        raw = Raw(ctrl.port)
+        command = "a AUTHENTICATE XOAUTH2" if protocol == "imap" else "AUTH XOAUTH2"
+        if ir:
+            raw.send(f"{command} {payload}")
+        else:
+            assert raw.ask(command) == b"+ "
+            raw.send(payload)
+        if dropped:
+            with pytest.raises((EOFError, ConnectionError)):
+                raw.line()
+        else:
+            assert raw.line().startswith((b"a OK", b"+OK"))
 
 
 @pytest.mark.parametrize(
     "line, reply",
     [
         (b"\x00\xff\xfe", b"* BAD Error in IMAP command received by server."),
-        (b"a FROB", b"a BAD Error in IMAP command FROB: Unknown command."),
+        (b"a FROB", b"a BAD Error in IMAP command received by server."),
         (b"a LOGIN (unbalanced", b"a BAD Error in IMAP command LOGIN: unbalanced parentheses"),
         (
             b'a LOGIN "unterminated',
             b"a BAD Error in IMAP command LOGIN: unterminated quoted string",
         ),
-        (
-            b"a SELECT INBOX",
-            b"a BAD Error in IMAP command SELECT: not allowed in state not-authenticated.",
-        ),
-        (b"a AUTHENTICATE XOAUTH2 !!!", b"a BAD Invalid base64 data in initial response."),
-        (b"a AUTHENTICATE CRAM-MD5", b"a NO Unsupported authentication mechanism CRAM-MD5."),
+        (b"a SELECT INBOX", b"a BAD Error in IMAP command received by server."),
+        (b"a AUTHENTICATE XOAUTH2 !!!", b"a BAD Invalid base64 data in initial response"),
+        (b"a AUTHENTICATE CRAM-MD5", b"a NO [ALERT] Unsupported authentication mechanism."),
+        (b"a LOGIN (x) y", b"a BAD Invalid user name: a list."),
+        (b"a LOGIN x (y)", b"a BAD Invalid password: a list."),
+        (b"a LOGIN " + b"(" * 10_000, b"a BAD Error in IMAP command LOGIN: lists nested too "
+         b"deeply"),
+        (b"a AUTHENTICATE (XOAUTH2)", b"a BAD Error in IMAP command AUTHENTICATE: expected a "
+         b"mechanism."),
         (b"a LOGIN {99999999}", b"* BAD Literal too large"),
     ],
+    ids=lambda value: repr(value[:30]) if isinstance(value, bytes) else None,
 )
-def test_imap_garbage(server: ServerFactory, line: bytes, reply: bytes) -> None:
+def test_imap_garbage_before_login(server: ServerFactory, line: bytes, reply: bytes) -> None:
     imap = server("imap")
     raw = Raw(imap.port)
     assert raw.ask(line) == reply
     assert raw.ask("b NOOP") == b"b OK NOOP completed."
+
+
+def test_imap_login_with_a_one_byte_literal(server: ServerFactory) -> None:
+    imap = server("imap", passwords={"x": "y"})
+    raw = Raw(imap.port)
+    assert raw.ask("a LOGIN {1}") == b"+ OK"
+    assert raw.ask("x y").startswith(b"a OK")
+    raw = Raw(imap.port)
+    assert raw.ask("b LOGIN {1}") == b"+ OK"
+    assert raw.ask("x") == b"b BAD Error in IMAP command LOGIN: expected user and password."
+    assert raw.ask("c NOOP") == b"c OK NOOP completed."
+
+
+@pytest.mark.parametrize(
+    "line, reply",
+    [
+        (b"SELECT (INBOX)", b"BAD Invalid mailbox name: a list."),
+        (b'EXAMINE ((x))', b"BAD Invalid mailbox name: a list."),
+        (b'STATUS (INBOX) (MESSAGES)', b"BAD Invalid mailbox name: a list."),
+        (b'STATUS INBOX ((MESSAGES))', b"BAD Invalid STATUS item: a list."),
+        (b'LIST "" "["', b"OK List completed."),
+        (b'LIST "" "a{99999999999}"', b"OK List completed."),
+        (b'LIST "" (x)', b"BAD Invalid pattern: a list."),
+        (b'STORE 1 FLAGS ((x))', b"BAD Invalid flag: a list."),
+        (b'SEARCH FROM (x)', b"BAD Error in IMAP command SEARCH: Invalid SEARCH argument: "
+         b"expected a string, got a list"),
+        (b'SEARCH LARGER (1)', b"BAD Error in IMAP command SEARCH: Invalid SEARCH argument: "
+         b"expected a string, got a list"),
+        (b'SEARCH LARGER 99999999999999999999999999', b"BAD Error in IMAP command SEARCH: "
+         b"Invalid size."),
+        (b"SEARCH " + b"NOT " * 5000 + b"ALL", b"BAD Error in IMAP command SEARCH: "
+         b"SEARCH criteria nested too deeply."),
+        (b"FETCH 1 (BODY[]<" + b"9" * 5000 + b">)", b"BAD Unknown or unsupported FETCH item "),
+        (b"FETCH " + b"9" * 5000 + b" FLAGS", b"BAD Error in IMAP command: invalid sequence set"),
+        (b"UID FETCH 1:" + b"9" * 5000 + b" FLAGS", b"BAD Error in IMAP command: invalid "
+         b"sequence set"),
+        (b"SEARCH " + b"9" * 5000, b"BAD Error in IMAP command SEARCH: invalid sequence set"),
+    ],
+    ids=lambda value: repr(value[:30]) if isinstance(value, bytes) else None,
+)
+def test_imap_garbage_after_login(server: ServerFactory, line: bytes, reply: bytes) -> None:
+    raw = Raw(server("imap").port)
+    assert raw.ask(f'a LOGIN {USER} "{PASSWORD}"').startswith(b"a OK")
+    raw.send("b SELECT INBOX")
+    while not raw.line().startswith(b"b OK"):
+        pass
+    raw.send(b"c " + line)
+    while (got := raw.line()).startswith(b"* "):
+        pass
+    assert got.startswith(b"c " + reply), got
+    assert raw.ask("d NOOP") == b"d OK NOOP completed."
 
 
 def test_imap_selected_state_errors_and_literals(server: ServerFactory, mailbox: Mailbox) -> None:
@@ -95,14 +177,25 @@ def test_imap_selected_state_errors_and_literals(server: ServerFactory, mailbox:
 
 
 @pytest.mark.parametrize("protocol", ["imap", "pop3"])
-def test_wrong_answer_to_error_challenge(server: ServerFactory, protocol: str) -> None:
+def test_wrong_answer_to_error_challenge_fails_and_is_recorded(
+    server: ServerFactory, protocol: str
+) -> None:
+    """Like dovecot: any answer fails the login; the transcript says the answer was wrong."""
     ctrl = server(protocol)
     raw = Raw(ctrl.port)
     cmd = "a AUTHENTICATE" if protocol == "imap" else "AUTH"
     challenge = raw.ask(f"{cmd} XOAUTH2 {b64(xoauth2(USER, 'nope'))}")
     assert json.loads(base64.b64decode(challenge[2:]))["status"] == "401"
     reply = raw.ask(b64(xoauth2(USER, "nope")))  # a naive client re-sends its token
-    assert reply.startswith(b"a BAD" if protocol == "imap" else b"-ERR")
+    assert reply in (
+        b"a NO [AUTHENTICATIONFAILED] Authentication failed.",
+        b"-ERR [AUTH] Authentication failed.",
+    )
+    assert len(ctrl.transcripts[0].violations) == 1
+    assert "XOAUTH2 error challenge answered with" in ctrl.transcripts[0].violations[0]
+    challenge = raw.ask(f"{cmd} OAUTHBEARER {b64(oauthbearer(USER, 'nope'))}")
+    assert raw.ask("AQ==").startswith((b"a NO", b"-ERR"))  # the right answer: no violation
+    assert len(ctrl.transcripts[0].violations) == 1
 
 
 @pytest.mark.parametrize(

@@ -5,6 +5,7 @@ from __future__ import annotations
 import imaplib
 import re
 import signal
+import smtplib
 import ssl
 import subprocess
 import sys
@@ -21,7 +22,7 @@ def test_serve_prints_details_and_serves_until_interrupted(tmp_path: Path) -> No
             "harness",
             "serve",
             "--protocol",
-            "imap",
+            "all",
             "--tls",
             "starttls",
             "--generate",
@@ -60,7 +61,20 @@ def test_serve_prints_details_and_serves_until_interrupted(tmp_path: Path) -> No
         _, data = client.fetch("2", "(RFC822)")
         assert next(d for d in data if isinstance(d, tuple))[1] == generate_message(2, 1500)
         client.logout()
+        found = re.search(r"SMTP submission \(starttls, profile dovecot\): [\d.]+:(\d+)", text)
+        assert found, text
+        assert "curl smtp://localhost:" in text and "--oauth2-bearer" in text
+        smtp = smtplib.SMTP("127.0.0.1", int(found[1]))
+        smtp.starttls(context=ssl.create_default_context(cafile=ca))
+        smtp.ehlo()
+        code, _ = smtp.auth(
+            "XOAUTH2", lambda c=None: f"user={user}\x01auth=Bearer {token}\x01\x01"
+        )
+        assert code == 235
+        smtp.sendmail(user, ["bob@example.org"], b"Subject: hi\r\n\r\nthere\r\n")
+        smtp.quit()
     finally:
         proc.send_signal(signal.SIGINT)
         proc.wait(20)
     assert proc.returncode == 0
+    assert proc.stdout.read().strip().endswith("SMTP accepted 1 message(s)")

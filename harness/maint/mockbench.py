@@ -1,7 +1,10 @@
 """Benchmark (not a test): a Python client fetching N messages from the mock vs a private dovecot.
 
-    python -m harness.mockserver.bench --messages 5000 --size 2048 --rounds 3 [--batch N]
-    python -m harness.mockserver.bench --protocol pop3 --messages 5000
+    python -m harness.maint.mockbench --messages 5000 --size 2048 --rounds 3 [--batch N]
+    python -m harness.maint.mockbench --protocol pop3 --messages 5000
+
+It says whether the mock server could be the slow part of a cell (a ratio well above 1
+would mean the matrix waits on it), and checks every byte fetched from both.
 
 Both servers hold the same messages and validate the same XOAUTH2 token at the same mock
 provider; the client is the same (imaplib / poplib, plain TCP on both) and runs in its own
@@ -24,11 +27,9 @@ import time
 from collections.abc import Sequence
 from functools import cache
 
-from harness.mockserver.controller import MailServerController
 from harness.mockserver.dovecot import DovecotInstance, dovecot_binary
 from harness.mockserver.mailbox import Mailbox
-from harness.mockserver.oauth_provider import MockOAuthProvider
-from harness.mockserver.validators import IntrospectionValidator
+from harness.mockserver.stack import MockStack
 
 USER = "bench@example.com"
 
@@ -86,7 +87,7 @@ def fetch_all(args: argparse.Namespace, port: int, token: str) -> float:
 
 def fetch_in_child(args: argparse.Namespace, port: int, token: str) -> float:
     """One timed run of the same client in a fresh process (start-up is not timed)."""
-    command = [sys.executable, "-m", "harness.mockserver.bench", "--client", str(port)]
+    command = [sys.executable, "-m", "harness.maint.mockbench", "--client", str(port)]
     command += ["--protocol", args.protocol, "--messages", str(args.messages)]
     command += ["--size", str(args.size), "--batch", str(args.batch)]
     done = subprocess.run(command, input=token, capture_output=True, text=True, check=False)
@@ -119,18 +120,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     fetch = fetch_all if args.client_in_process else fetch_in_child
     messages = expected_messages(args.messages, args.size)
-    with MockOAuthProvider() as provider:
+    with MockStack((args.protocol,), tls="plain", user=USER, mailbox=Mailbox(messages)) as mock:
+        provider = mock.provider
         cid, secret = provider.resource_credentials
-        token = provider.mint_token(USER)["access_token"]
-        validator = IntrospectionValidator(provider.introspection_url, cid, secret, "mail")
-        with (
-            DovecotInstance(provider.introspection_url, cid, secret, USER, messages) as dovecot,
-            MailServerController(
-                args.protocol, validator=validator, mailbox=Mailbox(messages)
-            ) as mock,
-        ):
+        token = mock.mint_token()["access_token"]
+        with DovecotInstance(provider.introspection_url, cid, secret, USER, messages) as dovecot:
             dovecot_port = dovecot.imap_port if args.protocol == "imap" else dovecot.pop3_port
-            ports = {"mock": mock.port, "dovecot": dovecot_port}
+            ports = {"mock": mock[args.protocol].port, "dovecot": dovecot_port}
             for port in ports.values():  # warm-up: dovecot builds its index here
                 fetch(args, port, token)
             times: dict[str, list[float]] = {name: [] for name in ports}

@@ -1,16 +1,15 @@
-"""Commands answered straight from the read callback (fastlane.py) keep their order and bytes."""
+"""Pipelined commands keep their order and bytes; a slow reader holds up only its own session;
+bytes pipelined after STARTTLS are dropped; an idle client is let go."""
 
 from __future__ import annotations
 
 import socket
 import time
-from collections.abc import Coroutine
 from typing import Any
 
 import pytest
 
-from harness.mockserver import Mailbox, MailServerController
-from harness.mockserver import session as session_module
+from harness.mockserver import Mailbox, MailServerController, TestCA
 from tests.helpers.mailclients import PASSWORD, USER, Raw, ServerFactory
 
 
@@ -59,19 +58,6 @@ def test_command_split_across_segments(server: ServerFactory, mailbox: Mailbox) 
     assert raw.line() == b"c2 OK Fetch completed."
 
 
-def count_suspended(monkeypatch: pytest.MonkeyPatch) -> list[object]:
-    """Record each fast-lane command that had to wait (and so finishes as a task)."""
-    finished: list[object] = []
-    finish = session_module.finish
-
-    def counting_finish(coro: Coroutine[Any, Any, None], awaited: object) -> Any:
-        finished.append(awaited)
-        return finish(coro, awaited)
-
-    monkeypatch.setattr(session_module, "finish", counting_finish)
-    return finished
-
-
 def slow_reader(port: int) -> Raw:
     """Logged in and EXAMINEd, with a tiny receive buffer: the server's sends soon block."""
     sock = socket.socket()
@@ -88,12 +74,9 @@ def slow_reader(port: int) -> Raw:
     return raw
 
 
-def test_big_fetch_waits_for_a_slow_reader_and_keeps_order(
-    server: ServerFactory, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """A FETCH answered in the fast lane that must wait for the client to read (the send
-    buffer is full) finishes as a task; the next command is answered after it."""
-    finished = count_suspended(monkeypatch)
+def test_big_fetch_waits_for_a_slow_reader_and_keeps_order(server: ServerFactory) -> None:
+    """A FETCH that must wait for the client to read (the send buffer is full) goes on when
+    it reads; the next command is answered after it."""
     box = Mailbox.generate(1000, 8192, seed=5)  # 8 MB: more than any socket buffer holds
     raw = slow_reader(server("imap", mailbox=box).port)
     raw.sock.sendall(b"c FETCH 1:* (BODY.PEEK[])\r\nd NOOP\r\n")
@@ -104,21 +87,17 @@ def test_big_fetch_waits_for_a_slow_reader_and_keeps_order(
         assert raw.line() == b")"
     assert raw.line() == b"c OK Fetch completed."
     assert raw.line() == b"d OK NOOP completed."
-    assert finished, "the FETCH never had to wait: this test did not test the suspended path"
     raw.close()
 
 
-def test_server_stops_while_a_fast_fetch_waits(monkeypatch: pytest.MonkeyPatch) -> None:
-    finished = count_suspended(monkeypatch)
+def test_a_slow_reader_stalls_no_other_session_and_the_server_stops(server: ServerFactory) -> None:
     box = Mailbox.generate(1000, 8192, seed=5)
     ctrl = MailServerController("imap", mailbox=box, passwords={USER: PASSWORD}).start()
     raw = slow_reader(ctrl.port)
     raw.sock.sendall(b"c FETCH 1:* (BODY.PEEK[])\r\n")
-    for _ in range(200):  # wait (not a timing check) until the FETCH is stuck
-        if finished:
-            break
-        time.sleep(0.05)
-    assert finished, "the FETCH never had to wait"
+    assert raw.line().startswith(b"* 1 FETCH")  # it is under way, and then stuck on this client
+    other = Raw(ctrl.port)
+    assert other.ask("a NOOP") == b"a OK NOOP completed."
     thread = ctrl._thread
     assert thread is not None
     ctrl.stop()
@@ -146,3 +125,46 @@ def test_pipelined_pop3_commands_answer_in_order(server: ServerFactory, mailbox:
     assert raw.line() == b"+OK Logging out, messages deleted."
     assert [m.uid for m in mailbox.expunged] == [3]
     assert msgs[0].uid in mailbox.seen_uids()
+
+
+@pytest.mark.parametrize(
+    "protocol, starttls, after",
+    [
+        ("imap", b"a STARTTLS", b"b CAPABILITY"),
+        ("pop3", b"STLS", b"CAPA"),
+        ("smtp", b"STARTTLS", b"EHLO evil"),
+    ],
+)
+def test_bytes_pipelined_after_starttls_are_dropped(
+    server: ServerFactory, ca: TestCA, protocol: str, starttls: bytes, after: bytes
+) -> None:
+    """CVE-2011-0411: what came in the clear with STARTTLS is not answered inside TLS."""
+    ctrl = server(protocol, tls="starttls")
+    raw = Raw(ctrl.port)
+    if protocol == "smtp":
+        raw.send("EHLO client")
+        while raw.line().startswith(b"250-"):
+            pass
+    raw.sock.sendall(starttls + b"\r\n" + after + b"\r\n")  # one segment
+    assert raw.line().startswith((b"a OK", b"+OK", b"220 "))
+    raw.starttls(ca.client_context())
+    raw.send(b"NOOP" if protocol != "imap" else b"c NOOP")
+    reply = raw.line()  # the first reply inside TLS answers NOOP, not the pipelined command
+    assert reply in (b"c OK NOOP completed.", b"-ERR Unknown command.", b"250 2.0.0 OK"), reply
+    said = ctrl.transcripts[0]
+    assert said.violations == [f"{len(after) + 2} bytes pipelined after STARTTLS (discarded)"]
+
+
+@pytest.mark.parametrize("protocol, bye", [
+    ("imap", b"* BYE Disconnected for inactivity."),
+    ("pop3", b"-ERR Disconnected for inactivity."),
+    ("smtp", b"421 4.4.2 Disconnected for inactivity"),
+])
+def test_an_idle_client_is_let_go(server: ServerFactory, protocol: str, bye: bytes) -> None:
+    ctrl = server(protocol, idle_timeout=0.2)
+    raw = Raw(ctrl.port)
+    raw.sock.settimeout(30)
+    assert raw.line() == bye  # said after the timeout; this waits for it, it does not time it
+    with pytest.raises(EOFError):
+        raw.line()
+    assert "idle for 0.2 s" in ctrl.transcripts[0].text()
