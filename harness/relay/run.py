@@ -15,7 +15,7 @@ from harness.cell.checks import CellLog, CheckFailed
 from harness.cell.result import CellResult
 from harness.relay.box import PostfixBox
 from harness.relay.scenarios import PLANS, Run, prepare
-from harness.relay.world import relay_transcripts, world
+from harness.relay.world import world
 
 
 def run_relay_cell(identifier: str, scenario: str, box: PostfixBox, log_path: Path) -> CellResult:
@@ -36,7 +36,7 @@ def run_relay_cell(identifier: str, scenario: str, box: PostfixBox, log_path: Pa
             finally:
                 clog.section("refresh jobs", "\n".join(w.transcript))
                 clog.section("postfix log", run.cell_log() if box.started else "")
-                clog.section("submission server transcripts", relay_transcripts(w))
+                clog.section("submission server transcripts", w.transcripts())
     except CheckFailed as exc:
         clog.section("verdict", f"FAIL: {exc}")
         return CellResult(identifier, "fail", str(exc), time.monotonic() - started,

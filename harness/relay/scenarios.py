@@ -26,7 +26,6 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from harness.cell.checks import CellLog, CheckFailed
-from harness.mockserver.validators import Verdict
 from harness.relay.box import MYHOSTNAME, PostfixBox
 from harness.relay.cell import SCENARIOS
 from harness.relay.mail import difference, message, message_id
@@ -75,7 +74,7 @@ class Scenario:
 
 def arrival(run: Run, relay: str, mid: str) -> Any:
     """The submission the relay's server stored for `mid` (waits for it; exactly one)."""
-    server = run.world.servers[relay]
+    server = run.world.server(relay)
     run.box.wait(f"{mid} to arrive at {relay}",
                  lambda: any(message_id(s.data) == mid for s in server.outbox.snapshot()))
     found = [s for s in server.outbox.snapshot() if message_id(s.data) == mid]
@@ -86,7 +85,8 @@ def arrival(run: Run, relay: str, mid: str) -> Any:
 
 def relayed(run: Run, account: Account, mid: str, data: bytes, mark: int) -> Any:
     """The mail arrived byte-exact, authenticated with XOAUTH2 as the account, over TLS, and
-    every token the server validated for the account since `mark` was its current one."""
+    of the account's tokens the relay validated since `mark` (see World.mark) its current
+    one, and only that."""
     sub = arrival(run, account.relay, mid)
     token = run.world.token(account)
     if sub.mechanism != "XOAUTH2" or sub.user != account.user or not sub.tls:
@@ -97,11 +97,12 @@ def relayed(run: Run, account: Account, mid: str, data: bytes, mark: int) -> Any
     where = difference(data, sub.data, MYHOSTNAME)
     if where is not None:
         raise CheckFailed(f"{mid} is not byte-exact: {where}")
-    asked = [c for c in run.world.validator.since(mark) if c.user == account.user]
-    good = [c for c in asked if c.verdict is Verdict.OK]
-    if not good or any(c.token != token for c in good):
-        raise CheckFailed(f"{mid}: the server accepted {len(good)} token(s) for "
-                          f"{account.user}, not (only) the current one")
+    history = run.world.tokens[account.name]
+    asked = [t for t in run.world.asked(account.relay, mark) if t in history]
+    if token not in asked or any(t != token for t in asked):
+        old = sorted({history.index(t) + 1 for t in asked if t != token})
+        raise CheckFailed(f"{mid}: the server was given {account.user}'s token(s) "
+                          f"{old or '(none)'} of {len(history)}, not (only) the current one")
     return sub
 
 
@@ -130,20 +131,20 @@ def nothing_bounced(run: Run) -> None:
     if "status=bounced" in text or "sender non-delivery notification" in text:
         raise CheckFailed("postfix bounced mail:\n" + "\n".join(
             ln for ln in text.splitlines() if "bounce" in ln)[-800:])
-    for name, server in run.world.servers.items():
-        if any(not s.mail_from for s in server.outbox.snapshot()):
+    for name in run.world.stacks:
+        if any(not s.mail_from for s in run.world.server(name).outbox.snapshot()):
             raise CheckFailed(f"{name} received a bounce (null sender)")
     run.box.wait("postfix's queue to empty", lambda: not run.box.queue())
 
 
 def auth_lines(run: Run, relay: str) -> list[str]:
-    return [ln for t in run.world.servers[relay].transcripts for ln in t.lines
+    return [ln for t in run.world.server(relay).transcripts for ln in t.lines
             if ln.startswith("C: AUTH ")]
 
 
 def first_mail(run: Run, account: Account) -> None:
     """The refresh job writes the first token; one mail relays with it."""
-    mark = run.world.validator.mark()
+    mark = run.world.mark(account.relay)
     data, mid = run.submit(account.user)
     relayed(run, account, mid, data, mark)
 
@@ -171,7 +172,7 @@ def _rotation(run: Run) -> None:
     for _ in range(2):
         world.cron()
         tokens.append(world.token(JANE))
-        mark = world.validator.mark()
+        mark = world.mark(JANE.relay)
         data, mid = run.submit(JANE.user)
         relayed(run, JANE, mid, data, mark)
     run.checks.append("rotation: refresh -> map rebuilt -> each next mail used the new token")
@@ -182,7 +183,7 @@ def _rotation(run: Run) -> None:
     landed = int(os.stat(db).st_mtime) == seen // 10**9
     os.utime(db, ns=(seen, seen))
     tokens.append(world.token(JANE))
-    mark = world.validator.mark()
+    mark = world.mark(JANE.relay)
     data, mid = run.submit(JANE.user)
     relayed(run, JANE, mid, data, mark)
     if len(set(tokens)) != len(tokens):
@@ -205,13 +206,13 @@ def _defer_then_flush(run: Run, break_it: Callable[[], None], mend: Callable[[],
     break_it()
     data, mid = run.submit(JANE.user)
     queue_id = deferred(run, mid, reply)
-    if any(message_id(s.data) == mid for s in world.servers["gmail"].outbox.snapshot()):
+    if any(message_id(s.data) == mid for s in world.server("gmail").outbox.snapshot()):
         raise CheckFailed(f"{mid} arrived although postfix deferred it")
     run.checks.append(f"{what}: postfix deferred the mail ({reply}, 4.x.x in its log, "
                       f"{queue_id} in the deferred queue)")
     mend()
     world.cron()
-    mark = world.validator.mark()
+    mark = world.mark(JANE.relay)
     box.flush()
     relayed(run, JANE, mid, data, mark)
     nothing_bounced(run)
@@ -221,15 +222,16 @@ def _defer_then_flush(run: Run, break_it: Callable[[], None], mend: Callable[[],
 
 def _expired(run: Run) -> None:
     world = run.world
-    _defer_then_flush(run, lambda: world.provider.expire(world.token(JANE)), lambda: None,
+    provider = world.stacks["gmail"].provider
+    _defer_then_flush(run, lambda: provider.expire(world.token(JANE)), lambda: None,
                       "535 5.7.8", "expired token")
-    lines = [ln for t in world.servers["gmail"].transcripts for ln in t.lines]
+    lines = [ln for t in world.server("gmail").transcripts for ln in t.lines]
     if not any(ln.startswith("S: 334 ") and ln != "S: 334 " for ln in lines):
         raise CheckFailed("the server never sent the XOAUTH2 error challenge")
 
 
 def _validation_down(run: Run) -> None:
-    provider = run.world.provider
+    provider = run.world.stacks["gmail"].provider
     _defer_then_flush(
         run, lambda: provider.inject("introspect", "status", count=10**6, status=500),
         provider.clear_faults, "454 4.7.0", "validation down")
@@ -254,13 +256,13 @@ CAROL = Account("carol", "carol@example.com", "gmail")
 
 def _two_senders(run: Run) -> None:
     sent = []
-    mark = run.world.validator.mark()
+    marks = {name: run.world.mark(name) for name in run.world.stacks}
     for account in (JANE, BOB, CAROL):
         sent.append((account, *run.submit(account.user)))
     for account, data, mid in sent:
-        relayed(run, account, mid, data, mark)
+        relayed(run, account, mid, data, marks[account.relay])
     for name, want in (("gmail", 2), ("microsoft", 1)):
-        got = len(run.world.servers[name].outbox)
+        got = len(run.world.server(name).outbox)
         if got != want:
             raise CheckFailed(f"{name} received {got} mails, want {want}")
     tokens = {run.world.token(a) for a in (JANE, BOB, CAROL)}
@@ -288,7 +290,7 @@ def _password_relay(run: Run) -> None:
     if not any("postfix/smtp-password/" in ln and "status=sent" in ln
                for ln in run.cell_log().splitlines()):
         raise CheckFailed("the password mail did not go through the smtp-password transport")
-    if len(run.world.servers["gmail"].outbox) != 1:
+    if len(run.world.server("gmail").outbox) != 1:
         raise CheckFailed("the password mail also reached the OAuth relay")
     nothing_bounced(run)
     run.checks.append("password-relay: the password sender went through the second transport "
@@ -320,7 +322,7 @@ def prepare(run: Run, scenario: Scenario) -> None:
     world.use_container_postmap(run.box.box.id)
     password = None
     if scenario.password:
-        key = relay_key(world.servers["isp"])
+        key = relay_key(world.server("isp"))
         password = {PASSWORD_USER[0]: (key, f"{PASSWORD_USER[0]}:{PASSWORD_USER[1]}")}
     setup = postfix_setup(world, password)
     run.clog.section("fetchmail-oauth2 example postfix", setup.printed)

@@ -1,9 +1,11 @@
-"""The host side of a relay cell: mock provider, mock submission servers, accounts, cron job.
+"""The host side of a relay cell: one mock provider + SMTP submission server per relay, the
+accounts, and the refresh job.
 
-Each account is a `fetchmail-oauth2` config (as a user writes one) whose grant the mock
-provider minted, relayed through one of the mock submission servers. `cron()` runs the job a
-user's crontab runs — refresh every account, rebuild postfix's SASL map — on the host, with
-postmap taken from the relay container so the map is built by the postfix that reads it.
+Each relay is a `MockStack` of its own (Google's, Microsoft's, an ISP's: each provider issues
+and validates its own tokens). Each account is a `fetchmail-oauth2` config, as a user writes
+one, whose grant its relay's provider minted. `cron()` runs the job a user's crontab runs —
+refresh every account, rebuild postfix's SASL map — on the host, with postmap taken from the
+relay container so the map is built by the postfix that reads it.
 """
 
 from __future__ import annotations
@@ -13,32 +15,23 @@ import os
 import shlex
 import shutil
 import subprocess
-import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from harness.cell.refresher import refresher_command
 from harness.errors import HarnessError
-from harness.mockserver import MailServerController, TestCA
-from harness.mockserver.oauth_provider import (
-    DEFAULT_CLIENT_ID,
-    DEFAULT_CLIENT_SECRET,
-    MockOAuthProvider,
-)
-from harness.mockserver.validators import (
-    BearerValidator,
-    IntrospectionValidator,
-    Validation,
-    Verdict,
-)
+from harness.mockserver.controller import MailServerController
+from harness.mockserver.oauth_provider import DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET
+from harness.mockserver.stack import MockStack
 
 MAP_NAME = "sasl_passwd"
+SCOPE = "mail"
 
 
 @dataclass(frozen=True)
 class Relay:
-    """A mock submission server: its mail-provider profile and password users (if any)."""
+    """A mail provider's submission server: its profile and password users (if any)."""
 
     name: str
     profile: str = "gmail"
@@ -54,59 +47,41 @@ class Account:
     relay: str  # a Relay name
 
 
-@dataclass(frozen=True)
-class Check:
-    """One token the server was asked about, and what was decided."""
-
-    user: str
-    token: str
-    verdict: Verdict
-
-
-class RecordingValidator:
-    """Validates through the provider's introspection endpoint and remembers every question."""
-
-    def __init__(self, inner: BearerValidator) -> None:
-        self.inner = inner
-        self.required_scope = getattr(inner, "required_scope", None)
-        self._lock = threading.Lock()
-        self.checks: list[Check] = []
-
-    def validate(self, user: str, token: str) -> Validation:
-        result = self.inner.validate(user, token)
-        with self._lock:
-            self.checks.append(Check(user, token, result.verdict))
-        return result
-
-    def since(self, mark: int) -> list[Check]:
-        with self._lock:
-            return self.checks[mark:]
-
-    def mark(self) -> int:
-        with self._lock:
-            return len(self.checks)
+def relay_key(server: MailServerController) -> str:
+    """How postfix names a mock submission server: [address]:port, no MX lookup."""
+    return f"[127.0.0.1]:{server.port}"
 
 
 @dataclass
 class World:
     tmp: Path
     shared: Path  # the map directory, bind-mounted at the same path in the relay container
-    provider: MockOAuthProvider
-    servers: dict[str, MailServerController]
-    validator: RecordingValidator
+    stacks: dict[str, MockStack]  # relay name -> its provider and submission server
     accounts: list[Account]
-    configs: dict[str, Path]
+    configs: dict[str, Path]  # account name -> its fetchmail-oauth2 config
     postmap: Path | None = None  # the wrapper running the container's postmap
     transcript: list[str] = field(default_factory=list)
+    tokens: dict[str, list[str]] = field(default_factory=dict)  # account -> its tokens so far
     _job: list[str] | None = None
 
     @property
     def map_path(self) -> Path:
         return self.shared / MAP_NAME
 
+    def server(self, relay: str) -> MailServerController:
+        return self.stacks[relay]["smtp"]
+
     def token(self, account: Account) -> str:
         """The account's current access token, as the refresher wrote it."""
         return (self.tmp / account.name / "token").read_text().strip()
+
+    def mark(self, relay: str) -> int:
+        return len(self.stacks[relay].provider.log)
+
+    def asked(self, relay: str, mark: int) -> list[str]:
+        """The tokens the relay's server had its provider validate since `mark`."""
+        log = list(self.stacks[relay].provider.log)[mark:]
+        return [params.get("token", "") for endpoint, params in log if endpoint == "introspect"]
 
     def use_container_postmap(self, container_id: str) -> None:
         docker = shutil.which("docker")
@@ -154,31 +129,37 @@ class World:
         if done.returncode != 0:
             raise HarnessError(f"the refresh job failed ({done.returncode}): "
                                f"{(done.stderr or done.stdout).strip()[-500:]}")
+        self.note_tokens()
         return done
 
+    def note_tokens(self) -> None:
+        """Remember each account's current token (after a refresh)."""
+        for account in self.accounts:
+            seen = self.tokens.setdefault(account.name, [])
+            if not seen or seen[-1] != self.token(account):
+                seen.append(self.token(account))
 
-def relay_key(server: MailServerController) -> str:
-    """How postfix names a mock submission server: [address]:port, no MX lookup."""
-    return f"[127.0.0.1]:{server.port}"
+    def transcripts(self) -> str:
+        return "\n".join(f"--- {name} session {t.peer}\n{t.text()}"
+                         for name, stack in self.stacks.items() for t in stack.transcripts)
 
 
-def _write_config(directory: Path, provider: MockOAuthProvider, account: Account,
-                  refresh_token: str, relay_key: str) -> Path:
+def _write_config(directory: Path, stack: MockStack, account: Account) -> Path:
     directory.mkdir(mode=0o700)
     refresh = directory / "refresh_token"
-    refresh.write_text(refresh_token + "\n")
+    refresh.write_text(stack.mint_token(account.user)["refresh_token"] + "\n")
     refresh.chmod(0o600)
     config = directory / "oauth2.conf"
     config.write_text(
         f"client_id = {DEFAULT_CLIENT_ID}\n"
         f"client_secret = {DEFAULT_CLIENT_SECRET}\n"
-        f"auth_url = {provider.authorize_url}\n"
-        f"token_url = {provider.token_url}\n"
-        "scope = mail\n"
+        f"auth_url = {stack.provider.authorize_url}\n"
+        f"token_url = {stack.provider.token_url}\n"
+        f"scope = {SCOPE}\n"
         f"user = {account.user}\n"
         f"refresh_token_file = {refresh}\n"
         f"access_token_file = {directory / 'token'}\n"
-        f"postfix_relay = {relay_key}\n"
+        f"postfix_relay = {relay_key(stack['smtp'])}\n"
         f"postfix_key = {account.user}\n"
         "# every run of the job finds the token due, so each run rotates it\n"
         "max_age_sec = 0\n"
@@ -191,34 +172,15 @@ def _write_config(directory: Path, provider: MockOAuthProvider, account: Account
 @contextlib.contextmanager
 def world(tmp: Path, relays: list[Relay], accounts: list[Account], *,
           token_bytes: int = 32) -> Iterator[World]:
-    """Provider and servers up, each account's grant minted and its config written."""
+    """Each relay's provider and server up, each account's grant minted and config written."""
     shared = tmp / "postfix"
     shared.mkdir(mode=0o700)
-    ca = TestCA(tmp / "ca")
-    with contextlib.ExitStack() as stack:
-        provider = stack.enter_context(MockOAuthProvider(access_token_bytes=token_bytes))
-        client_id, secret = provider.resource_credentials
-        validator = RecordingValidator(
-            IntrospectionValidator(provider.introspection_url, client_id, secret)
-        )
-        servers: dict[str, MailServerController] = {}
+    with contextlib.ExitStack() as running:
+        stacks: dict[str, MockStack] = {}
         for relay in relays:
-            servers[relay.name] = stack.enter_context(MailServerController(
-                "smtp", tls="starttls", validator=validator, profile=relay.profile, ca=ca,
-                passwords=dict(relay.passwords), scope="mail",
-            ))
-        configs = {}
-        for account in accounts:
-            grant = provider.mint_token(account.user, scope="mail")
-            key = relay_key(servers[account.relay])
-            configs[account.name] = _write_config(tmp / account.name, provider, account,
-                                                  grant["refresh_token"], key)
-        yield World(tmp, shared, provider, servers, validator, accounts, configs)
-
-
-def relay_transcripts(world: World) -> str:
-    parts = []
-    for name, server in world.servers.items():
-        for t in server.transcripts:
-            parts.append(f"--- {name} session {t.peer}\n{t.text()}")
-    return "\n".join(parts)
+            stack = MockStack(("smtp",), tls="starttls", profile=relay.profile, scope=SCOPE,
+                              ca_dir=tmp / "ca" / relay.name, passwords=dict(relay.passwords))
+            stack.provider.access_token_bytes = token_bytes
+            stacks[relay.name] = running.enter_context(stack)
+        configs = {a.name: _write_config(tmp / a.name, stacks[a.relay], a) for a in accounts}
+        yield World(tmp, shared, stacks, accounts, configs)

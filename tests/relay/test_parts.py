@@ -1,12 +1,10 @@
 """Relay cell parts without a container: the mail and its byte-exact rule, the example's
-sections, the recording validator."""
+sections."""
 
 from __future__ import annotations
 
-from harness.mockserver.validators import InMemoryValidator, Verdict
 from harness.relay.mail import difference, message, message_id
 from harness.relay.setup import parse_sections
-from harness.relay.world import RecordingValidator
 
 RECEIVED = (b"Received: by relay.test (Postfix, from userid 0)\r\n"
             b"\tid 3F2E7268883; Tue,  1 Dec 2026 11:05:49 +0000 (UTC)\r\n")
@@ -55,15 +53,3 @@ def test_example_sections_are_split_at_their_markers() -> None:
         "tls_policy": ["[h]:587 encrypt"],
         "relayhost_map": [],
     }
-
-
-def test_the_recording_validator_keeps_every_question_and_answer() -> None:
-    inner = InMemoryValidator()
-    inner.add("good", "jane@example.com")
-    recording = RecordingValidator(inner)
-    assert recording.validate("jane@example.com", "good").ok
-    mark = recording.mark()
-    assert not recording.validate("jane@example.com", "stale").ok
-    assert [(c.token, c.verdict) for c in recording.since(0)] == [
-        ("good", Verdict.OK), ("stale", Verdict.INVALID)]
-    assert [c.token for c in recording.since(mark)] == ["stale"]
