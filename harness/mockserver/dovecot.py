@@ -21,6 +21,7 @@ from types import TracebackType
 from urllib.parse import quote, urlsplit, urlunsplit
 
 from harness.errors import HarnessError
+from harness.mockserver.tls import TestCA
 
 SUBMISSION_BINARY = "/usr/lib/dovecot/submission"
 NOBODY_UID = 65534
@@ -33,7 +34,7 @@ log_path = {root}/dovecot.log
 info_log_path = {root}/dovecot.log
 protocols = {protocols}
 listen = 127.0.0.1
-ssl = no
+{ssl}
 disable_plaintext_auth = no
 auth_mechanisms = {mechanisms}
 auth_failure_delay = 0
@@ -132,7 +133,8 @@ class DovecotInstance:
     `mechanisms`: what auth_mechanisms offers (e.g. ("xoauth2",) for an XOAUTH2-only server);
     `submission_relay`: the port of an SMTP server on 127.0.0.1 that Dovecot's submission
     service relays to (then `submission_port` listens); `pop3_lock_session`: a second POP3
-    login while one is open waits 10 s for the lock, then gets `-ERR [IN-USE]`.
+    login while one is open waits 10 s for the lock, then gets `-ERR [IN-USE]`; `tls`: a CA
+    whose server certificate Dovecot offers (STARTTLS; `ssl = yes`), else no TLS at all.
     """
 
     def __init__(
@@ -147,6 +149,7 @@ class DovecotInstance:
         mechanisms: tuple[str, ...] = ("xoauth2", "oauthbearer"),
         submission_relay: int | None = None,
         pop3_lock_session: bool = False,
+        tls: TestCA | None = None,
     ) -> None:
         binary = dovecot_binary()
         if binary is None:
@@ -181,6 +184,8 @@ class DovecotInstance:
             protocols="imap pop3" + (" submission" if submission_relay is not None else ""),
             mechanisms=" ".join(m.lower() for m in mechanisms),
             pop3_lock_session="yes" if pop3_lock_session else "no",
+            ssl=(f"ssl = yes\nssl_cert = <{tls.cert_path}\nssl_key = <{tls.key_path}"
+                 if tls is not None else "ssl = no"),
         )
         if submission_relay is not None:
             config += SUBMISSION.format(

@@ -12,6 +12,7 @@ import re
 
 _RECEIVED = re.compile(rb"Received: by (?P<host>\S+) \(Postfix, from userid \d+\)\r\n"
                        rb"(?:[ \t][^\r\n]*\r\n)*")
+_HOP = re.compile(rb"Received: [^\r\n]*\r\n(?:[ \t][^\r\n]*\r\n)*")  # a relay's own
 
 
 def message(cell: str, number: int, sender: str, recipient: str) -> bytes:
@@ -42,8 +43,14 @@ def message_id(data: bytes) -> str | None:
     return m.group(1).decode() if m else None
 
 
-def difference(submitted: bytes, received: bytes, myhostname: str) -> str | None:
-    """None when `received` is `submitted` as relayed; else where it first differs."""
+def difference(submitted: bytes, received: bytes, myhostname: str, hops: int = 0) -> str | None:
+    """None when `received` is `submitted` as relayed; else where it first differs. `hops`:
+    Received: headers of further relays (Dovecot's submission) above postfix's."""
+    for _ in range(hops):
+        hop = _HOP.match(received)
+        if hop is None:
+            return f"no Received: header of the relay above postfix's: {received[:120]!r}"
+        received = received[hop.end():]
     m = _RECEIVED.match(received)
     if m is None:
         return f"does not start with postfix's Received: header: {received[:120]!r}"

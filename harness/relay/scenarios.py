@@ -30,7 +30,7 @@ from harness.relay.box import MYHOSTNAME, PostfixBox
 from harness.relay.cell import SCENARIOS
 from harness.relay.mail import difference, message, message_id
 from harness.relay.setup import postfix_setup
-from harness.relay.world import MAP_NAME, Account, Relay, World, relay_key
+from harness.relay.world import MAP_NAME, Account, Relay, World
 
 RECIPIENT = "friend@remote.test"
 PASSWORD_USER = ("dave@isp.test", "dave-secret")
@@ -322,7 +322,7 @@ def prepare(run: Run, scenario: Scenario) -> None:
     world.use_container_postmap(run.box.box.id)
     password = None
     if scenario.password:
-        key = relay_key(world.server("isp"))
+        key = world.relay_key("isp")
         password = {PASSWORD_USER[0]: (key, f"{PASSWORD_USER[0]}:{PASSWORD_USER[1]}")}
     setup = postfix_setup(world, password)
     run.clog.section("fetchmail-oauth2 example postfix", setup.printed)

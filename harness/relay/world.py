@@ -22,8 +22,10 @@ from pathlib import Path
 from harness.cell.refresher import refresher_command
 from harness.errors import HarnessError
 from harness.mockserver.controller import MailServerController
+from harness.mockserver.dovecot import DovecotInstance
 from harness.mockserver.oauth_provider import DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET
 from harness.mockserver.stack import MockStack
+from harness.mockserver.tls import TestCA
 
 MAP_NAME = "sasl_passwd"
 SCOPE = "mail"
@@ -31,11 +33,17 @@ SCOPE = "mail"
 
 @dataclass(frozen=True)
 class Relay:
-    """A mail provider's submission server: its profile and password users (if any)."""
+    """A mail provider's submission server: its profile and password users (if any).
+
+    `dovecot`: the submission server is Debian's Dovecot (oauth2 passdb introspecting at the
+    relay's provider, STARTTLS), relaying what it accepts to the stack's SMTP server, the
+    sink: the real peer where the mock stands in otherwise.
+    """
 
     name: str
     profile: str = "gmail"
     passwords: tuple[tuple[str, str], ...] = ()
+    dovecot: bool = False
 
 
 @dataclass(frozen=True)
@@ -47,21 +55,18 @@ class Account:
     relay: str  # a Relay name
 
 
-def relay_key(server: MailServerController) -> str:
-    """How postfix names a mock submission server: [address]:port, no MX lookup."""
-    return f"[127.0.0.1]:{server.port}"
-
-
 @dataclass
 class World:
     tmp: Path
     shared: Path  # the map directory, bind-mounted at the same path in the relay container
-    stacks: dict[str, MockStack]  # relay name -> its provider and submission server
+    stacks: dict[str, MockStack]  # relay name -> its provider and submission server (or sink)
+    ports: dict[str, int]  # relay name -> the port postfix relays to
     accounts: list[Account]
     configs: dict[str, Path]  # account name -> its fetchmail-oauth2 config
     postmap: Path | None = None  # the wrapper running the container's postmap
     transcript: list[str] = field(default_factory=list)
     tokens: dict[str, list[str]] = field(default_factory=dict)  # account -> its tokens so far
+    peers: dict[str, DovecotInstance] = field(default_factory=dict)  # Dovecot relays
     _job: list[str] | None = None
 
     @property
@@ -69,7 +74,12 @@ class World:
         return self.shared / MAP_NAME
 
     def server(self, relay: str) -> MailServerController:
+        """Where the relay's mail arrives: its mock submission server (or Dovecot's sink)."""
         return self.stacks[relay]["smtp"]
+
+    def relay_key(self, relay: str) -> str:
+        """How postfix names the relay: [address]:port, no MX lookup."""
+        return f"[127.0.0.1]:{self.ports[relay]}"
 
     def token(self, account: Account) -> str:
         """The account's current access token, as the refresher wrote it."""
@@ -140,11 +150,13 @@ class World:
                 seen.append(self.token(account))
 
     def transcripts(self) -> str:
-        return "\n".join(f"--- {name} session {t.peer}\n{t.text()}"
-                         for name, stack in self.stacks.items() for t in stack.transcripts)
+        parts = [f"--- {name} session {t.peer}\n{t.text()}"
+                 for name, stack in self.stacks.items() for t in stack.transcripts]
+        parts += [f"--- {name}: Dovecot's log\n{dc.log}" for name, dc in self.peers.items()]
+        return "\n".join(parts)
 
 
-def _write_config(directory: Path, stack: MockStack, account: Account) -> Path:
+def _write_config(directory: Path, stack: MockStack, account: Account, relay_key: str) -> Path:
     directory.mkdir(mode=0o700)
     refresh = directory / "refresh_token"
     refresh.write_text(stack.mint_token(account.user)["refresh_token"] + "\n")
@@ -159,7 +171,7 @@ def _write_config(directory: Path, stack: MockStack, account: Account) -> Path:
         f"user = {account.user}\n"
         f"refresh_token_file = {refresh}\n"
         f"access_token_file = {directory / 'token'}\n"
-        f"postfix_relay = {relay_key(stack['smtp'])}\n"
+        f"postfix_relay = {relay_key}\n"
         f"postfix_key = {account.user}\n"
         "# every run of the job finds the token due, so each run rotates it\n"
         "max_age_sec = 0\n"
@@ -177,10 +189,26 @@ def world(tmp: Path, relays: list[Relay], accounts: list[Account], *,
     shared.mkdir(mode=0o700)
     with contextlib.ExitStack() as running:
         stacks: dict[str, MockStack] = {}
+        ports: dict[str, int] = {}
+        peers: dict[str, DovecotInstance] = {}
         for relay in relays:
-            stack = MockStack(("smtp",), tls="starttls", profile=relay.profile, scope=SCOPE,
-                              ca_dir=tmp / "ca" / relay.name, passwords=dict(relay.passwords))
+            ca_dir = tmp / "ca" / relay.name
+            if relay.dovecot:
+                stack = MockStack(("smtp",), tls="plain", profile=relay.profile, scope=SCOPE,
+                                  require_auth=False)
+            else:
+                stack = MockStack(("smtp",), tls="starttls", profile=relay.profile, scope=SCOPE,
+                                  ca_dir=ca_dir, passwords=dict(relay.passwords))
             stack.provider.access_token_bytes = token_bytes
             stacks[relay.name] = running.enter_context(stack)
-        configs = {a.name: _write_config(tmp / a.name, stacks[a.relay], a) for a in accounts}
-        yield World(tmp, shared, stacks, accounts, configs)
+            ports[relay.name] = stack["smtp"].port
+            if relay.dovecot:
+                dc = running.enter_context(DovecotInstance(
+                    stack.provider.introspection_url, *stack.provider.resource_credentials,
+                    accounts[0].user, scope=SCOPE, submission_relay=stack["smtp"].port,
+                    tls=TestCA(ca_dir),
+                ))
+                peers[relay.name], ports[relay.name] = dc, dc.submission_port
+        configs = {a.name: _write_config(tmp / a.name, stacks[a.relay], a,
+                                         f"[127.0.0.1]:{ports[a.relay]}") for a in accounts}
+        yield World(tmp, shared, stacks, ports, accounts, configs, peers=peers)

@@ -57,3 +57,15 @@ def docker_available() -> bool:
         return subprocess.run(["docker", "info"], capture_output=True, timeout=20).returncode == 0
     except (OSError, subprocess.TimeoutExpired):
         return False
+
+
+def need_dovecot() -> None:
+    """Debian's Dovecot with its submission service, and root to run a private instance."""
+    from harness.mockserver.dovecot import SUBMISSION_BINARY, dovecot_binary
+
+    if dovecot_binary() is None:
+        skip_loudly("dovecot is not installed (apt-get install dovecot-imapd dovecot-pop3d)")
+    if not os.path.exists(SUBMISSION_BINARY):
+        skip_loudly("dovecot-submissiond is not installed (setup --test-peers)")
+    if os.geteuid() != 0:
+        skip_loudly("the private dovecot instance needs root (it drops to nobody for mail)")
