@@ -24,7 +24,7 @@ import docker
 from filelock import FileLock
 
 from harness import paths
-from harness.build import images
+from harness.build import images, libs
 from harness.build.container import Container
 from harness.errors import BuildError, ConfigError, PatchError
 from harness.series.apply import ApplyReport, apply_series
@@ -35,8 +35,11 @@ from harness.source.versions import Version
 log = logging.getLogger(__name__)
 
 # Bump when the steps below change in a way that changes the binary.
-BUILD_SCRIPT_VERSION = 3
+BUILD_SCRIPT_VERSION = 4
 SRC = "/build/src"
+DESTDIR = "/build/destdir"  # `make install DESTDIR=` (prefix /usr, as a Debian package has it)
+# fetchmail's licence and release notes, for the packages made from the DESTDIR tree
+DOCS = ("COPYING", "NEWS")
 SANITIZE_FLAGS = "-fsanitize=address,undefined -fno-omit-frame-pointer -g"
 
 
@@ -210,13 +213,16 @@ def _container_build(
     env = {"CCACHE_DIR": "/ccache", "ASAN_OPTIONS": "detect_leaks=0"}
     options = configure_options(tree)
     configure = [
-        "./configure", "--with-ssl", *options, "CC=ccache gcc", f"CFLAGS={cflags}",
-        f"CPPFLAGS={' '.join(flags)}", f"LDFLAGS={ldflags}",
+        "./configure", "--prefix=/usr", "--with-ssl", *options, "CC=ccache gcc",
+        f"CFLAGS={cflags}", f"CPPFLAGS={' '.join(flags)}", f"LDFLAGS={ldflags}",
     ]
+    docs = " ".join(DOCS)
     steps: list[tuple[str, list[str] | str]] = [
         ("bootstrap", "if [ -x ./autogen.sh ]; then ./autogen.sh; else autoreconf -fi; fi"),
         ("configure", configure),
         ("make", ["make", "-j2"]),
+        ("install", f"make install DESTDIR={DESTDIR} && for f in {docs}; do [ ! -f $f ] || "
+                    f"install -D -m 644 $f {DESTDIR}/usr/share/doc/fetchmail/$f; done"),
     ]
     with Container(
         client, image, network_mode="none",
@@ -246,8 +252,10 @@ def _container_build(
             raise BuildError(f"the built fetchmail does not run: {version_output[-500:]}")
         (out / "version.txt").write_text(version_output)
         box.get(f"{SRC}/fetchmail", out / "fetchmail")
-    return {"openssl": openssl, "cflags": cflags, "ldflags": ldflags, "cppflags": flags,
-            "configure_options": options}
+        box.get(DESTDIR, out / "destdir")
+        runtime = libs.inspect(box, f"{SRC}/fetchmail")
+    return {"openssl": openssl, **runtime, "cflags": cflags, "ldflags": ldflags,
+            "cppflags": flags, "configure_options": options}
 
 
 def build_key(spec: BuildSpec, *, source: Source, patches_dir: Path | None = None) -> str:
@@ -364,11 +372,14 @@ def _apply(
 
 
 def export(result: BuildResult, dist: Path) -> Path:
-    """Copy a build's files to dist/<identifier>/ (replacing an older copy)."""
+    """Copy a build's files to dist/<identifier>/ (replacing an older copy).
+
+    The DESTDIR tree stays in the cache: `--tarball` and `--deb` are how it leaves.
+    """
     target = dist / result.spec.identifier
     tmp = dist / f".{result.spec.identifier}.tmp"
     shutil.rmtree(tmp, ignore_errors=True)
-    shutil.copytree(result.dist_dir, tmp)
+    shutil.copytree(result.dist_dir, tmp, ignore=shutil.ignore_patterns("destdir"))
     if target.exists():
         shutil.rmtree(target)
     os.replace(tmp, target)

@@ -1,8 +1,11 @@
 """A matrix cell: the identifier of one end-to-end run and what it stands for.
 
-An identifier reads ``VERSION-SERIES-DISTRO[+SANITIZER]-PROTOCOL-MECHANISM-TRANSPORT[-daemon]``,
-e.g. ``6.4.33-oauth64-bookworm-imap-xoauth2-tls`` or
-``next-native-bookworm+asan-pop3-oauthbearer-starttls-daemon``.
+An identifier reads
+``VERSION-SERIES-DISTRO[+SANITIZER|+deb]-PROTOCOL-MECHANISM-TRANSPORT[-daemon]``, e.g.
+``6.4.33-oauth64-bookworm-imap-xoauth2-tls``,
+``next-native-bookworm+asan-pop3-oauthbearer-starttls-daemon`` or
+``6.4.33-oauth64-trixie+deb-pop3-xoauth2-tls`` (the fetchmail that the build's .deb installs
+with apt, run from /usr/bin/fetchmail, instead of the build tree's binary).
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ MECHANISMS = ("xoauth2", "oauthbearer")
 TRANSPORTS = ("tls", "starttls")  # tls = implicit TLS (IMAPS/POP3S), starttls = in-band upgrade
 DISTROS = ("bookworm", "bullseye", "trixie")
 SANITIZERS = ("asan",)
+PACKAGED = "deb"  # DISTRO+deb: the cell runs the package's fetchmail
 NATIVE_SERIES = "native"  # fetchmail 7 (`next`): OAuth built in, no patch series
 NATIVE_MECHANISMS = ("oauthbearer",)  # `next` knows `auth oauthbearer` only
 DAEMON_SUFFIX = "daemon"
@@ -43,6 +47,7 @@ class Cell:
     transport: str
     sanitizer: str | None = None
     daemon: bool = False
+    packaged: bool = False
 
     def __post_init__(self) -> None:
         Version.parse(self.version)  # raises ConfigError on nonsense
@@ -60,6 +65,9 @@ class Cell:
             raise ConfigError(
                 f"unknown sanitizer {self.sanitizer!r} (one of: {', '.join(SANITIZERS)})"
             )
+        if self.packaged and self.sanitizer is not None:
+            raise ConfigError("a sanitizer build is not packaged: +deb and "
+                              f"+{self.sanitizer} do not combine")
         if not _NAME.match(self.series):
             raise ConfigError(
                 f"bad series name {self.series!r} (lowercase letters, digits, _ . and -)"
@@ -71,8 +79,13 @@ class Cell:
             )
 
     @property
+    def variant(self) -> str | None:
+        """What follows the distro's '+': the sanitizer, or `deb`."""
+        return PACKAGED if self.packaged else self.sanitizer
+
+    @property
     def identifier(self) -> str:
-        distro = f"{self.distro}+{self.sanitizer}" if self.sanitizer else self.distro
+        distro = f"{self.distro}+{self.variant}" if self.variant else self.distro
         parts = [self.version, self.series, distro, self.protocol, self.mechanism, self.transport]
         if self.daemon:
             parts.append(DAEMON_SUFFIX)
@@ -92,12 +105,14 @@ class Cell:
         if len(parts) < 6:
             raise ConfigError(
                 f"not a cell identifier: {identifier!r} (expected VERSION-SERIES-DISTRO"
-                "[+SANITIZER]-PROTOCOL-MECHANISM-TRANSPORT[-daemon], "
+                "[+SANITIZER|+deb]-PROTOCOL-MECHANISM-TRANSPORT[-daemon], "
                 "e.g. 6.4.33-oauth64-bookworm-imap-xoauth2-tls)"
             )
         version, series = parts[0], "-".join(parts[1:-4])
         distro, protocol, mechanism, transport = parts[-4:]
-        distro, _, sanitizer = distro.partition("+")
+        distro, _, variant = distro.partition("+")
+        packaged = variant == PACKAGED
+        sanitizer = None if packaged else variant
         return cls(
             version=str(Version.parse(version)),
             series=series,
@@ -107,6 +122,7 @@ class Cell:
             transport=transport,
             sanitizer=sanitizer or None,
             daemon=daemon,
+            packaged=packaged,
         )
 
     @property
@@ -116,7 +132,8 @@ class Cell:
 
     @property
     def build_group(self) -> str:
-        """Cells with the same build group share one fetchmail binary."""
+        """Cells with the same build group share one fetchmail build (a +deb cell uses the
+        same build as its plain twin: its package is made from it)."""
         distro = f"{self.distro}+{self.sanitizer}" if self.sanitizer else self.distro
         return f"{self.version}-{self.series}-{distro}"
 

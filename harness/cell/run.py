@@ -60,16 +60,19 @@ log = logging.getLogger(__name__)
 FETCH_TIMEOUT = 120.0  # one-shot fetchmail run, seconds
 DAEMON_INTERVAL = 2  # fetchmail -d seconds
 DAEMON_WAIT = 90.0
+INSTALLED = "/usr/bin/fetchmail"  # what a package installs: run when a cell brings no binary
 
 
 # -- one cell -------------------------------------------------------------------------------
 
 
-def run_cell(cell: Cell, binary: Path, image: str, client: Any, log_path: Path) -> CellResult:
-    """Run `cell` with `binary` in `image`; returns pass/fail; raises HarnessError on infra."""
+def run_cell(cell: Cell, binary: Path | None, image: str, client: Any, log_path: Path
+             ) -> CellResult:
+    """Run `cell` with `binary` (None: the image's installed INSTALLED) in `image`; returns
+    pass/fail; raises HarnessError on infrastructure trouble."""
     started = time.monotonic()
     clog = CellLog(log_path)
-    clog.section("cell", f"{cell.identifier}\nbinary {binary}\nimage {image}\n")
+    clog.section("cell", f"{cell.identifier}\nbinary {binary or INSTALLED}\nimage {image}\n")
     checks: list[str] = []
     try:
         with _world(cell, clog) as world:
@@ -130,27 +133,31 @@ def _world(cell: Cell, clog: CellLog) -> Iterator[World]:
                 clog.section("server transcript", world.transcript_text())
 
 
-def _prepare_container(box: Any, binary: Path, world: World, rc: str) -> None:
+def _prepare_container(box: Any, binary: Path | None, world: World, rc: str) -> str:
+    """Put the cell's files into WORK; the fetchmail to run (a copy of `binary`, else the
+    installed one)."""
     files = world.tmp / "put"
     files.mkdir()
     (files / "fetchmailrc").write_text(rc)
     (files / "deliver").write_text(DELIVER_SCRIPT)
-    shutil.copyfile(binary, files / "fetchmail")
+    if binary is not None:
+        shutil.copyfile(binary, files / "fetchmail")
     shutil.copyfile(world.ca_path, files / "ca.pem")
     shutil.copyfile(world.refresher.access_token_file, files / "token")
     box.put(files, WORK)
     box.check(
-        f"cd {WORK} && mkdir -p out && chown -R root:root . && chmod 700 fetchmail deliver "
-        "&& chmod 600 fetchmailrc token ca.pem"
+        f"cd {WORK} && mkdir -p out && chown -R root:root . && chmod 700 deliver "
+        f"{'fetchmail' if binary is not None else ''} && chmod 600 fetchmailrc token ca.pem"
     )
     if "sslcertpath" in rc:  # old 6.3: a directory of hashed CA certificates
         box.check(f"mkdir -p {WORK}/certs && cp {WORK}/ca.pem {WORK}/certs/ && "
                   f"(openssl rehash {WORK}/certs || c_rehash {WORK}/certs)")
+    return f"{WORK}/fetchmail" if binary is not None else INSTALLED
 
 
-def _fetchmail_argv(extra: list[str]) -> list[str]:
+def _fetchmail_argv(program: str, extra: list[str]) -> list[str]:
     # no --pidfile (6.3.0 lacks it): FETCHMAILHOME puts the pid file in WORK anyway
-    return [f"{WORK}/fetchmail", "-f", f"{WORK}/fetchmailrc", "--idfile", f"{WORK}/fetchids",
+    return [program, "-f", f"{WORK}/fetchmailrc", "--idfile", f"{WORK}/fetchids",
             "-vv", "--nosyslog", *extra]
 
 
@@ -164,7 +171,7 @@ def _container(client: Any, image: str) -> Any:
     return Container(client, image, network_mode="host")
 
 
-def _oneshot_run(cell: Cell, binary: Path, image: str, client: Any, world: World,
+def _oneshot_run(cell: Cell, binary: Path | None, image: str, client: Any, world: World,
                  clog: CellLog, checks: list[str]) -> None:
     token = world.refresher.refresh()
     world.tokens.append(token)
@@ -173,9 +180,9 @@ def _oneshot_run(cell: Cell, binary: Path, image: str, client: Any, world: World
     rc = rcfile(cell, world.server.port, keep=keep)
     clog.section("fetchmailrc", rc)
     with _container(client, image) as box:
-        _prepare_container(box, binary, world, rc)
+        program = _prepare_container(box, binary, world, rc)
         output: list[str] = []
-        code = _run_with_timeout(box, _fetchmail_argv([]), output, FETCH_TIMEOUT)
+        code = _run_with_timeout(box, _fetchmail_argv(program, []), output, FETCH_TIMEOUT)
         text = "".join(output)
         clog.section(f"fetchmail -vv (exit {code})", text)
         check_sanitizer(cell, text, checks)
@@ -188,16 +195,16 @@ def _oneshot_run(cell: Cell, binary: Path, image: str, client: Any, world: World
     check_transcript(cell, world, text, checks)
 
 
-def _daemon_run(cell: Cell, binary: Path, image: str, client: Any, world: World,
+def _daemon_run(cell: Cell, binary: Path | None, image: str, client: Any, world: World,
                 clog: CellLog, checks: list[str]) -> None:
     first = world.refresher.refresh()
     world.tokens.append(first)
     rc = rcfile(cell, world.server.port, keep=False)
     clog.section("fetchmailrc", rc)
     with _container(client, image) as box:
-        _prepare_container(box, binary, world, rc)
+        program = _prepare_container(box, binary, world, rc)
         output: list[str] = []
-        argv = _fetchmail_argv(["--nodetach", "-d", str(DAEMON_INTERVAL)])
+        argv = _fetchmail_argv(program, ["--nodetach", "-d", str(DAEMON_INTERVAL)])
         daemon = threading.Thread(target=_run_capturing, args=(box, argv, output),
                                   name=f"daemon-{cell.identifier}", daemon=True)
         daemon.start()

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from harness import paths
-from harness.cell.model import DISTROS
+from harness.cell.model import DISTROS, PACKAGED
 from harness.errors import ConfigError
 from harness.matrix.kinds import MatrixCell
 from harness.matrix.select import Selector, cells_for, group_by_build
@@ -35,7 +35,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--distros", default=",".join(DISTROS),
                         help=f"comma-separated distros (default {','.join(DISTROS)})")
     parser.add_argument("--with-asan", action="store_true",
-                        help="add AddressSanitizer cells (implied by a glob containing '+')")
+                        help="add AddressSanitizer cells (implied by a glob with '+asan')")
+    parser.add_argument("--with-deb", action="store_true",
+                        help="add cells that run the fetchmail each build's .deb installs with "
+                             "apt in a fresh base container (DISTRO+deb; implied by a glob "
+                             "with '+deb')")
     parser.add_argument("--jobs", "-j", type=int, default=2, help="parallel builds/cells (2)")
     parser.add_argument("--list", action="store_true", help="print the selected cells, run nothing")
     parser.add_argument("--json", action="store_true",
@@ -55,11 +59,12 @@ def select_cells(args: argparse.Namespace) -> list[MatrixCell]:
     unknown = [d for d in distros if d not in DISTROS]
     if unknown:
         raise ConfigError(f"unknown distro(s) {', '.join(unknown)} (one of {', '.join(DISTROS)})")
-    sanitizers = ("asan",) if args.with_asan or selector.mentions_sanitizer() else ()
+    sanitizers = ("asan",) if args.with_asan or selector.mentions("asan") else ()
+    packaged = args.with_deb or selector.mentions(PACKAGED)
     versions = FetchmailSource(args.upstream).versions()
     universe: list[MatrixCell] = [
         *cells_for(versions, patches_dir=args.patches_dir, distros=distros,
-                   sanitizers=sanitizers),
+                   sanitizers=sanitizers, packaged=packaged),
         *relay_cells(distros),
     ]
     return selector.select(universe)

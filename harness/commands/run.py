@@ -64,7 +64,8 @@ def run(args: argparse.Namespace) -> int:
         if isinstance(cell, RelayCell):
             what, how = "plugin", "--xoauth2-plugin"
         else:
-            what, how = "binary", cell.version + (" --sanitize" if cell.sanitizer else "")
+            flag = " --sanitize" if cell.sanitizer else " --deb" if cell.packaged else ""
+            what, how = "binary", f"{cell.version}{flag}"
         print(f"{what}: {result.binary}  (copy it out with `fetchmail-harness build {how} "
               f"--distro {cell.distro} --dist DIR`)")
     if result.outcome == "fail":

@@ -1,6 +1,7 @@
-"""The matrix runner's real backend: fetchmail cells build fetchmail (harness.build.builder)
-and run in the build image (harness.cell.run); relay cells build the XOAUTH2 plugin
-(harness.relay.plugin) and run postfix in the relay image (harness.relay.run)."""
+"""The matrix runner's real backend: fetchmail cells build fetchmail (harness.build) and run
+in the build image (a DISTRO+deb cell: in the base image with the build's .deb installed by
+apt); relay cells build the XOAUTH2 plugin (harness.relay.plugin) and run postfix in the
+relay image (harness.relay.run)."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ from harness import paths
 from harness.cell.model import Cell
 from harness.cell.result import CellResult
 from harness.cell.run import run_cell
-from harness.errors import ConfigError
+from harness.errors import BuildError, ConfigError
 from harness.matrix.kinds import MatrixCell
 from harness.relay.cell import RelayCell
 
@@ -94,6 +95,14 @@ class DockerBackend:
                 self._images[distro] = image.tag
             return self._images[distro]
 
+    def installed(self, cell: Cell, built: Any) -> str:
+        """The image with the build's .deb installed by apt (made once per package)."""
+        from harness.build.installed import installed_image
+        from harness.build.package import package
+
+        made = package(Path(built.dist_dir), self.image(cell.distro), self.client)
+        return installed_image(self.client, cell.distro, [made.deb])
+
     def run(self, cell: MatrixCell, built: Any, log_path: Path) -> CellResult:
         if isinstance(cell, RelayCell):
             from harness.relay.box import relay_box
@@ -101,4 +110,11 @@ class DockerBackend:
 
             with relay_box(self.client, built, paths.cache_dir()) as box:
                 return run_relay_cell(cell.identifier, cell.scenario, box, log_path)
-        return run_cell(cell, Path(built.binary), self.image(cell.distro), self.client, log_path)
+        if not cell.packaged:
+            return run_cell(cell, Path(built.binary), self.image(cell.distro), self.client,
+                            log_path)
+        try:
+            image = self.installed(cell, built)
+        except (BuildError, ConfigError) as exc:  # the package, not the infrastructure
+            return CellResult(cell.identifier, "fail", f"package: {exc}")
+        return run_cell(cell, None, image, self.client, log_path)

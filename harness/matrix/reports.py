@@ -95,8 +95,8 @@ def _fields(cell: MatrixCell) -> dict[str, Any]:
     if isinstance(cell, RelayCell):
         return {"scenario": cell.scenario}
     return {"version": cell.version, "series": cell.series, "sanitizer": cell.sanitizer,
-            "protocol": cell.protocol, "mechanism": cell.mechanism,
-            "transport": cell.transport, "daemon": cell.daemon}
+            "packaged": cell.packaged, "protocol": cell.protocol,
+            "mechanism": cell.mechanism, "transport": cell.transport, "daemon": cell.daemon}
 
 
 def _table(results: list[CellResult], logs: dict[str, str], head: str) -> list[str]:

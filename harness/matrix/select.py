@@ -32,14 +32,19 @@ def generate(
     *,
     distros: Sequence[str] = DISTROS,
     sanitizers: Sequence[str] = (),
+    packaged: bool = False,
     daemon: bool = True,
 ) -> list[Cell]:
     """Every cell for versions x series x distros x protocols x mechanisms x transports.
 
     `series_of(version)` names the patch series for a release (None: no series, no cells);
     `next` is always native. Each build group also gets one daemon (token rotation) cell per
-    protocol, and with `sanitizers` the same cells again on a sanitizer build.
+    protocol, and with `sanitizers` the same cells again on a sanitizer build, with
+    `packaged` again from the build's installed .deb (DISTRO+deb).
     """
+    variants = [(None, False), *((s, False) for s in sanitizers)]
+    if packaged:
+        variants.append((None, True))
     cells: list[Cell] = []
     for version in sorted(set(versions)):
         series = NATIVE_SERIES if version.branch else series_of(version)
@@ -47,18 +52,18 @@ def generate(
             continue
         mechanisms = NATIVE_MECHANISMS if series == NATIVE_SERIES else MECHANISMS
         for distro in distros:
-            for sanitizer in (None, *sanitizers):
+            for sanitizer, deb in variants:
                 for protocol in PROTOCOLS:
                     for mechanism in mechanisms:
                         for transport in TRANSPORTS:
                             cells.append(
                                 Cell(str(version), series, distro, protocol, mechanism,
-                                     transport, sanitizer)
+                                     transport, sanitizer, packaged=deb)
                             )
                     if daemon:
                         cells.append(
                             Cell(str(version), series, distro, protocol, mechanisms[-1],
-                                 "tls", sanitizer, daemon=True)
+                                 "tls", sanitizer, daemon=True, packaged=deb)
                         )
     return cells
 
@@ -111,8 +116,12 @@ class Selector:
             fnmatch.fnmatchcase(identifier, pat) for pat in self.include
         )
 
-    def mentions_sanitizer(self) -> bool:
-        return any("+" in pat for pat in self.include)
+    def mentions(self, variant: str) -> bool:
+        """Whether a positive glob can match DISTRO+`variant` ('*+asan-*', '*+*', '*+d*')."""
+        return any(
+            fnmatch.fnmatchcase(variant, pat.split("+", 1)[1].split("-", 1)[0] or "*")
+            for pat in self.include if "+" in pat
+        )
 
     def select(self, cells: Sequence[C]) -> list[C]:
         ids = [c.identifier for c in cells]
@@ -157,6 +166,8 @@ def cells_for(
     patches_dir: Path | None = None,
     distros: Sequence[str] = DISTROS,
     sanitizers: Sequence[str] = (),
+    packaged: bool = False,
 ) -> list[Cell]:
     """The full matrix for `versions` under the project's series table."""
-    return generate(versions, series_name_of(patches_dir), distros=distros, sanitizers=sanitizers)
+    return generate(versions, series_name_of(patches_dir), distros=distros,
+                    sanitizers=sanitizers, packaged=packaged)

@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 
 from harness import paths
+from harness.build import host
 from harness.build.builder import (
     BuildResult,
     BuildSpec,
@@ -62,7 +63,7 @@ def test_plain_build_exports_binary_log_version_and_manifest(
     assert "This is fetchmail release 6.4.33" in plain.version_output
     assert (plain.dist_dir / "version.txt").read_text() == plain.version_output
     log = plain.log.read_text()
-    for step in ("bootstrap", "configure", "make"):
+    for step in ("bootstrap", "configure", "make", "install"):
         assert f"=== {step} exited 0" in log
     assert "no series" in (plain.dist_dir / "apply-report.txt").read_text()
     manifest = json.loads((plain.dist_dir / "manifest.json").read_text())
@@ -70,6 +71,30 @@ def test_plain_build_exports_binary_log_version_and_manifest(
     assert manifest["commit"] == shared_source.commit(Version.parse("6.4.33"))
     assert manifest["image"]["tag"].startswith("fmh-build:bookworm-")
     assert manifest["image"]["id"].startswith("sha256:") and manifest["key"] == plain.key
+
+
+@pytest.mark.docker
+@pytest.mark.slow
+def test_build_keeps_the_install_tree_and_names_the_libraries_it_needs(
+    plain: BuildResult,
+) -> None:
+    destdir = plain.dist_dir / "destdir"
+    for rel in ("usr/bin/fetchmail", "usr/share/man/man1/fetchmail.1",
+                "usr/share/locale/de/LC_MESSAGES/fetchmail.mo",
+                "usr/share/doc/fetchmail/COPYING", "usr/share/doc/fetchmail/NEWS"):
+        assert (destdir / rel).is_file(), rel
+    manifest = json.loads((plain.dist_dir / "manifest.json").read_text())
+    by_soname = {lib["soname"]: lib for lib in manifest["libraries"]}
+    assert set(by_soname) >= {"libssl.so.3", "libcrypto.so.3", "libc.so.6"}
+    assert by_soname["libssl.so.3"]["package"] == "libssl3"
+    assert by_soname["libc.so.6"]["package"] == "libc6"
+    ssl = manifest["libssl"]
+    assert ssl["package"] == "libssl3" and ssl["version"] == manifest["openssl"]
+    # OPENSSL_VERSION_NUMBER 0xMNN00PP0 of OpenSSL 3: the headers' version, as fetchmail sees it
+    major, minor, patch = (int(x) for x in ssl["version"].split("."))
+    assert int(ssl["headers"], 16) == major << 28 | minor << 20 | patch << 4
+    assert ssl["refuses_older"] is True  # 6.4.x checks the run-time library
+    assert ssl["minimum"] == ssl["version"]  # so it needs at least the image's libssl
 
 
 @pytest.mark.docker
@@ -86,6 +111,7 @@ def test_second_build_is_served_from_the_cache_without_an_engine(
     copied = export(again, tmp_path / "dist")
     assert copied == tmp_path / "dist" / "6.4.33-bookworm-upstream"
     assert (copied / "fetchmail").read_bytes() == plain.binary.read_bytes()
+    assert not (copied / "destdir").exists()  # the tree leaves as --tarball or --deb
 
 
 @pytest.mark.docker
@@ -96,12 +122,60 @@ def test_build_command_prints_where_the_binary_is(
 ) -> None:
     monkeypatch.setenv("FETCHMAIL_HARNESS_CACHE", str(session_cache))
     dist = tmp_path / "dist"
-    args = ["build", "6.4.33", "--no-series", "--upstream", fetchmail_upstream, "--dist", str(dist)]
+    args = ["build", "6.4.33", "--no-series", "--distro", "bookworm", "--upstream",
+            fetchmail_upstream, "--dist", str(dist)]
     assert main(args) == 0
     out = capsys.readouterr().out
     assert "6.4.33-bookworm-upstream: cached" in out
     assert f"binary:  {dist / '6.4.33-bookworm-upstream' / 'fetchmail'}" in out
     assert "This is fetchmail release 6.4.33" in out
+    assert "distro:" not in out  # chosen, so not explained
+
+
+@pytest.mark.docker
+@pytest.mark.slow
+def test_default_distro_is_said_and_an_older_host_libssl_is_warned_about(
+    plain: BuildResult, session_cache: Path, fetchmail_upstream: str, tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str],
+) -> None:
+    """On a host that is no supported suite the build is for bookworm, and says so; its
+    binary needs the image's libssl, so a host with an older one is told what to do."""
+    monkeypatch.setenv("FETCHMAIL_HARNESS_CACHE", str(session_cache))
+    (tmp_path / "os-release").write_text("ID=ubuntu\nVERSION_CODENAME=jammy\n")
+    monkeypatch.setattr(host, "OS_RELEASE", tmp_path / "os-release")
+    monkeypatch.setattr(host, "openssl_number", lambda soname: 0x30000010)  # 3.0.1
+    args = ["build", "6.4.33", "--no-series", "--upstream", fetchmail_upstream]
+    assert main(args) == 0
+    captured = capsys.readouterr()
+    assert "distro:  bookworm (default; this host (ubuntu jammy) is no suite" in captured.out
+    assert "6.4.33-bookworm-upstream: cached" in captured.out
+    warning = captured.err
+    assert "warning: this host's OpenSSL 0x30000010 is older than" in warning
+    assert "--deb" in warning and "apt install libssl3" in warning
+    assert "--distro SUITE" in warning
+
+
+@pytest.mark.docker
+@pytest.mark.slow
+def test_build_deb_and_tarball_land_in_dist_with_the_apt_command(
+    plain: BuildResult, session_cache: Path, fetchmail_upstream: str, tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str],
+) -> None:
+    monkeypatch.setenv("FETCHMAIL_HARNESS_CACHE", str(session_cache))
+    monkeypatch.setattr(host, "openssl_number", lambda soname: 0x30000010)
+    dist = tmp_path / "dist"
+    args = ["build", "6.4.33", "--no-series", "--distro", "bookworm", "--upstream",
+            fetchmail_upstream, "--deb", "--tarball", "--dist", str(dist)]
+    assert main(args) == 0
+    captured = capsys.readouterr()
+    name = "fetchmail-oauth_6.4.33+upstream-1~deb12.bookworm_amd64"
+    assert sorted(p.name for p in dist.iterdir()) == [f"{name}.deb", f"{name}.tar.gz"]
+    assert f"deb:     {dist / (name + '.deb')}" in captured.out
+    assert f"install: sudo apt install {dist / (name + '.deb')}" in captured.out
+    assert "Depends: libc6 (>= " in captured.out and "libssl3 (>= " in captured.out
+    assert f"tarball: {dist / (name + '.tar.gz')}" in captured.out
+    assert "warning" not in captured.err  # the .deb brings its libssl along
+    assert main([*args, "--sanitize"]) == 2
 
 
 @pytest.mark.docker
@@ -169,6 +243,9 @@ def test_fetchmail_6_3_26_builds_or_says_precisely_why_not(
         assert "This is fetchmail release 6.3.26" in result.version_output
         manifest = json.loads((result.dist_dir / "manifest.json").read_text())
         assert "-DSSLv3_client_method=TLS_client_method" in manifest["cppflags"]
+        # 6.3 does not refuse an older run-time OpenSSL: its minimum is what its symbols need
+        ssl = manifest["libssl"]
+        assert ssl["refuses_older"] is False and ssl["minimum"] not in (None, ssl["version"])
 
 
 @pytest.mark.docker

@@ -42,6 +42,22 @@ def test_list_plain(upstream: str, capsys: pytest.CaptureFixture[str]) -> None:
                    "next-native-bookworm-imap-oauthbearer-starttls"]
 
 
+def test_list_packaged_cells_share_the_plain_build(upstream: str,
+                                                  capsys: pytest.CaptureFixture[str]) -> None:
+    """A '+deb' glob adds the packaged cells (no AddressSanitizer ones); one build serves both."""
+    assert main(["matrix", "--upstream", upstream, "--list", "--select",
+                 "next-*-bookworm-imap-*-tls,next-*-bookworm+deb-imap-*-tls"]) == 0
+    out = capsys.readouterr().out.split()
+    assert out == ["#", "build", "next-native-bookworm",
+                   "next-native-bookworm-imap-oauthbearer-tls",
+                   "next-native-bookworm+deb-imap-oauthbearer-tls"]
+    assert main(["matrix", "--upstream", upstream, "--list", "--with-deb", "--select",
+                 "next-*-trixie*-pop3-*"]) == 0
+    listed = capsys.readouterr().out.split()
+    assert "next-native-trixie+deb-pop3-oauthbearer-starttls" in listed
+    assert not any("+asan" in c for c in listed)
+
+
 def test_selector_without_match_is_exit_2(upstream: str,
                                           capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["matrix", "--upstream", upstream, "--list", "--select", "9.9.9-*"]) == 2

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -113,3 +114,27 @@ def test_run_command_verdict_and_cache(backend: DockerBackend, fetchmail_upstrea
     assert "ok  fetchmail exited 0" in first
     assert main(["run", "--upstream", fetchmail_upstream, ident]) == 0
     assert "(cached result)" in capsys.readouterr().out
+
+
+def test_packaged_cells_run_the_fetchmail_apt_installed(backend: DockerBackend,
+                                                        fetchmail_upstream: str,
+                                                        tmp_path: Path) -> None:
+    """DISTRO+deb: the build's .deb installed with apt in the base image, run from
+    /usr/bin/fetchmail; the plain cell of the same build runs the build tree's binary."""
+    plain = _patched_cell(fetchmail_upstream, "pop3-xoauth2-tls")
+    packaged = [plain.replace("-bookworm-", "-bookworm+deb-"),
+                _patched_cell(fetchmail_upstream, "imap-oauthbearer-starttls").replace(
+                    "-bookworm-", "-bookworm+deb-")]
+    cells = [Cell.parse(c) for c in (plain, *packaged)]
+    run = run_matrix(cells, backend, jobs=2, cache=None, log_dir=tmp_path / "logs")
+    assert run.ok, [(r.cell, r.reason) for r in run.results]
+    assert len(run.builds) == 1  # one build serves the plain and the packaged cells
+    logs = {r.cell: Path(r.log or "").read_text() for r in run.results}
+    images = {re.search(r"^image (fmh-installed:\S+)$", logs[c], re.M)[1]  # type: ignore[index]
+              for c in packaged if "\nimage fmh-installed:" in logs[c]}
+    for tag in images:  # made by this test: not left behind
+        backend.client.images.remove(tag, force=True)
+    assert all("binary /usr/bin/fetchmail\nimage fmh-installed:bookworm-" in logs[c]
+               for c in packaged)
+    assert len(images) == 1  # one image per package, shared by its cells
+    assert "binary /usr/bin/fetchmail" not in logs[plain]

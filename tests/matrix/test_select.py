@@ -32,6 +32,8 @@ def V(text: str) -> Version:
         "next-native-bookworm-pop3-oauthbearer-tls-daemon",
         "6.3.12-oauth63-10-bullseye-imap-xoauth2-starttls",
         "6.3.12-oauth63-10-bullseye+asan-imap-xoauth2-starttls-daemon",
+        "6.4.33-oauth64-trixie+deb-pop3-oauthbearer-tls",
+        "next-native-bookworm+deb-imap-oauthbearer-tls-daemon",
     ],
 )
 def test_identifier_round_trips(ident: str) -> None:
@@ -71,6 +73,7 @@ def test_identifier_fields() -> None:
         ("seven-oauth64-bookworm-imap-xoauth2-tls", "not a fetchmail version"),
         ("next-native-bookworm-imap-xoauth2-tls", "supports only oauthbearer"),
         ("6.4.33-OAuth-bookworm-imap-xoauth2-tls", "bad series name"),
+        ("6.4.33-oauth64-bookworm+rpm-imap-xoauth2-tls", "unknown sanitizer"),
     ],
 )
 def test_bad_identifiers_are_clear_errors(ident: str, message: str) -> None:
@@ -111,6 +114,25 @@ def test_generation_adds_daemon_and_sanitizer_cells() -> None:
     assert "next-native-bookworm+asan-pop3-oauthbearer-tls-daemon" in daemons
     assert len(daemons) == 2 * 2 * len(PROTOCOLS)  # versions x (plain, asan) x protocols
     assert any(c.sanitizer == "asan" and c.mechanism == "xoauth2" for c in cells)
+
+
+def test_packaged_cell_shares_its_build_with_the_plain_one() -> None:
+    cell = Cell.parse("6.4.33-oauth64-bookworm+deb-imap-xoauth2-tls")
+    assert cell.packaged and cell.sanitizer is None and cell.distro == "bookworm"
+    assert cell.build_group == "6.4.33-oauth64-bookworm"
+    assert not Cell.parse("6.4.33-oauth64-bookworm-imap-xoauth2-tls").packaged
+    with pytest.raises(ConfigError, match="do not combine"):
+        Cell("6.4.33", "oauth64", "bookworm", "imap", "xoauth2", "tls", "asan", packaged=True)
+
+
+def test_generation_adds_packaged_cells_on_demand() -> None:
+    plain = generate([V("6.4.33"), V("next")], _table, distros=("bookworm",))
+    both = generate([V("6.4.33"), V("next")], _table, distros=("bookworm",), packaged=True)
+    packaged = [c for c in both if c.packaged]
+    assert not any(c.packaged for c in plain)
+    assert [c.identifier.replace("bookworm+deb", "bookworm") for c in packaged] == [
+        c.identifier for c in plain]
+    assert len(group_by_build(both)) == len(group_by_build(plain))  # no extra builds
 
 
 def test_build_grouping_shares_one_build_per_binary() -> None:
@@ -211,6 +233,9 @@ def test_selector_is_case_sensitive_and_anchored() -> None:
         Selector.parse("bookworm").select(UNIVERSE)  # a glob must match the whole identifier
 
 
-def test_sanitizer_mention() -> None:
-    assert Selector.parse("*+asan-*").mentions_sanitizer()
-    assert not Selector.parse("*-bookworm-*,!*+asan-*").mentions_sanitizer()
+def test_variant_mention() -> None:
+    assert Selector.parse("*+asan-*").mentions("asan")
+    assert not Selector.parse("*-bookworm-*,!*+asan-*").mentions("asan")
+    assert not Selector.parse("*+deb-*").mentions("asan")
+    assert Selector.parse("*+deb-imap-*").mentions("deb")
+    assert Selector.parse("*bookworm+*").mentions("deb") and Selector.parse("*+*").mentions("asan")

@@ -45,3 +45,21 @@ def test_readme_series_table_matches_patches_table() -> None:
         rows.append(line)
     assert "\n".join(rows) == markdown_table(), "README table is stale: " \
         "regenerate with `fetchmail-harness versions --table`"
+
+
+def test_install_commands_name_the_package_build_writes() -> None:
+    """The README's .deb file name is the one `build --deb` makes for 6.4.33 on bookworm."""
+    from harness.build.package import PACKAGE, deb_version
+    from harness.cli import build_parser
+    from harness.series.table import series_for
+    from harness.source.versions import Version
+
+    lines = _readme_command("install-commands").splitlines()
+    build = next(line for line in lines if " build " in line).split()
+    args = build_parser().parse_args(build[build.index("build"):])
+    assert args.deb and args.version == "6.4.33"
+    found = series_for(Version.parse(args.version))
+    assert found is not None
+    version = deb_version({"version": "6.4.33", "series": found[0].name,
+                           "distro": "bookworm"}, "6.4.33")
+    assert lines[-1] == f"sudo apt install ./{args.dist}/{PACKAGE}_{version}_amd64.deb"
