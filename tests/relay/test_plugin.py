@@ -79,8 +79,8 @@ def test_export_and_the_build_command(
     target = export_plugin(built, tmp_path / "dist")
     assert (target / plugin.PLUGIN_FILE).read_bytes() == built.plugin.read_bytes()
     monkeypatch.setenv("FETCHMAIL_HARNESS_CACHE", str(session_cache))
-    code = main(["build", "--xoauth2-plugin", "--plugin-upstream", plugin_upstream,
-                 "--dist", str(tmp_path / "cli"), "-q"])
+    code = main(["build", "--xoauth2-plugin", "--distro", "bookworm", "--plugin-upstream",
+                 plugin_upstream, "--dist", str(tmp_path / "cli"), "-q"])
     out = capsys.readouterr().out
     assert code == 0, out
     assert f"{built.identifier}: cached" in out
