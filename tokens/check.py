@@ -1,4 +1,6 @@
-"""Try XOAUTH2/OAUTHBEARER authentication against an IMAP, POP3 or SMTP server."""
+"""Try XOAUTH2/OAUTHBEARER authentication against an IMAP, POP3 or SMTP server, then use the
+session (IMAP LIST, POP3 STAT, SMTP EHLO): Microsoft can accept a mismatched user at AUTH
+and fail only at the next command ("User is authenticated but not connected")."""
 
 from __future__ import annotations
 
@@ -9,12 +11,12 @@ import poplib
 import smtplib
 import ssl
 import urllib.parse
-from dataclasses import dataclass
 from pathlib import Path
+from typing import NamedTuple
 
 from tokens.errors import CheckFailed, ConfigError
-from tokens.http import is_loopback
 from tokens.sasl import encode, sasl_string
+from tokens.urls import is_loopback
 
 # scheme -> (protocol, default port, implicit TLS)
 SCHEMES = {
@@ -28,8 +30,7 @@ SCHEMES = {
 }
 
 
-@dataclass(frozen=True)
-class Target:
+class Target(NamedTuple):
     protocol: str
     host: str
     port: int
@@ -79,6 +80,8 @@ def check(
     target = parse_target(url)
     if plain and not is_loopback(target.host):
         raise ConfigError("--plain (no TLS) is only allowed to loopback hosts: tokens are secrets")
+    if plain and target.implicit_tls:
+        raise ConfigError(f"--plain (no TLS) does not go with {url} (implicit TLS)")
     context = None if plain else tls_context(ca_file)
     raw = sasl_string(mechanism, user, token, target.host, target.port)
     mech = mechanism.upper()
@@ -107,13 +110,21 @@ def _imap(t: Target, ctx: ssl.SSLContext | None, mech: str, raw: str, timeout: f
         def respond(_challenge: bytes) -> bytes:
             return answers.pop() if answers else ack
 
-        typ, data = client.authenticate(mech, respond)
+        try:
+            typ, data = client.authenticate(mech, respond)
+        except imaplib.IMAP4.error as exc:
+            raise CheckFailed(f"IMAP authentication failed: {exc}") from None
         text = " ".join(
             d.decode("utf-8", "replace") if isinstance(d, bytes) else str(d) for d in data
         )
-        return f"IMAP {typ} {text}"
-    except imaplib.IMAP4.error as exc:
-        raise CheckFailed(f"IMAP authentication failed: {exc}") from None
+        try:
+            listed_typ, listed = client.list()
+        except imaplib.IMAP4.error as exc:
+            raise CheckFailed(f"IMAP authentication succeeded but LIST failed: {exc}") from None
+        if listed_typ != "OK":
+            said = b" ".join(x for x in listed if isinstance(x, bytes)).decode("utf-8", "replace")
+            raise CheckFailed(f"IMAP authentication succeeded but LIST answered NO: {said}")
+        return f"IMAP {typ} {text}; LIST {listed_typ}: {len(listed)} mailbox(es)"
     finally:
         with contextlib.suppress(imaplib.IMAP4.error, OSError):
             client.logout()
@@ -144,7 +155,10 @@ def _pop3(t: Target, ctx: ssl.SSLContext | None, mech: str, raw: str, timeout: f
             raise CheckFailed(f"POP3 authentication failed: {reply.decode()} ({details})")
         if not reply.startswith(b"+OK"):
             raise CheckFailed(f"POP3 authentication failed: {reply.decode('utf-8', 'replace')}")
-        return f"POP3 {reply.decode('utf-8', 'replace')}"
+        stat = _pop3_line(client, "STAT").decode("utf-8", "replace")
+        if not stat.startswith("+OK"):
+            raise CheckFailed(f"POP3 authentication succeeded but STAT answered {stat}")
+        return f"POP3 {reply.decode('utf-8', 'replace')}; STAT {stat}"
     except poplib.error_proto as exc:
         raise CheckFailed(f"POP3 authentication failed: {exc}") from None
     finally:
@@ -160,14 +174,23 @@ def _smtp(t: Target, ctx: ssl.SSLContext | None, mech: str, raw: str, timeout: f
         if ctx is not None:
             client.starttls(context=ctx)
     try:
-        client.ehlo()
-        code, reply = client.auth(
-            mech, lambda challenge=None: raw if challenge is None else error_ack(mech),
-            initial_response_ok=True,
-        )
-        return f"SMTP {code} {reply.decode('utf-8', 'replace')}"
-    except smtplib.SMTPException as exc:
-        raise CheckFailed(f"SMTP authentication failed: {exc}") from None
+        try:
+            client.ehlo()
+            code, reply = client.auth(
+                mech,
+                lambda challenge=None: raw if challenge is None else error_ack(mech),
+                initial_response_ok=True,
+            )
+        except smtplib.SMTPException as exc:
+            raise CheckFailed(f"SMTP authentication failed: {exc}") from None
+        try:
+            ehlo_code, ehlo_reply = client.ehlo()
+        except smtplib.SMTPException as exc:
+            raise CheckFailed(f"SMTP authentication succeeded but EHLO failed: {exc}") from None
+        if ehlo_code != 250:
+            text = ehlo_reply.decode("utf-8", "replace")
+            raise CheckFailed(f"SMTP authentication succeeded but EHLO answered {ehlo_code} {text}")
+        return f"SMTP {code} {reply.decode('utf-8', 'replace')}; EHLO {ehlo_code}"
     finally:
         with contextlib.suppress(smtplib.SMTPException, OSError):
             client.quit()

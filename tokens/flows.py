@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import contextlib
 import hashlib
+import math
 import os
 import secrets
 import select
@@ -19,9 +20,10 @@ from typing import Any, TextIO
 
 from tokens.config import Config
 from tokens.errors import AuthFlowError, ConfigError
-from tokens.http import OAuthErrorReply, Transient, check_url, is_loopback
+from tokens.http import OAuthErrorReply, Transient
 from tokens.refresh import client_fields, lock, provider_post, store_grant, token_request
 from tokens.state import Phase, TokenState, read_sidecar, save_phase, write_sidecar
+from tokens.urls import check_url, is_loopback
 
 MS_NATIVE_REDIRECT = "https://login.microsoftonline.com/common/oauth2/nativeclient"
 MAX_REQUEST = 65536
@@ -85,13 +87,36 @@ def parse_redirect(text: str, expected_state: str) -> str:
     return code
 
 
-def _loopback_redirect(cfg: Config) -> tuple[str, str]:
-    """(listen host, path) from redirect_uri when it names a loopback host."""
-    if cfg.redirect_uri:
-        parts = urllib.parse.urlsplit(cfg.redirect_uri)
-        if parts.scheme == "http" and parts.hostname and is_loopback(parts.hostname):
-            return parts.hostname, parts.path or "/"
-    return "127.0.0.1", "/"
+def refuse_oob(cfg: Config) -> None:
+    """The out-of-band redirect (the classic script's default) no longer works anywhere."""
+    uri = (cfg.redirect_uri or "").lower()
+    if uri == "oob" or uri.startswith("urn:ietf:wg:oauth:2.0:oob"):
+        raise ConfigError(
+            f"{cfg.path}: redirect_uri {cfg.redirect_uri} is the out-of-band redirect; "
+            "Google removed it in 2022: delete the redirect_uri line "
+            "(the loopback flow listens on http://127.0.0.1), or set e.g. "
+            "redirect_uri = http://localhost:8080/ (registered with the provider) and use "
+            "--flow loopback, or --flow manual on a machine without a browser"
+        )
+
+
+def _loopback_redirect(cfg: Config) -> tuple[str, int, str]:
+    """(host, port, path) from redirect_uri; port 0 when it names none (any free port will do,
+    RFC 8252 section 7.3); the path as written ("" and "/" both match a request for /)."""
+    if not cfg.redirect_uri:
+        return ("localhost" if cfg.provider == "microsoft" else "127.0.0.1"), 0, "/"
+    parts = urllib.parse.urlsplit(cfg.redirect_uri)
+    if parts.scheme == "http" and parts.hostname and is_loopback(parts.hostname):
+        try:
+            port = parts.port or 0
+        except ValueError:
+            raise ConfigError(f"{cfg.path}: redirect_uri {cfg.redirect_uri}: bad port") from None
+        return parts.hostname, port, parts.path
+    raise ConfigError(
+        f"{cfg.path}: the loopback flow needs redirect_uri on http://127.0.0.1, http://[::1] or "
+        f"http://localhost (any port and path), not {cfg.redirect_uri}; use --flow manual "
+        "to paste the redirected URL instead"
+    )
 
 
 def _read_request(conn: socket.socket, deadline: float) -> str:
@@ -118,16 +143,26 @@ def _reply(conn: socket.socket, status: str, text: str) -> None:
 def loopback_code(
     cfg: Config, state: str, challenge: str, out: TextIO, browser: bool, timeout: float
 ) -> tuple[str, str]:
-    """Listen on loopback port 0, show the URL, serve exactly one authorization response."""
-    host, path = _loopback_redirect(cfg)
+    """Listen on redirect_uri's loopback port (or any free one), show the URL, serve exactly
+    one authorization response."""
+    host, fixed_port, path = _loopback_redirect(cfg)
     listen_host = "127.0.0.1" if host == "localhost" else host.strip("[]")
     family = socket.AF_INET6 if ":" in listen_host else socket.AF_INET
     with socket.socket(family, socket.SOCK_STREAM) as listener:
-        listener.bind((listen_host, 0))
+        listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            listener.bind((listen_host, fixed_port))
+        except OSError as exc:
+            raise ConfigError(
+                f"cannot listen on {listen_host} port {fixed_port} (redirect_uri in {cfg.path}): "
+                f"{exc.strerror}; free the port or choose another (registered) one"
+            ) from None
         listener.listen(8)
         port = listener.getsockname()[1]
         shown_host = f"[{listen_host}]" if family == socket.AF_INET6 else host
-        redirect_uri = f"http://{shown_host}:{port}{path}"
+        # a fixed port: exactly the registered URI; otherwise the port we were given
+        redirect_uri = cfg.redirect_uri if fixed_port else f"http://{shown_host}:{port}{path}"
+        assert redirect_uri is not None
         show_url(authorization_url(cfg, redirect_uri, state, challenge), out, browser)
         print(f"Waiting for the browser on {redirect_uri} ...", file=out, flush=True)
         deadline = time.monotonic() + timeout
@@ -143,7 +178,7 @@ def loopback_code(
                     continue
                 method, _, rest = line.partition(" ")
                 target = rest.rsplit(" ", 1)[0]
-                if method != "GET" or urllib.parse.urlsplit(target).path != path:
+                if method != "GET" or urllib.parse.urlsplit(target).path != (path or "/"):
                     _reply(conn, "404 Not Found", "Not the authorization redirect.")
                     continue  # e.g. /favicon.ico: keep waiting for the real one
                 try:
@@ -174,6 +209,15 @@ def manual_code(
     return parse_redirect(line, state), redirect_uri
 
 
+def _seconds(value: object, default: float, low: float, high: float) -> float:
+    """A provider's number of seconds, defaulted when absent or absurd, kept in bounds."""
+    try:
+        number = float(value)  # type: ignore[arg-type]
+    except (TypeError, ValueError, OverflowError):
+        return default
+    return min(max(number, low), high) if math.isfinite(number) else default
+
+
 def device_grant(
     cfg: Config, out: TextIO, sleep: Callable[[float], None] = time.sleep
 ) -> dict[str, Any]:
@@ -192,8 +236,8 @@ def device_grant(
         uri = str(start.get("verification_uri") or start["verification_url"])
     except KeyError as exc:
         raise AuthFlowError(f"device authorization reply lacks {exc.args[0]}") from None
-    interval = float(start.get("interval") or 5)
-    deadline = time.monotonic() + float(start.get("expires_in") or 600)
+    interval = _seconds(start.get("interval"), 5, 1, 60)
+    deadline = time.monotonic() + _seconds(start.get("expires_in"), 600, 10, 3600)
     print(f"To authorise, visit {uri} and enter the code {user_code}", file=out)
     if start.get("verification_uri_complete"):
         print(f"(or open {start['verification_uri_complete']})", file=out)
@@ -234,6 +278,7 @@ def authorize(
     read_line: Callable[[], str] = sys.stdin.readline,
 ) -> TokenState:
     """Run a flow, store refresh + access token. The state is Pending meanwhile."""
+    refuse_oob(cfg)
     check_url(cfg.token_url)
     check_url(cfg.auth_url)
     previous = read_sidecar(cfg)

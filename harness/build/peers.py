@@ -1,4 +1,5 @@
-"""Real protocol peers the tests compare against: Debian's fetchmail, curl, dovecot, postfix."""
+"""Real peers the tests compare against: Debian's fetchmail, curl, dovecot, postfix, and the
+readers of the token tool's examples (systemd-analyze for units, cron's crontab -n)."""
 
 from __future__ import annotations
 
@@ -21,6 +22,8 @@ TEST_PEERS = {
     "postfix": "/usr/sbin/postmap",
     "autoconf": "/usr/bin/autoconf",
     "patch": "/usr/bin/patch",
+    "cron": "/usr/bin/crontab",
+    "systemd": "/usr/bin/systemd-analyze",
 }
 
 

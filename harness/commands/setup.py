@@ -32,7 +32,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         "$XOAUTH2_PLUGIN_UPSTREAM, else GitHub)")
     parser.add_argument("--test-peers", action="store_true",
                         help="also install the real peers tests compare against "
-                        "(Debian's fetchmail, curl, dovecot, postfix's postmap, GNU patch)")
+                        "(Debian's fetchmail, curl, dovecot, postfix's postmap, GNU patch, cron, "
+                        "systemd-analyze)")
 
 
 def run(args: argparse.Namespace) -> int:

@@ -29,8 +29,18 @@ def parse_bearer(mechanism: str, raw: bytes) -> tuple[str, str] | None:
 
 
 class SmtpServer:
-    def __init__(self, validate: Validate, context: ssl.SSLContext, implicit: bool) -> None:
+    def __init__(
+        self,
+        validate: Validate,
+        context: ssl.SSLContext,
+        implicit: bool,
+        *,
+        fail_after_auth: bool = False,
+    ) -> None:
+        """fail_after_auth: accept AUTH, then answer the next command 421 (as a server that
+        took a mismatched user at AUTH would)."""
         self.validate, self.context, self.implicit = validate, context, implicit
+        self.fail_after_auth = fail_after_auth
         outer = self
 
         class Handler(socketserver.StreamRequestHandler):
@@ -58,12 +68,16 @@ class SmtpServer:
         rfile: BinaryIO = conn.makefile("rb")
         send: Callable[[str], None] = lambda line: conn.sendall(line.encode() + b"\r\n")  # noqa: E731
         send("220 mock ESMTP")
+        authenticated = False
         while True:
             line = rfile.readline(65536).decode("utf-8", "replace").rstrip("\r\n")
             if not line:
                 return
             verb, _, arg = line.partition(" ")
             verb = verb.upper()
+            if authenticated and self.fail_after_auth:
+                send("421 4.7.0 authenticated but not connected")
+                return
             if verb in ("EHLO", "HELO"):
                 caps = ["mock", "AUTH XOAUTH2 OAUTHBEARER"] + ([] if tls else ["STARTTLS"])
                 for cap in caps[:-1]:
@@ -82,6 +96,7 @@ class SmtpServer:
                 parsed = parse_bearer(mech.upper(), base64.b64decode(initial))
                 if parsed and self.validate(*parsed):
                     send("235 2.7.0 Authentication successful")
+                    authenticated = True
                     continue
                 error = json.dumps({"status": "invalid_token", "schemes": "bearer"})
                 send("334 " + base64.b64encode(error.encode()).decode())

@@ -48,14 +48,15 @@ def test_google_preset_with_override(tmp_path: Path) -> None:
     assert cfg.auth_params == {"access_type": "offline", "prompt": "consent"}
     default = load_config(_write(tmp_path / "d", BASE + "provider=google\n"))
     assert default.scope == "https://mail.google.com/"
-    assert default.postfix_relay == "[smtp.gmail.com]:587"
+    assert default.relay == "[smtp.gmail.com]:587"  # for postfix_key accounts
+    assert default.postfix_relay is None and not default.in_postfix_map
 
 
 @pytest.mark.parametrize(
     ("text", "needle"),
     [
         (BASE + "# ok\nclient_secrte=x\n", ":5: unknown key 'client_secrte' (did you mean"),
-        (BASE + "just words\n", ":4: expected `key=value`"),
+        (BASE + "just words\n", ":4: expected `key = value`"),
         (BASE + "client_id=y\n", ":4: 'client_id' given twice (first on line 1)"),
         (
             "client_id=x\naccess_token_file=a\nprovider=google\n",
@@ -108,7 +109,7 @@ def test_client_secret_cmd(account: Account, provider: MockOAuthProvider) -> Non
     # a wrong secret is the provider's invalid_client: not a re-authorisation case
     script.write_text("print('wrong')\n")
     wrong = account.run("refresh", "--force")
-    assert wrong.returncode == 2 and "invalid_client" in wrong.stderr
+    assert wrong.returncode == 9 and "invalid_client" in wrong.stderr
     failing = account.dir / "fail.py"
     failing.write_text("import sys; sys.exit(3)\n")
     account.write_config(client_secret=None, client_secret_cmd=f"{sys.executable} {failing}")
@@ -140,7 +141,7 @@ def test_client_secret_basic(account: Account, provider: MockOAuthProvider, secr
     # the same client sending its secret in the form is refused, and the message says where
     account.write_config(client_id="basic-only", client_secret=secret)
     refused = account.run("refresh", "--force")
-    assert refused.returncode == 2, refused.stderr
+    assert refused.returncode == 9, refused.stderr
     assert "client_secret_basic" in refused.stderr and "client_auth" in refused.stderr
     assert secret not in refused.stderr + refused.stdout
 
@@ -151,7 +152,7 @@ def test_client_secret_post_only_provider(account: Account, provider: MockOAuthP
     account.refresh_file.write_text(grant["refresh_token"] + "\n")
     account.refresh_file.chmod(0o600)
     account.write_config(client_id="post-only", client_secret="pw", client_auth="basic")
-    assert account.run("refresh").returncode == 2
+    assert account.run("refresh").returncode == 9
     account.write_config(client_id="post-only", client_secret="pw")  # post is the default
     done = account.run("refresh")
     assert done.returncode == 0, done.stderr

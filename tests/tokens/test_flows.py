@@ -57,7 +57,7 @@ def _authorize_url(proc_stderr: object, provider: MockOAuthProvider) -> str:
     [
         (None, "127.0.0.1", "/"),
         ("http://[::1]/cb", "::1", "/cb"),
-        ("http://localhost", "localhost", "/"),
+        ("http://localhost", "localhost", ""),
     ],
 )
 def test_loopback_flow(

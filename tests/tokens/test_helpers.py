@@ -106,7 +106,7 @@ def test_sasl_strings(account: Account, provider: MockOAuthProvider) -> None:
     ("kind", "needles"),
     [
         ("systemd", ["OnUnitActiveSec=", "Type=oneshot", "--quiet", "refresh", "[Install]"]),
-        ("cron", ["*/10 * * * *", "--quiet", "postfix --map"]),
+        ("cron", ["*/10 * * * *", "--quiet", "refresh", "@reboot"]),
         ("fetchmailrc", ["passwordfile", "auth xoauth2"]),
     ],
 )
@@ -121,7 +121,7 @@ def test_help_documents_exit_codes_and_keys() -> None:
     done = run_cli("--help")
     assert done.returncode == 0
     for needle in (
-        "exit codes:",
+        "exit codes",
         "re-authorisation needed",
         "client_secret_cmd",
         "authorize",

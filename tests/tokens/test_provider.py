@@ -247,3 +247,49 @@ def test_an_internal_error_is_answered_and_recorded(
     assert status == 500 and body["error"] == "server_error"
     assert provider.errors == ["token: RuntimeError: boom"]
     provider.errors.clear()  # the fixture checks that no other test left one
+
+
+def test_misbehaviours_for_hostile_provider_tests(provider: MockOAuthProvider) -> None:
+    """The faults issue 11's tests rely on, seen from a plain HTTP client."""
+    grant = provider.mint_token()
+    refresh = {**SECRET, "grant_type": "refresh_token", "refresh_token": grant["refresh_token"]}
+
+    class _Keep(urllib.request.HTTPRedirectHandler):
+        def redirect_request(self, *args: object, **kwargs: object) -> None:
+            return None
+
+    provider.inject("token", "redirect", status=307)
+    request = urllib.request.Request(provider.token_url, urllib.parse.urlencode(refresh).encode())
+    with pytest.raises(urllib.error.HTTPError) as info:
+        urllib.request.build_opener(_Keep).open(request, timeout=10)
+    assert info.value.code == 307
+    assert info.value.headers["Location"] == provider.url + "/elsewhere"
+    # what a client that follows it would get, and what it would have sent there
+    status, body, _ = _post(provider.url + "/elsewhere", refresh, basic=("id", "secret"))
+    assert (status, body["access_token"]) == (200, "elsewhere-token")
+    assert provider.headers_seen[-1][1]["Authorization"].startswith("Basic ")
+
+    provider.inject("token", "mangle", fields={"expires_in": "1e400", "extra": "NaN"})
+    raw = urllib.request.urlopen(
+        urllib.request.Request(provider.token_url, urllib.parse.urlencode(refresh).encode()),
+        timeout=10,
+    ).read()
+    assert b'"expires_in": 1e400' in raw and b'"extra": NaN' in raw
+    assert json.loads(raw)["access_token"].startswith("mock-at-")  # a real token otherwise
+
+    provider.inject("token", "error", error="interaction_required", description="MFA")
+    status, body, _ = _post(provider.token_url, refresh)
+    assert (status, body["error"], body["error_description"]) == (
+        400,
+        "interaction_required",
+        "MFA",
+    )
+
+    provider.inject("token", "oversized", size=300_000, declare_length=False)
+    with urllib.request.urlopen(
+        urllib.request.Request(provider.token_url, urllib.parse.urlencode(refresh).encode()),
+        timeout=30,
+    ) as reply:
+        assert reply.headers["Content-Length"] is None
+        assert len(reply.read()) > 300_000
+    assert provider.errors == []

@@ -57,15 +57,28 @@ def test_old_token_is_refreshed_after_max_age(
 
 def test_token_near_expiry_is_refreshed(account: Account, provider: MockOAuthProvider) -> None:
     account.write_config(max_age_sec="100000", refresh_margin_sec="300")
-    provider.token_lifetime = 299  # every token is already inside the margin
     account.seed()
     assert account.run("refresh").returncode == 0
     assert account.run("refresh").returncode == 0
+    assert provider.count(REFRESHES) == 1
+    account.age_state(3600 - 299)  # 299 s left: inside the 300 s margin
+    assert account.run("refresh").returncode == 0
     assert provider.count(REFRESHES) == 2
-    provider.token_lifetime = 3600
+
+
+def test_margin_is_clamped_to_half_the_lifetime(
+    account: Account, provider: MockOAuthProvider
+) -> None:
+    """60 s tokens with the default 300 s margin: fresh for their first 30 s, not never."""
+    account.write_config(max_age_sec="100000")  # refresh_margin_sec: the default 300
+    provider.token_lifetime = 60
+    account.seed()
     assert account.run("refresh").returncode == 0
     assert account.run("refresh").returncode == 0
-    assert provider.count(REFRESHES) == 3
+    assert provider.count(REFRESHES) == 1
+    account.age_state(31)  # past half its lifetime
+    assert account.run("refresh").returncode == 0
+    assert provider.count(REFRESHES) == 2
 
 
 def test_replaced_passwordfile_is_not_trusted(
