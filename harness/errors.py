@@ -1,12 +1,18 @@
-"""Errors that carry the process exit code a command should end with."""
+"""Errors that carry the process exit code a command should end with: the one exit-code policy
+of every `fetchmail-harness` command (the README's table lists it)."""
 
 from __future__ import annotations
+
+EXIT_OK = 0
+EXIT_FAILED = 1  # the answer is no: cells failed their checks, releases uncovered, series differ
+EXIT_INTERRUPTED = 130  # Ctrl-C
+EXIT_CLOSED_PIPE = 141  # 128 + SIGPIPE: what a shell reports when a pipe's reader has gone
 
 
 class HarnessError(Exception):
     """A user-facing failure: the message says what went wrong and what to do."""
 
-    exit_code: int = 1
+    exit_code: int = 7  # any harness error without a code of its own (below)
 
     def __init__(self, message: str, exit_code: int | None = None) -> None:
         super().__init__(message)
@@ -45,6 +51,6 @@ class EngineError(HarnessError):
 
 
 class CellFailure(HarnessError):
-    """An end-to-end cell ran and failed its checks."""
+    """End-to-end cells ran and failed their checks."""
 
-    exit_code = 7
+    exit_code = EXIT_FAILED

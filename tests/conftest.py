@@ -28,9 +28,14 @@ from tests.helpers.workshop import Cli, Workshop
 def isolated_cache(
     tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch
 ) -> Path:
-    """No test touches the user's real cache: FETCHMAIL_HARNESS_CACHE points at a temp dir."""
+    """No test touches the user's real cache: FETCHMAIL_HARNESS_CACHE points at a temp dir.
+
+    Nor sees the caller's FETCHMAIL_UPSTREAM (tests that need a source take it from the
+    `fetchmail_upstream` fixture, which read it first): a test passes whether it is set or not.
+    """
     cache = tmp_path_factory.mktemp("cache")
     monkeypatch.setenv("FETCHMAIL_HARNESS_CACHE", str(cache))
+    monkeypatch.delenv("FETCHMAIL_UPSTREAM", raising=False)
     return cache
 
 

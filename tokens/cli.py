@@ -13,6 +13,7 @@ from tokens.config import KEYS, Config, check_distinct, load_accounts
 from tokens.errors import EXIT_CODES_HELP, ConfigError, TokenError, worst_exit
 
 DEFAULT_CONFIG = "~/.fetchmail-oauth2.conf"
+CLOSED_PIPE = 141  # 128 + SIGPIPE: what a shell reports when a pipe's reader has gone
 Command = Callable[[argparse.Namespace], int]
 
 
@@ -312,7 +313,7 @@ def build_parser() -> argparse.ArgumentParser:
         cmd = sub.add_parser(
             name, help=help_text, description=help_text, formatter_class=_Formatter
         )
-        cmd.set_defaults(func=func)
+        cmd.set_defaults(_run=func)
         return cmd
 
     p = add("authorize", cmd_authorize, "obtain the first refresh token")
@@ -398,6 +399,20 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    try:
+        try:
+            code = _dispatch(argv)
+        finally:  # also after argparse's --help: a reader gone shows up here, not at exit
+            sys.stdout.flush()
+        return code
+    except BrokenPipeError:  # `| head`: end quietly, as a program killed by SIGPIPE does
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())  # or Python complains flushing it at exit
+        os.close(devnull)
+        return CLOSED_PIPE
+
+
+def _dispatch(argv: Sequence[str] | None) -> int:
     arguments = list(sys.argv[1:] if argv is None else argv)
     try:
         from tokens import legacy
@@ -410,13 +425,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(arguments)
     Ui.quiet = args.quiet
     try:
-        return int(args.func(args))
+        return int(args._run(args))
     except TokenError as exc:
         Ui.error(str(exc))
         return exc.exit_code
     except KeyboardInterrupt:
         print("fetchmail-oauth2: interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:
+        raise  # not a file we failed to write: see main()
     except OSError as exc:  # e.g. a token directory we may not write to
         Ui.error(str(exc))
         return 1

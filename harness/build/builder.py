@@ -1,8 +1,9 @@
 """Build a (patched) fetchmail in a container and export the binary with its log and manifest.
 
-A build is keyed by (source commit, series content, build image recipe, sanitize, BUILD_SCRIPT
-version); a finished build is kept under <cache>/builds/<identifier>-<key12>/ and served from
-there without starting a container.
+`plan_build` resolves a BuildSpec's inputs once (source commit, series, image recipe) into a
+BuildPlan whose key hashes them (with sanitize and BUILD_SCRIPT_VERSION); `build` runs a plan.
+A finished build is kept under <cache>/builds/<identifier>-<key12>/ and served from there
+without starting a container.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ import shutil
 import tempfile
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -24,10 +25,13 @@ import docker
 from filelock import FileLock
 
 from harness import paths
+from harness.atomic import atomic_copytree
 from harness.build import images, libs
 from harness.build.container import Container
+from harness.build.distros import DEFAULT_DISTRO, Distro, check_distro
 from harness.errors import BuildError, ConfigError, PatchError
 from harness.series.apply import ApplyReport, apply_series
+from harness.series.names import NATIVE_SERIES, UNPATCHED
 from harness.series.table import Series, entry_for, load_series
 from harness.source.mirror import FetchmailSource, Source
 from harness.source.versions import Version
@@ -43,20 +47,41 @@ DOCS = ("COPYING", "NEWS")
 SANITIZE_FLAGS = "-fsanitize=address,undefined -fno-omit-frame-pointer -g"
 
 
+SANITIZER = "asan"  # the one sanitizer build: AddressSanitizer + UndefinedBehaviorSanitizer
+
+
 @dataclass(frozen=True)
 class BuildSpec:
-    """One build cell: fetchmail version x distro x series (None: unpatched) x sanitizers."""
+    """One build: fetchmail version x distro x series (None: unpatched) x sanitizers."""
 
-    version: str
-    distro: str = images.DEFAULT_DISTRO
+    version: Version
+    distro: Distro = DEFAULT_DISTRO
     series: str | None = None
     sanitize: bool = False
 
     @property
     def identifier(self) -> str:
-        """e.g. 6.4.33-bookworm-oauth64, next-trixie-upstream-san."""
-        parts = [self.version, self.distro, self.series or "upstream"]
-        return "-".join(parts) + ("-san" if self.sanitize else "")
+        """VERSION-SERIES-DISTRO[+asan], the build group of the matrix cells it serves:
+        6.4.33-oauth64-bookworm, next-native-trixie+asan, 6.4.33-upstream-bullseye."""
+        series = self.series or (NATIVE_SERIES if self.version.branch else UNPATCHED)
+        return f"{self.version}-{series}-{self.distro}" + (f"+{SANITIZER}" if self.sanitize else "")
+
+    def describe(self) -> dict[str, object]:
+        return {"version": str(self.version), "distro": self.distro, "series": self.series,
+                "sanitize": self.sanitize}
+
+
+@dataclass(frozen=True)
+class BuildPlan:
+    """A spec with its inputs resolved once (what `build` reuses): key = hash of them all."""
+
+    spec: BuildSpec
+    source: Source
+    commit: str
+    series: Series | None
+    max_fuzz: int | None  # the table's, when it maps the version to this very series
+    recipe: str  # content hash of the build image's recipe
+    key: str
 
 
 @dataclass(frozen=True)
@@ -258,16 +283,22 @@ def _container_build(
             "cppflags": flags, "configure_options": options}
 
 
-def build_key(spec: BuildSpec, *, source: Source, patches_dir: Path | None = None) -> str:
-    """The cache key `build(spec)` would use, without building anything."""
-    images.check_distro(spec.distro)
-    commit = source.commit(source.resolve(spec.version))
+def plan_build(spec: BuildSpec, *, source: Source, patches_dir: Path | None = None) -> BuildPlan:
+    """Resolve what `spec` is built from, without building anything (no engine needed)."""
+    check_distro(spec.distro)
+    commit = source.commit(source.resolve(str(spec.version)))
     series = load_series(spec.series, patches_dir) if spec.series else None
-    return _key(commit, series, images.dockerfile_hash(spec.distro), spec)
+    max_fuzz = None
+    if series is not None:
+        entry = entry_for(spec.version, patches_dir)
+        max_fuzz = entry.max_fuzz if entry and entry.series == series.name else None
+    recipe = images.dockerfile_hash(spec.distro)
+    return BuildPlan(spec, source, commit, series, max_fuzz, recipe,
+                     _key(commit, series, recipe, spec))
 
 
 def build(
-    spec: BuildSpec,
+    target: BuildSpec | BuildPlan,
     *,
     source: Source | None = None,
     patches_dir: Path | None = None,
@@ -275,14 +306,13 @@ def build(
     cache: Path | None = None,
     stream: Callable[[str], None] | None = None,
 ) -> BuildResult:
-    """Build `spec` (or serve it from the cache); BuildError / PatchError on failure."""
+    """Build a plan (a spec is planned first), or serve it from the cache; BuildError /
+    PatchError on failure. `source` and `patches_dir` only serve to plan a spec."""
     cache = cache or paths.cache_dir()
-    source = source or FetchmailSource(cache=cache)
-    key = build_key(spec, source=source, patches_dir=patches_dir)
-    version = source.resolve(spec.version)
-    commit = source.commit(version)
-    series = load_series(spec.series, patches_dir) if spec.series else None
-    recipe = images.dockerfile_hash(spec.distro)
+    if isinstance(target, BuildSpec):
+        source = source or FetchmailSource(cache=cache)
+        target = plan_build(target, source=source, patches_dir=patches_dir)
+    plan, spec, key = target, target.spec, target.key
     builds = cache / "builds"
     builds.mkdir(parents=True, exist_ok=True)
     out = builds / f"{spec.identifier}-{key[:12]}"
@@ -297,10 +327,10 @@ def build(
             tmp_out.mkdir()
             tree = work / "src"
             shutil.copytree(
-                source.worktree(version), tree, symlinks=True,
+                plan.source.worktree(spec.version), tree, symlinks=True,
                 ignore=shutil.ignore_patterns(".git"),
             )
-            report = _apply(series, version, tree, patches_dir, tmp_out)  # before any container
+            report = _apply(plan, tree, tmp_out)  # before any container
             flags = compat_flags(tree)
             from harness.build.engine import ensure_engine
 
@@ -308,23 +338,25 @@ def build(
             image, _ = images.ensure_build_image(client, spec.distro)
             logger = _Log(tmp_out / "build.log", stream)
             try:
-                logger(f"build {spec.identifier} key {key}\nsource {version} commit {commit}\n")
+                logger(f"build {spec.identifier} key {key}\n"
+                       f"source {spec.version} commit {plan.commit}\n")
                 if report:
                     logger(report.render() + "\n")
                 extras = _container_build(client, image.tag, tree, spec, flags, tmp_out, logger,
                                           cache)
             finally:
                 logger.file.close()
+            series = plan.series
             manifest = {
                 "identifier": spec.identifier,
-                "spec": asdict(spec),
-                "version": str(version),
-                "commit": commit,
+                "spec": spec.describe(),
+                "version": str(spec.version),
+                "commit": plan.commit,
                 "series": series.name if series else None,
                 "series_hash": series.content_hash() if series else None,
                 "patches": series.patch_hashes() if series else {},
                 "distro": spec.distro,
-                "image": {"tag": image.tag, "id": image.id, "recipe": recipe},
+                "image": {"tag": image.tag, "id": image.id, "recipe": plan.recipe},
                 "sanitize": spec.sanitize,
                 "build_script_version": BUILD_SCRIPT_VERSION,
                 "key": key,
@@ -356,15 +388,12 @@ def _keep_failure(exc: Exception, tmp_out: Path, failed: Path) -> None:
     exc.args = (text,)
 
 
-def _apply(
-    series: Series | None, version: Version, tree: Path, patches_dir: Path | None, out: Path
-) -> ApplyReport | None:
-    if series is None:
-        (out / "apply-report.txt").write_text(f"no series: unpatched fetchmail {version}\n")
+def _apply(plan: BuildPlan, tree: Path, out: Path) -> ApplyReport | None:
+    if plan.series is None:
+        (out / "apply-report.txt").write_text(f"no series: unpatched fetchmail "
+                                              f"{plan.spec.version}\n")
         return None
-    entry = entry_for(version, patches_dir)
-    max_fuzz = entry.max_fuzz if entry and entry.series == series.name else None
-    report = apply_series(series, tree, max_fuzz=max_fuzz)
+    report = apply_series(plan.series, tree, max_fuzz=plan.max_fuzz)
     (out / "apply-report.txt").write_text(report.render() + "\n")
     if not report.ok:
         raise PatchError(report.render())
@@ -377,15 +406,10 @@ def export(result: BuildResult, dist: Path) -> Path:
     The DESTDIR tree stays in the cache: `--tarball` and `--deb` are how it leaves.
     """
     target = dist / result.spec.identifier
-    tmp = dist / f".{result.spec.identifier}.tmp"
-    shutil.rmtree(tmp, ignore_errors=True)
-    shutil.copytree(result.dist_dir, tmp, ignore=shutil.ignore_patterns("destdir"))
-    if target.exists():
-        shutil.rmtree(target)
-    os.replace(tmp, target)
+    atomic_copytree(result.dist_dir, target, leave_out=("destdir",))
     return target
 
 
-def check_spec(spec: BuildSpec, patches_dir: Path | None = None) -> None:
-    if spec.series is not None and spec.version == "next":
+def check_spec(spec: BuildSpec) -> None:
+    if spec.series is not None and spec.version.branch:
         raise ConfigError("fetchmail next has native OAuth; build it with no series")

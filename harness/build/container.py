@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import codecs
-import io
 import logging
 import shlex
 import tarfile
@@ -17,6 +16,7 @@ from typing import Any
 import docker
 import docker.errors
 
+from harness.archives import extract
 from harness.errors import HarnessError
 
 log = logging.getLogger(__name__)
@@ -174,18 +174,9 @@ class Container:
             dest.parent.mkdir(parents=True, exist_ok=True)
             with tempfile.TemporaryDirectory(dir=dest.parent) as tmp:
                 with tarfile.open(fileobj=buf) as tar:
-                    tar.extractall(tmp, filter="tar")
+                    extract(tar, Path(tmp))
                 entries = list(Path(tmp).iterdir())
                 if len(entries) != 1:
                     raise HarnessError(f"unexpected archive for {src}: {entries}")
                 entries[0].replace(dest)
         return dest
-
-
-def read_text(container: Container, path: str) -> str:
-    """Contents of a (small) text file in the container."""
-    chunks, _ = container.client.api.get_archive(container.id, path)
-    with tarfile.open(fileobj=io.BytesIO(b"".join(chunks))) as tar:
-        member = tar.next()
-        handle = tar.extractfile(member) if member else None
-        return handle.read().decode(errors="replace") if handle else ""

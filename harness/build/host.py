@@ -13,8 +13,10 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from harness.build.distros import DEFAULT_DISTRO, DISTROS, Distro
+
 OS_RELEASE = Path("/etc/os-release")
-FALLBACK_DISTRO = "bookworm"
+FALLBACK_DISTRO: Distro = DEFAULT_DISTRO
 HOST_SUITE = "this host's suite"  # default_distro's reason when it chose the host's suite
 
 
@@ -32,13 +34,14 @@ def os_release(path: Path | None = None) -> dict[str, str]:
     return pairs
 
 
-def default_distro(supported: Mapping[str, Any] | set[str], path: Path | None = None
-                   ) -> tuple[str, str]:
+def default_distro(supported: tuple[Distro, ...] = DISTROS, path: Path | None = None
+                   ) -> tuple[Distro, str]:
     """(suite, why): the host's suite when the harness builds for it, else FALLBACK_DISTRO."""
     info = os_release(path)
     codename = info.get("VERSION_CODENAME", "")
-    if codename in supported:
-        return codename, HOST_SUITE
+    for suite in supported:
+        if suite == codename:
+            return suite, HOST_SUITE
     host = " ".join(x for x in (info.get("ID", ""), codename) if x) or "unknown"
     return FALLBACK_DISTRO, f"default; this host ({host}) is no suite the harness builds for"
 

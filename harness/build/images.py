@@ -15,33 +15,25 @@ import docker.errors
 from filelock import FileLock
 
 from harness import paths
+from harness.build.distros import Distro, check_distro
 from harness.build.engine import apt_install
-from harness.errors import ConfigError, EngineError
+from harness.errors import EngineError
 
 log = logging.getLogger(__name__)
 
-# suite -> what it stands for in the matrix
-DISTROS = {"bullseye": "older", "bookworm": "current", "trixie": "newer"}
-DEFAULT_DISTRO = "bookworm"
 MIRROR = "http://deb.debian.org/debian"
 DOCKERFILE = "Dockerfile"
 
 
 @dataclass(frozen=True)
 class BuildImage:
-    distro: str
+    distro: Distro
     tag: str
     id: str
     content_hash: str
 
 
-def check_distro(distro: str) -> str:
-    if distro not in DISTROS:
-        raise ConfigError(f"unknown distro {distro!r} (known: {', '.join(DISTROS)})")
-    return distro
-
-
-def base_tag(distro: str) -> str:
+def base_tag(distro: Distro) -> str:
     return f"fmh-base:{distro}"
 
 
@@ -58,7 +50,7 @@ def _lock(name: str) -> FileLock:
     return FileLock(str(locks / f"{name}.lock"))
 
 
-def _debootstrap(distro: str, client: docker.DockerClient) -> None:
+def _debootstrap(distro: Distro) -> None:
     if shutil.which("debootstrap") is None:
         apt_install("debootstrap")
     with tempfile.TemporaryDirectory(prefix=f"fmh-{distro}-") as root:
@@ -81,27 +73,27 @@ def _debootstrap(distro: str, client: docker.DockerClient) -> None:
             raise EngineError(f"docker import of {distro} failed: {imp.stderr.strip()}")
 
 
-def ensure_base(client: docker.DockerClient, distro: str) -> tuple[str, bool]:
+def ensure_base(client: docker.DockerClient, distro: Distro) -> tuple[str, bool]:
     """fmh-base:<distro> (its id), made with debootstrap when missing; (id, made_now)."""
     check_distro(distro)
     with _lock(f"base-{distro}"):
         image = _image(client, base_tag(distro))
         if image is not None:
             return str(image.id), False
-        _debootstrap(distro, client)
+        _debootstrap(distro)
         image = _image(client, base_tag(distro))
         if image is None:
             raise EngineError(f"{base_tag(distro)} is still missing after debootstrap")
         return str(image.id), True
 
 
-def dockerfile_hash(distro: str, dockerfile: str = DOCKERFILE) -> str:
+def dockerfile_hash(distro: Distro, dockerfile: str = DOCKERFILE) -> str:
     """Content hash naming an image: its Dockerfile and the suite it is built for."""
     text = (paths.CONTAINERS_DIR / dockerfile).read_bytes()
     return hashlib.sha256(text + f"\0{distro}".encode()).hexdigest()
 
 
-def ensure_build_image(client: docker.DockerClient, distro: str) -> tuple[BuildImage, bool]:
+def ensure_build_image(client: docker.DockerClient, distro: Distro) -> tuple[BuildImage, bool]:
     """The build image for `distro` (tagged by content hash), built when missing."""
     digest = dockerfile_hash(distro)
     tag, built = ensure_image(client, distro, DOCKERFILE, "fmh-build", digest)
@@ -109,7 +101,7 @@ def ensure_build_image(client: docker.DockerClient, distro: str) -> tuple[BuildI
 
 
 def ensure_image(
-    client: docker.DockerClient, distro: str, dockerfile: str, name: str, digest: str
+    client: docker.DockerClient, distro: Distro, dockerfile: str, name: str, digest: str
 ) -> tuple[str, bool]:
     """`name:<distro>-<digest12>`, built from containers/`dockerfile` on fmh-base:<distro>
     when missing (one builder at a time): (tag, built_now)."""

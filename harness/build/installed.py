@@ -15,6 +15,7 @@ from filelock import FileLock
 
 from harness import paths
 from harness.build.container import CommandFailed, Container
+from harness.build.distros import Distro
 from harness.build.images import base_tag, ensure_base
 from harness.errors import BuildError, EngineError
 
@@ -66,7 +67,7 @@ def _tag(distro: str, debs: Sequence[Path], tools: Sequence[str]) -> str:
     return f"fmh-installed:{distro}-{h.hexdigest()[:12]}"
 
 
-def installed_image(client: docker.DockerClient, distro: str, debs: Sequence[Path],
+def installed_image(client: docker.DockerClient, distro: Distro, debs: Sequence[Path],
                     tools: Sequence[str] = CELL_TOOLS) -> str:
     """fmh-base:<distro> with `debs` installed by apt (then `tools`), committed as an image.
 

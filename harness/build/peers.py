@@ -1,5 +1,6 @@
-"""Real peers the tests compare against: Debian's fetchmail, curl, dovecot, postfix, and the
-readers of the token tool's examples (systemd-analyze for units, cron's crontab -n)."""
+"""Host packages: the tools a build needs on the host, the real protocol peers the tests compare
+against (Debian's fetchmail, curl, dovecot, postfix), and the readers of the token tool's
+examples (systemd-analyze for units, cron's crontab -n)."""
 
 from __future__ import annotations
 
@@ -27,19 +28,36 @@ TEST_PEERS = {
 }
 
 
-def missing_peers() -> list[str]:
-    return [pkg for pkg, program in TEST_PEERS.items() if not os.path.exists(program)]
+# What `build` runs on the host: GNU patch applies the series before the container build,
+# git (under GitPython) mirrors and checks out fetchmail.
+HOST_TOOLS = {
+    "patch": "/usr/bin/patch",
+    "git": "/usr/bin/git",
+}
+
+
+def missing(packages: dict[str, str]) -> list[str]:
+    return [pkg for pkg, program in packages.items() if not os.path.exists(program)]
+
+
+def ensure_host_tools() -> list[str]:
+    """apt-get install the build's host tools that are missing (root only); what was installed."""
+    return _ensure(HOST_TOOLS, "host tools for builds", "builds cannot apply the series")
 
 
 def ensure_test_peers() -> list[str]:
     """apt-get install whatever peer is missing (root only); returns what was installed."""
-    missing = missing_peers()
-    if not missing:
+    return _ensure(TEST_PEERS, "test peers", "the tests that need them skip")
+
+
+def _ensure(packages: dict[str, str], what: str, without: str) -> list[str]:
+    missing_now = missing(packages)
+    if not missing_now:
         return []
     if os.geteuid() != 0 or shutil.which("apt-get") is None:
         raise EngineError(
-            "test peers missing: " + " ".join(missing)
-            + " — install them (apt-get install …) or run as root; the tests that need them skip"
+            f"{what} missing: " + " ".join(missing_now)
+            + f" — install them (apt-get install …) or run as root; without them {without}"
         )
     env = dict(os.environ, DEBIAN_FRONTEND="noninteractive")
     # postfix asks how to configure itself; a test peer needs only postmap.
@@ -56,13 +74,13 @@ def ensure_test_peers() -> list[str]:
             fh.write("#!/bin/sh\nexit 101\n")
         os.chmod(policy, 0o755)
     try:
-        log.info("installing test peers: %s", " ".join(missing))
-        cmd = ["apt-get", "install", "-y", "-q", "--no-install-recommends", *missing]
+        log.info("installing %s: %s", what, " ".join(missing_now))
+        cmd = ["apt-get", "install", "-y", "-q", "--no-install-recommends", *missing_now]
         if subprocess.run(cmd, env=env, check=False).returncode != 0:
             subprocess.run(["apt-get", "update", "-q"], env=env, check=False)
             if subprocess.run(cmd, env=env, check=False).returncode != 0:
-                raise EngineError("apt-get install failed for: " + " ".join(missing))
+                raise EngineError("apt-get install failed for: " + " ".join(missing_now))
     finally:
         if created_policy:
             os.unlink(policy)
-    return missing
+    return missing_now

@@ -1,36 +1,15 @@
-"""The checks of one matrix cell (see harness.cell.run for what each one means) and its log."""
+"""The checks of one matrix cell (see harness.cell.run for what each one means)."""
 
 from __future__ import annotations
 
-import threading
-from pathlib import Path
-from typing import TYPE_CHECKING
-
+from harness.cell.log import CellLog
 from harness.cell.mail import auth_attempts, expected_delivery, find_leaks, message_id
 from harness.cell.model import Cell
-
-if TYPE_CHECKING:
-    from harness.cell.run import World
+from harness.cell.world import World
 
 
 class CheckFailed(Exception):
     """A cell's check did not hold: the cell fails with this message."""
-
-
-class CellLog:
-    """The per-cell log: sections of text, flushed to disk as they come."""
-
-    def __init__(self, path: Path) -> None:
-        self.path = path
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text("")
-        self._lock = threading.Lock()
-
-    def section(self, title: str, text: str = "") -> None:
-        with self._lock, self.path.open("a", encoding="utf-8", errors="replace") as fh:
-            fh.write(f"\n===== {title}\n{text}")
-            if text and not text.endswith("\n"):
-                fh.write("\n")
 
 
 def check_delivery(delivered: list[tuple[str, bytes]], seeded: list[bytes], clog: CellLog,

@@ -5,78 +5,95 @@ An identifier reads
 ``6.4.33-oauth64-bookworm-imap-xoauth2-tls``,
 ``next-native-bookworm+asan-pop3-oauthbearer-starttls-daemon`` or
 ``6.4.33-oauth64-trixie+deb-pop3-xoauth2-tls`` (the fetchmail that the build's .deb installs
-with apt, run from /usr/bin/fetchmail, instead of the build tree's binary).
+with apt, run from /usr/bin/fetchmail, instead of the build tree's binary). Its first three
+fields are the build group, the identifier of the BuildSpec (`Cell.build`) whose binary the
+cell runs (a +deb cell shares the build of its plain twin: its package is made from it).
+
+A new axis (e.g. which mail server a cell talks to) is a typed field with a default, spelled
+in the identifier only when it is not the default (as `-daemon` is), so existing identifiers
+and result-cache keys stay what they are.
 """
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
+from typing import Literal, TypeVar, get_args
 
+from harness.build.builder import SANITIZER, BuildSpec
+from harness.build.distros import DISTROS, UNSUPPORTED, Distro
 from harness.errors import ConfigError
+from harness.series.names import NATIVE_SERIES, SERIES_NAME_RULE, is_series_name
 from harness.source.versions import Version
 
-PROTOCOLS = ("imap", "pop3")
-MECHANISMS = ("xoauth2", "oauthbearer")
-TRANSPORTS = ("tls", "starttls")  # tls = implicit TLS (IMAPS/POP3S), starttls = in-band upgrade
-DISTROS = ("bookworm", "bullseye", "trixie")
-SANITIZERS = ("asan",)
+Protocol = Literal["imap", "pop3"]
+Mechanism = Literal["xoauth2", "oauthbearer"]
+Transport = Literal["tls", "starttls"]  # tls = implicit TLS (IMAPS/POP3S), starttls = upgrade
+Sanitizer = Literal["asan"]  # ASan + UBSan
+TlsMode = Literal["implicit", "starttls"]  # what the mock servers call a transport
+
+PROTOCOLS: tuple[Protocol, ...] = get_args(Protocol)
+MECHANISMS: tuple[Mechanism, ...] = get_args(Mechanism)
+TRANSPORTS: tuple[Transport, ...] = get_args(Transport)
+SANITIZERS: tuple[Sanitizer, ...] = get_args(Sanitizer)
+TLS_MODES: dict[Transport, TlsMode] = {"tls": "implicit", "starttls": "starttls"}
+NATIVE_MECHANISMS: tuple[Mechanism, ...] = ("oauthbearer",)  # `next` knows only this one
 PACKAGED = "deb"  # DISTRO+deb: the cell runs the package's fetchmail
-NATIVE_SERIES = "native"  # fetchmail 7 (`next`): OAuth built in, no patch series
-NATIVE_MECHANISMS = ("oauthbearer",)  # `next` knows `auth oauthbearer` only
 DAEMON_SUFFIX = "daemon"
+L = TypeVar("L", bound=str)
+assert SANITIZERS == (SANITIZER,)  # the build stage builds exactly this one
 
-_NAME = re.compile(r"^[a-z0-9][a-z0-9_.-]*$")  # a series name may contain '-' (oauth63-10)
 
-# (version, distro) pairs that cannot build for a reason outside this project: `matrix` skips
-# their cells with the reason (so a full run can be green); `build` still tries and names it.
-UNSUPPORTED: dict[tuple[str, str], str] = {
-    ("next", "bullseye"): "fetchmail 7 (`next`) needs Autoconf 2.71 or newer; bullseye has 2.69",
-}
+def one_of(kind: str, value: str, allowed: tuple[L, ...]) -> L:
+    """`value` as one of the `allowed` literals; ConfigError naming them otherwise."""
+    for candidate in allowed:
+        if candidate == value:
+            return candidate
+    raise ConfigError(f"unknown {kind} {value!r} (one of: {', '.join(allowed)})")
 
 
 @dataclass(frozen=True, order=True)
 class Cell:
     """Everything one end-to-end run needs to know, resolved from its identifier."""
 
-    version: str
-    series: str
-    distro: str
-    protocol: str
-    mechanism: str
-    transport: str
-    sanitizer: str | None = None
+    version: Version
+    series: str  # a series name, or NATIVE_SERIES for `next`
+    distro: Distro
+    protocol: Protocol
+    mechanism: Mechanism
+    transport: Transport
+    sanitizer: Sanitizer | None = None
     daemon: bool = False
     packaged: bool = False
 
     def __post_init__(self) -> None:
-        Version.parse(self.version)  # raises ConfigError on nonsense
-        for field, value, allowed in (
-            ("protocol", self.protocol, PROTOCOLS),
-            ("mechanism", self.mechanism, MECHANISMS),
-            ("transport", self.transport, TRANSPORTS),
-            ("distro", self.distro, DISTROS),
-        ):
-            if value not in allowed:
-                raise ConfigError(
-                    f"unknown {field} {value!r} (one of: {', '.join(allowed)})"
-                )
-        if self.sanitizer is not None and self.sanitizer not in SANITIZERS:
-            raise ConfigError(
-                f"unknown sanitizer {self.sanitizer!r} (one of: {', '.join(SANITIZERS)})"
-            )
-        if self.packaged and self.sanitizer is not None:
-            raise ConfigError("a sanitizer build is not packaged: +deb and "
-                              f"+{self.sanitizer} do not combine")
-        if not _NAME.match(self.series):
-            raise ConfigError(
-                f"bad series name {self.series!r} (lowercase letters, digits, _ . and -)"
-            )
-        if self.series == NATIVE_SERIES and self.mechanism not in NATIVE_MECHANISMS:
+        # the Literal types hold for cells made in code; identifiers come from users
+        one_of("protocol", self.protocol, PROTOCOLS)
+        one_of("mechanism", self.mechanism, MECHANISMS)
+        one_of("transport", self.transport, TRANSPORTS)
+        one_of("distro", self.distro, DISTROS)
+        if self.sanitizer is not None:
+            one_of("sanitizer", self.sanitizer, SANITIZERS)
+            if self.packaged:
+                raise ConfigError("a sanitizer build is not packaged: +deb and "
+                                  f"+{self.sanitizer} do not combine")
+        if not is_series_name(self.series):
+            raise ConfigError(f"bad series name {self.series!r} ({SERIES_NAME_RULE})")
+        if self.is_native and self.mechanism not in NATIVE_MECHANISMS:
             raise ConfigError(
                 f"{self.version} (native OAuth) supports only "
                 f"{', '.join(NATIVE_MECHANISMS)}, not {self.mechanism}"
             )
+
+    @property
+    def build(self) -> BuildSpec:
+        """The build whose binary this cell runs (its identifier is the cell's build group)."""
+        return BuildSpec(self.version, self.distro, None if self.is_native else self.series,
+                         sanitize=self.sanitizer is not None)
+
+    @property
+    def build_group(self) -> str:
+        """Cells with the same build group share one fetchmail binary."""
+        return self.build.identifier
 
     @property
     def variant(self) -> str | None:
@@ -85,8 +102,8 @@ class Cell:
 
     @property
     def identifier(self) -> str:
-        distro = f"{self.distro}+{self.variant}" if self.variant else self.distro
-        parts = [self.version, self.series, distro, self.protocol, self.mechanism, self.transport]
+        group = f"{self.build_group}+{PACKAGED}" if self.packaged else self.build_group
+        parts = [group, self.protocol, self.mechanism, self.transport]
         if self.daemon:
             parts.append(DAEMON_SUFFIX)
         return "-".join(parts)
@@ -112,15 +129,18 @@ class Cell:
         distro, protocol, mechanism, transport = parts[-4:]
         distro, _, variant = distro.partition("+")
         packaged = variant == PACKAGED
-        sanitizer = None if packaged else variant
+        sanitizer = "" if packaged else variant
+        protocol_ = one_of("protocol", protocol, PROTOCOLS)  # in this order: a stray last
+        mechanism_ = one_of("mechanism", mechanism, MECHANISMS)  # field shows as a bad protocol
+        transport_ = one_of("transport", transport, TRANSPORTS)
         return cls(
-            version=str(Version.parse(version)),
+            version=Version.parse(version),
             series=series,
-            distro=distro,
-            protocol=protocol,
-            mechanism=mechanism,
-            transport=transport,
-            sanitizer=sanitizer or None,
+            distro=one_of("distro", distro, DISTROS),
+            protocol=protocol_,
+            mechanism=mechanism_,
+            transport=transport_,
+            sanitizer=one_of("sanitizer", sanitizer, SANITIZERS) if sanitizer else None,
             daemon=daemon,
             packaged=packaged,
         )
@@ -131,12 +151,9 @@ class Cell:
         return UNSUPPORTED.get((self.version, self.distro))
 
     @property
-    def build_group(self) -> str:
-        """Cells with the same build group share one fetchmail build (a +deb cell uses the
-        same build as its plain twin: its package is made from it)."""
-        distro = f"{self.distro}+{self.sanitizer}" if self.sanitizer else self.distro
-        return f"{self.version}-{self.series}-{distro}"
-
-    @property
     def is_native(self) -> bool:
         return self.series == NATIVE_SERIES
+
+    @property
+    def tls_mode(self) -> TlsMode:
+        return TLS_MODES[self.transport]

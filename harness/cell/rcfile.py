@@ -17,7 +17,7 @@ def _tls_options(cell: Cell) -> tuple[str, str]:
     (older: a hashed `sslcertpath`), `sslcommonname` only since 6.3.9 (older: poll the name
     the certificate carries).
     """
-    version = Version.parse(cell.version)
+    version = cell.version
     implicit = cell.transport == "tls"
     if cell.is_native:
         mode = "sslmode wrapped" if implicit else 'sslmode "starttls=must"'

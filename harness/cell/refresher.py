@@ -7,10 +7,14 @@ import subprocess
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 from harness.cell.mail import USER
 from harness.errors import HarnessError
+from harness.mockserver.oauth_provider import (
+    DEFAULT_CLIENT_ID,
+    DEFAULT_CLIENT_SECRET,
+    MockOAuthProvider,
+)
 
 
 def refresher_command() -> list[str]:
@@ -29,13 +33,11 @@ class Refresher:
     """fetchmail-oauth2 configured against the mock provider, writing `access_token_file`."""
 
     directory: Path
-    provider: Any
+    provider: MockOAuthProvider
     refresh_token: str
     transcript: list[str] = field(default_factory=list)
 
     def __post_init__(self) -> None:
-        from harness.mockserver.oauth_provider import DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET
-
         self.access_token_file = self.directory / "token"
         refresh_file = self.directory / "refresh_token"
         refresh_file.write_text(self.refresh_token + "\n")

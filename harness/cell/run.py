@@ -29,18 +29,16 @@ Infrastructure trouble (engine, image, provider) makes a cell `error`, not `fail
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import shutil
-import tempfile
 import threading
 import time
-from collections.abc import Iterator
-from dataclasses import dataclass, field
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
-from harness import paths
+import docker
+
+from harness.build.container import Container
 from harness.cell.checks import (
     CellLog,
     CheckFailed,
@@ -49,11 +47,11 @@ from harness.cell.checks import (
     check_sanitizer,
     check_transcript,
 )
-from harness.cell.mail import USER, seed_messages
+from harness.cell.mail import seed_messages
 from harness.cell.model import Cell
 from harness.cell.rcfile import DELIVER_SCRIPT, WORK, rcfile, wants_keep
-from harness.cell.refresher import Refresher
 from harness.cell.result import CellResult
+from harness.cell.world import World, open_world
 
 log = logging.getLogger(__name__)
 
@@ -66,8 +64,8 @@ INSTALLED = "/usr/bin/fetchmail"  # what a package installs: run when a cell bri
 # -- one cell -------------------------------------------------------------------------------
 
 
-def run_cell(cell: Cell, binary: Path | None, image: str, client: Any, log_path: Path
-             ) -> CellResult:
+def run_cell(cell: Cell, binary: Path | None, image: str, client: docker.DockerClient,
+             log_path: Path) -> CellResult:
     """Run `cell` with `binary` (None: the image's installed INSTALLED) in `image`; returns
     pass/fail; raises HarnessError on infrastructure trouble."""
     started = time.monotonic()
@@ -75,65 +73,24 @@ def run_cell(cell: Cell, binary: Path | None, image: str, client: Any, log_path:
     clog.section("cell", f"{cell.identifier}\nbinary {binary or INSTALLED}\nimage {image}\n")
     checks: list[str] = []
     try:
-        with _world(cell, clog) as world:
+        with open_world(cell, clog) as world:
             if cell.daemon:
                 _daemon_run(cell, binary, image, client, world, clog, checks)
             else:
                 _oneshot_run(cell, binary, image, client, world, clog, checks)
     except CheckFailed as exc:
         clog.section("verdict", f"FAIL: {exc}")
-        return CellResult(cell.identifier, "fail", str(exc), time.monotonic() - started,
+        return CellResult(cell, "fail", str(exc), time.monotonic() - started,
                           str(log_path), checks=checks)
     except Exception as exc:
         clog.section("verdict", f"ERROR (infrastructure): {type(exc).__name__}: {exc}")
         raise
     clog.section("verdict", "PASS\n" + "\n".join(checks))
-    return CellResult(cell.identifier, "pass", "", time.monotonic() - started, str(log_path),
+    return CellResult(cell, "pass", "", time.monotonic() - started, str(log_path),
                       checks=checks)
 
 
-@dataclass
-class World:
-    """The host side of a cell: provider, server, mailbox, refresher, scratch dir."""
-
-    tmp: Path
-    provider: Any
-    server: Any
-    mailbox: Any
-    refresher: Refresher
-    ca_path: Path
-    tokens: list[str] = field(default_factory=list)
-    seeded: list[bytes] = field(default_factory=list)
-
-    def transcript_text(self) -> str:
-        return "\n".join(t.text() for t in self.server.transcripts)
-
-
-@contextlib.contextmanager
-def _world(cell: Cell, clog: CellLog) -> Iterator[World]:
-    from harness.mockserver.mailbox import Mailbox
-    from harness.mockserver.stack import MockStack
-
-    with tempfile.TemporaryDirectory(prefix="fmh-cell-", dir=paths.cache_dir()) as tmp_name:
-        tmp = Path(tmp_name)
-        seeded = seed_messages(1, 4)
-        mailbox = Mailbox(seeded)
-        tls = "implicit" if cell.transport == "tls" else "starttls"
-        with MockStack((cell.protocol,), tls=tls, mailbox=mailbox, user=USER,
-                       ca_dir=tmp / "ca") as stack:
-            grant = stack.mint_token()
-            refresher = Refresher(tmp, stack.provider, grant["refresh_token"])
-            assert stack.ca_path is not None
-            world = World(tmp, stack.provider, stack[cell.protocol], mailbox, refresher,
-                          stack.ca_path, seeded=list(seeded))
-            try:
-                yield world
-            finally:
-                clog.section("refresher", "\n".join(refresher.transcript))
-                clog.section("server transcript", world.transcript_text())
-
-
-def _prepare_container(box: Any, binary: Path | None, world: World, rc: str) -> str:
+def _prepare_container(box: Container, binary: Path | None, world: World, rc: str) -> str:
     """Put the cell's files into WORK; the fetchmail to run (a copy of `binary`, else the
     installed one)."""
     files = world.tmp / "put"
@@ -165,13 +122,12 @@ _ENV = {"HOME": WORK, "FETCHMAILHOME": WORK, "LC_ALL": "C",
         "ASAN_OPTIONS": "detect_leaks=0:abort_on_error=0"}
 
 
-def _container(client: Any, image: str) -> Any:
-    from harness.build.container import Container
-
+def _container(client: docker.DockerClient, image: str) -> Container:
     return Container(client, image, network_mode="host")
 
 
-def _oneshot_run(cell: Cell, binary: Path | None, image: str, client: Any, world: World,
+def _oneshot_run(cell: Cell, binary: Path | None, image: str, client: docker.DockerClient,
+                 world: World,
                  clog: CellLog, checks: list[str]) -> None:
     token = world.refresher.refresh()
     world.tokens.append(token)
@@ -195,7 +151,8 @@ def _oneshot_run(cell: Cell, binary: Path | None, image: str, client: Any, world
     check_transcript(cell, world, text, checks)
 
 
-def _daemon_run(cell: Cell, binary: Path | None, image: str, client: Any, world: World,
+def _daemon_run(cell: Cell, binary: Path | None, image: str, client: docker.DockerClient,
+                world: World,
                 clog: CellLog, checks: list[str]) -> None:
     first = world.refresher.refresh()
     world.tokens.append(first)
@@ -264,11 +221,12 @@ def _auth_failures(world: World) -> int:
                if line.startswith("S: ") and "Authentication failed" in line)
 
 
-def _delivered_count(box: Any) -> int:
+def _delivered_count(box: Container) -> int:
     return len(box.check(f"ls {WORK}/out").split())
 
 
-def _wait_until(condition: Any, timeout: float, what: str, output: list[str]) -> None:
+def _wait_until(condition: Callable[[], bool], timeout: float, what: str,
+                output: list[str]) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if condition():
@@ -278,7 +236,7 @@ def _wait_until(condition: Any, timeout: float, what: str, output: list[str]) ->
                       f"{_last_error(''.join(output))}")
 
 
-def _run_capturing(box: Any, argv: list[str], output: list[str]) -> None:
+def _run_capturing(box: Container, argv: list[str], output: list[str]) -> None:
     try:
         code = box.run(argv, env=_ENV, stream=output.append)
         output.append(f"\n[fetchmail exited {code}]\n")
@@ -286,18 +244,18 @@ def _run_capturing(box: Any, argv: list[str], output: list[str]) -> None:
         output.append(f"\n[daemon stream ended: {exc}]\n")
 
 
-def _run_with_timeout(box: Any, argv: list[str], output: list[str], timeout: float) -> int:
+def _run_with_timeout(box: Container, argv: list[str], output: list[str], timeout: float) -> int:
     """Run argv, killing it (via `timeout`) if it hangs; its exit code."""
     return int(box.run(["timeout", "-k", "5", str(int(timeout)), *argv], env=_ENV,
                        stream=output.append))
 
 
-def _wait_for(box: Any, count: int, timeout: float, output: list[str]) -> None:
+def _wait_for(box: Container, count: int, timeout: float, output: list[str]) -> None:
     _wait_until(lambda: _delivered_count(box) >= count, timeout,
                 f"{count} delivered messages", output)
 
 
-def _collect(box: Any, dest: Path) -> list[tuple[str, bytes]]:
+def _collect(box: Container, dest: Path) -> list[tuple[str, bytes]]:
     box.get(f"{WORK}/out", dest)
     return [(p.name, p.read_bytes()) for p in sorted(dest.iterdir()) if p.is_file()]
 

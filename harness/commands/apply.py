@@ -6,7 +6,7 @@ import argparse
 import shutil
 from pathlib import Path
 
-from harness.errors import ConfigError
+from harness.errors import ConfigError, PatchError
 from harness.series.apply import apply_series
 from harness.series.table import entry_for, load_series
 from harness.source.mirror import FetchmailSource
@@ -44,4 +44,4 @@ def run(args: argparse.Namespace) -> int:
     else:
         report = apply_series(series, tree, max_fuzz=max_fuzz, dry_run=True)
     print(report.render())
-    return 0 if report.ok else 4
+    return 0 if report.ok else PatchError.exit_code

@@ -19,12 +19,18 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 from harness import paths
 from harness.cell.model import Cell
+from harness.cell.result import CellResult
+from harness.errors import BuildError
 from harness.matrix.select import Selector, cells_for, group_by_build
 from harness.source.mirror import configured_upstream
+
+if TYPE_CHECKING:  # the Docker side is imported when the bench runs
+    from harness.matrix.backend import DockerBackend
+    from harness.matrix.runner import MatrixRun, ResultCache
 
 NAME = "bench"
 HELP = "time the matrix cold/warm against plain sequential builds (reports ratios)"
@@ -55,7 +61,8 @@ def _fresh_cache() -> Iterator[Path]:
                 os.environ["FETCHMAIL_HARNESS_CACHE"] = old
 
 
-def _timed_matrix(cells: list[Cell], backend: Any, jobs: int, cache: Any, logs: Path) -> Any:
+def _timed_matrix(cells: list[Cell], backend: DockerBackend, jobs: int, cache: ResultCache,
+                  logs: Path) -> MatrixRun:
     from harness.matrix.runner import run_matrix
 
     t0 = time.monotonic()
@@ -64,7 +71,11 @@ def _timed_matrix(cells: list[Cell], backend: Any, jobs: int, cache: Any, logs: 
     return run
 
 
-def _baseline(backend: Any, groups: dict[str, list[Cell]]) -> float:
+def _daemon(result: CellResult) -> bool:
+    return isinstance(result.cell, Cell) and result.cell.daemon
+
+
+def _baseline(backend: DockerBackend, groups: dict[str, list[Cell]]) -> float:
     """Sequential plain builds of the same releases, one container of the same image."""
     from harness.build.builder import compat_flags
     from harness.build.container import Container
@@ -73,8 +84,7 @@ def _baseline(backend: Any, groups: dict[str, list[Cell]]) -> float:
     with Container(backend.client, backend.image(firsts[0].distro), network_mode="none") as box:
         trees = []
         for cell in firsts:
-            version = backend.source.resolve(cell.version)
-            tree = backend.source.worktree(version)
+            tree = backend.source.worktree(cell.version)
             dest = f"/plain/{cell.build_group}"
             box.put(tree, dest)
             trees.append((dest, compat_flags(tree)))
@@ -86,7 +96,7 @@ def _baseline(backend: Any, groups: dict[str, list[Cell]]) -> float:
             )
             code = box.run(script, workdir=dest, stream=lambda _text: None)
             if code != 0:
-                raise SystemExit(f"baseline build in {dest} failed with exit {code}")
+                raise BuildError(f"baseline build in {dest} failed with exit {code}")
         return time.monotonic() - t0
 
 
@@ -121,7 +131,7 @@ def run(args: argparse.Namespace) -> int:
         baseline = _baseline(backend, groups)
         print(f"plain sequential builds: {baseline:.1f}s", file=sys.stderr)
         durations = [r.duration for r in rerun.results if not r.cached]
-        one = [r.duration for r in rerun.results if not r.cached and "-daemon" not in r.cell]
+        one = [r.duration for r in rerun.results if not r.cached and not _daemon(r)]
 
     numbers = {
         "cells": len(cells),
@@ -136,7 +146,7 @@ def run(args: argparse.Namespace) -> int:
         "ratio_cells_only_vs_plain": round(rerun.duration / baseline, 3),
         "one_cell_median_s": round(statistics.median(one), 2) if one else None,
         "daemon_cell_median_s": round(statistics.median(
-            [r.duration for r in rerun.results if "-daemon" in r.cell] or [0.0]), 2),
+            [r.duration for r in rerun.results if _daemon(r)] or [0.0]), 2),
         "cell_durations_sum_s": round(sum(durations), 2),
         "outcomes": cold.counts(),
     }
@@ -145,4 +155,4 @@ def run(args: argparse.Namespace) -> int:
         print(f"{key:<{width}}  {value}")
     if args.json_out:
         args.json_out.write_text(json.dumps(numbers, indent=2) + "\n")
-    return 0 if cold.ok else 1
+    return cold.exit_code

@@ -11,16 +11,9 @@ import sys
 import time
 from pathlib import Path
 
-from harness.build import host
-from harness.build.builder import (
-    BuildResult,
-    BuildSpec,
-    build,
-    check_spec,
-    default_series,
-    export,
-    images,
-)
+from harness.build import host, images
+from harness.build.builder import BuildResult, BuildSpec, build, check_spec, default_series, export
+from harness.build.distros import DEFAULT_DISTRO, DISTROS, Distro, check_distro
 from harness.errors import ConfigError
 from harness.source.mirror import FetchmailSource, Source
 from harness.source.tarball import TarballSource
@@ -32,9 +25,9 @@ HELP = "build fetchmail VERSION (patched with its series) in a container and pri
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("version", nargs="?",
                         help="fetchmail version, e.g. 6.4.33, 6.5.0.beta7, next")
-    parser.add_argument("--distro", choices=sorted(images.DISTROS),
+    parser.add_argument("--distro", choices=sorted(DISTROS),
                         help="Debian suite to build for (default: this host's suite when it "
-                             f"is one of them, else {host.FALLBACK_DISTRO})")
+                             f"is one of them, else {DEFAULT_DISTRO})")
     group = parser.add_mutually_exclusive_group()
     group.add_argument("--series", help="patch series (default: from patches/series.toml)")
     group.add_argument("--no-series", action="store_true", help="build unpatched upstream")
@@ -67,10 +60,10 @@ def _echo(text: str) -> None:
     sys.stderr.write(text)
 
 
-def _distro(args: argparse.Namespace) -> str:
+def _distro(args: argparse.Namespace) -> Distro:
     if args.distro:
-        return str(args.distro)
-    distro, why = host.default_distro(images.DISTROS)
+        return check_distro(args.distro)
+    distro, why = host.default_distro(DISTROS)
     print(f"distro:  {distro} ({why}; --distro chooses)")
     return distro
 
@@ -117,9 +110,8 @@ def run(args: argparse.Namespace) -> int:
     if (args.deb or args.tarball) and args.sanitize:
         raise ConfigError("--deb and --tarball are for installing; a --sanitize build is for "
                           "testing: drop one of them")
-    distro = _distro(args)
-    spec = BuildSpec(str(version), distro, series, args.sanitize)
-    check_spec(spec, args.patches_dir)
+    spec = BuildSpec(version, _distro(args), series, args.sanitize)
+    check_spec(spec)
     if series is None and not args.no_series and not version.branch:
         raise ConfigError(
             f"no patch series covers fetchmail {version}, so it would build without OAuth.\n"
@@ -142,7 +134,7 @@ def run(args: argparse.Namespace) -> int:
         _package(result, args)
     if not args.deb:  # a raw binary (or tarball) runs on this host only with its libraries
         manifest = json.loads((result.dist_dir / "manifest.json").read_text())
-        suite, why = host.default_distro(images.DISTROS)
+        suite, why = host.default_distro(DISTROS)
         warning = host.libssl_warning(manifest, suite if why == host.HOST_SUITE else None)
         if warning:
             print(f"fetchmail-harness: {warning}", file=sys.stderr)

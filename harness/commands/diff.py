@@ -6,7 +6,7 @@ import argparse
 from pathlib import Path
 
 from harness import paths
-from harness.errors import ConfigError
+from harness.errors import EXIT_FAILED, ConfigError
 from harness.series.interdiff import compare_series, render
 from harness.series.table import TABLE_FILE, Series, load_series
 
@@ -39,4 +39,4 @@ def run(args: argparse.Namespace) -> int:
     diffs = compare_series(a, b)
     for line in render(a, b, diffs, args.stat):
         print(line)
-    return 0 if all(d.status == "identical" for d in diffs) else 1
+    return 0 if all(d.status == "identical" for d in diffs) else EXIT_FAILED

@@ -10,11 +10,12 @@ from pathlib import Path
 from typing import Any
 
 from harness import paths
-from harness.cell.model import DISTROS, PACKAGED
+from harness.build.distros import DISTROS, parse_distros
+from harness.cell.kinds import MatrixCell
+from harness.cell.model import PACKAGED, SANITIZERS
+from harness.cell.relay import relay_cells
 from harness.errors import ConfigError
-from harness.matrix.kinds import MatrixCell
 from harness.matrix.select import Selector, cells_for, group_by_build
-from harness.relay.cell import relay_cells
 
 NAME = "matrix"
 HELP = "list or run end-to-end matrix cells (builds shared, cells in parallel, results cached)"
@@ -55,11 +56,8 @@ def select_cells(args: argparse.Namespace) -> list[MatrixCell]:
     from harness.source.mirror import FetchmailSource
 
     selector = Selector.parse(args.select)
-    distros = [d for d in args.distros.split(",") if d]
-    unknown = [d for d in distros if d not in DISTROS]
-    if unknown:
-        raise ConfigError(f"unknown distro(s) {', '.join(unknown)} (one of {', '.join(DISTROS)})")
-    sanitizers = ("asan",) if args.with_asan or selector.mentions("asan") else ()
+    distros = parse_distros(args.distros)
+    sanitizers = SANITIZERS if args.with_asan or selector.mentions("asan") else ()
     packaged = args.with_deb or selector.mentions(PACKAGED)
     versions = FetchmailSource(args.upstream).versions()
     universe: list[MatrixCell] = [
@@ -141,4 +139,4 @@ def execute(cells: list[MatrixCell], args: argparse.Namespace) -> int:
         if not r.ok:
             print(f"  {r.summary()}", file=sys.stderr)
     print(f"reports: {', '.join(str(p) for p in written.values())}", file=sys.stderr)
-    return 0 if outcome.ok else 1
+    return outcome.exit_code

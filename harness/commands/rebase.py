@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from harness.cell.model import DISTROS
+from harness.build.distros import parse_distros
 from harness.errors import ConfigError
 from harness.maint import rebase
 
@@ -45,11 +45,7 @@ def run(args: argparse.Namespace) -> int:
         return rebase.resume(args.name, args.test)
     if args.abort:
         return rebase.abort(args.name)
-    distros = tuple(d for d in args.distros.split(",") if d)
-    unknown = [d for d in distros if d not in DISTROS]
-    if unknown or not distros:
-        raise ConfigError(f"unknown distro(s) {', '.join(unknown) or '(none)'} "
-                          f"(one of {', '.join(DISTROS)})")
+    distros = parse_distros(args.distros)
     opts = rebase.Options(test=args.test is not False, regenerate=args.regenerate,
                           distros=distros, patches_dir=args.patches_dir, upstream=args.upstream)
     if ".." in args.onto:

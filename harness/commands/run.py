@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import argparse
+import shutil
 import sys
 from pathlib import Path
 
 from harness import paths
-from harness.errors import CellFailure, HarnessError
-from harness.matrix.kinds import parse_cell
-from harness.relay.cell import RelayCell
+from harness.cell.kinds import parse_cell
+from harness.cell.relay import RelayCell
+from harness.cell.result import CellResult
 
 NAME = "run"
 HELP = ("run one matrix cell end to end, e.g. 6.4.33-oauth64-bookworm-imap-xoauth2-tls or "
@@ -27,34 +28,39 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    """The matrix runner on one cell, and a printer for its verdict."""
     from harness.matrix.backend import DockerBackend
-    from harness.matrix.runner import ResultCache, result_key
+    from harness.matrix.runner import ResultCache, run_matrix
 
     cell = parse_cell(args.cell)
     backend = DockerBackend(upstream=args.upstream, patches_dir=args.patches_dir,
                             plugin_upstream=args.plugin_upstream)
     backend.check_cell(cell)
-    cache = ResultCache()
-    key = result_key(cell, backend.build_key(cell))
-    result = None if args.no_cache else cache.get(key)
-    if result is None:
-        print(f"building {cell.build_group} ...", file=sys.stderr)
-        built = backend.build(cell)
-        log_path: Path = args.log or paths.cache_dir() / "cell-logs" / f"{cell.identifier}.log"
-        log_path.parent.mkdir(parents=True, exist_ok=True)
-        print(f"running {cell.identifier} (log: {log_path}) ...", file=sys.stderr)
-        try:
-            result = backend.run(cell, built, log_path)
-        except HarnessError as exc:
-            from harness.cell.result import CellResult
+    log_dir = paths.cache_dir() / "cell-logs"
 
-            result = CellResult(cell.identifier, "error", str(exc), log=str(log_path))
-        result.key, result.build_key, result.binary = key, built.key, str(built.binary)
-        result = cache.put(result)
+    def say(kind: str, name: str, _result: CellResult | None) -> None:
+        if kind == "build-start":
+            print(f"building {name} ...", file=sys.stderr)
+        elif kind == "cell-start":
+            print(f"running {name} (log: {log_dir / f'{name}.log'}) ...", file=sys.stderr)
+
+    outcome = run_matrix([cell], backend, jobs=1, log_dir=log_dir, on_event=say,
+                         cache=None if args.no_cache else ResultCache())
+    result = outcome.results[0]
+    if args.log and result.log:
+        args.log.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(result.log, args.log)
+        result.log = str(args.log)
+    _print(result)
+    return outcome.exit_code
+
+
+def _print(result: CellResult) -> None:
+    cell = result.cell
     for line in result.checks:
         print(f"  ok  {line}")
     cached = " (cached result)" if result.cached else ""
-    verdict = f"{result.outcome.upper()} {cell.identifier} in {result.duration:.1f}s{cached}"
+    verdict = f"{result.outcome.upper()} {cell} in {result.duration:.1f}s{cached}"
     if result.reason:
         verdict += f": {result.reason}"
     print(verdict)
@@ -68,8 +74,3 @@ def run(args: argparse.Namespace) -> int:
             what, how = "binary", f"{cell.version}{flag}"
         print(f"{what}: {result.binary}  (copy it out with `fetchmail-harness build {how} "
               f"--distro {cell.distro} --dist DIR`)")
-    if result.outcome == "fail":
-        return CellFailure.exit_code
-    if result.outcome == "error":
-        return HarnessError.exit_code
-    return 0

@@ -6,8 +6,9 @@ import argparse
 import logging
 
 from harness.build import images
+from harness.build.distros import DISTROS, check_distro
 from harness.build.engine import ensure_engine
-from harness.build.peers import ensure_test_peers
+from harness.build.peers import ensure_host_tools, ensure_test_peers
 from harness.errors import SourceError
 from harness.relay.image import ensure_relay_image
 from harness.relay.plugin import PluginSource
@@ -16,11 +17,12 @@ from harness.source.mirror import FetchmailSource, remember_upstream
 log = logging.getLogger(__name__)
 
 NAME = "setup"
-HELP = "make everything builds need: Docker engine, base/build/relay images (idempotent)"
+HELP = ("make everything builds need: host tools (GNU patch, git), Docker engine, "
+        "base/build/relay images (idempotent)")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--distro", action="append", choices=sorted(images.DISTROS),
+    parser.add_argument("--distro", action="append", choices=sorted(DISTROS),
                         help="only these distros (repeatable; default all)")
     parser.add_argument("--upstream", help="also mirror fetchmail from this git URL/path")
     parser.add_argument("--source", action="store_true",
@@ -37,12 +39,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    installed = ensure_host_tools()
+    print(f"host tools: {'installed ' + ' '.join(installed) if installed else 'present'}")
     if args.test_peers:
         installed = ensure_test_peers()
         print(f"test peers: {'installed ' + ' '.join(installed) if installed else 'present'}")
     client = ensure_engine()
     print(f"engine: Docker {client.version().get('Version', '?')} answers")
-    for distro in args.distro or list(images.DISTROS):
+    for distro in (check_distro(d) for d in args.distro or DISTROS):
         _, made = images.ensure_base(client, distro)
         print(f"{images.base_tag(distro)}: {'made with debootstrap' if made else 'present'}")
         image, built = images.ensure_build_image(client, distro)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from harness.errors import EXIT_FAILED
 from harness.series.gaps import find_gaps, superseded
 from harness.source.mirror import FetchmailSource
 
@@ -32,4 +33,4 @@ def run(args: argparse.Namespace) -> int:
     skipped = superseded(source.versions())
     if skipped:
         print(f"not counted (superseded pre-releases): {', '.join(map(str, skipped))}")
-    return 1 if gaps else 0
+    return EXIT_FAILED if gaps else 0

@@ -27,10 +27,13 @@ from typing import Any
 from filelock import FileLock
 
 from harness import paths
+from harness.atomic import atomic_copytree, atomic_write
+from harness.build.distros import Distro, parse_distros
 from harness.errors import CellFailure, ConfigError, HarnessError, PatchError
 from harness.maint.worktree import Conflict, MaintainerTree, numbering_of
 from harness.series.apply import ApplyReport
 from harness.series.gaps import check_apply, closest_series, current_releases, failure_reason
+from harness.series.names import SERIES_NAME_RULE, is_series_name
 from harness.series.table import (
     TABLE_FILE,
     Series,
@@ -39,14 +42,13 @@ from harness.series.table import (
     load_series,
     series_for,
 )
-from harness.series.table_edit import Range, TableDoc, atomic_write, map_release, series_file_text
+from harness.series.table_edit import Range, TableDoc, map_release, series_file_text
 from harness.source.mirror import FetchmailSource
 from harness.source.versions import Version
 
 STATE_FILE = "state.json"
 CLEAN, MERGED, CONFLICTED, RESOLVED, DROPPED = (
     "clean", "merged", "conflicted", "resolved", "dropped")
-_NAME = re.compile(r"^[a-z0-9][a-z0-9_.]*$")  # what a matrix cell accepts as a series name
 
 Say = Callable[[str], None]
 
@@ -133,7 +135,7 @@ def _pick_in_progress(name: str | None) -> str:
 
 def default_name(from_series: str, onto: Version) -> str:
     stem = re.sub(r"_\d+\.\d+\.\d+[a-z0-9.]*$", "", from_series)
-    return re.sub(r"[^a-z0-9_.]", "_", f"{stem}_{onto}".lower())  # cell identifiers split at -
+    return re.sub(r"[^a-z0-9_.]", "_", f"{stem}_{onto}".lower())  # oauth63-17 -> oauth63_17_…
 
 
 def _lock(name: str) -> FileLock:
@@ -148,7 +150,7 @@ def _lock(name: str) -> FileLock:
 class Options:
     test: bool = True
     regenerate: bool = False  # even if the old series still applies
-    distros: tuple[str, ...] = ("bookworm",)
+    distros: tuple[Distro, ...] = ("bookworm",)
     patches_dir: Path | None = None
     upstream: str | None = None
 
@@ -176,8 +178,8 @@ def start(onto: str, from_series: str | None, name: str | None, opts: Options,
          failure_reason(report)) + "; carrying it over with three-way merges")
 
     new = (name or default_name(series.name, target)).lower()
-    if not _NAME.match(new):
-        raise ConfigError(f"bad series name {new!r}: lowercase letters, digits, _ and . only "
+    if not is_series_name(new):
+        raise ConfigError(f"bad series name {new!r}: {SERIES_NAME_RULE} "
                           "(it becomes part of matrix cell identifiers)")
     if (patches_dir / new).exists():
         raise ConfigError(f"{patches_dir / new} already exists; choose another --name")
@@ -516,7 +518,8 @@ def _finish(state: RebaseState, tree: MaintainerTree, say: Say) -> int:
     doc = TableDoc(patches_dir / TABLE_FILE)
     changes = map_release(doc, state.name, target, 0, releases)
     atomic_write(staging / TABLE_FILE, doc.text())  # the cells see the table as it will be
-    _test(target, state.name, staging, state.test, tuple(state.distros), state.upstream, say)
+    _test(target, state.name, staging, state.test, parse_distros(",".join(state.distros)),
+          state.upstream, say)
     _install(staging / state.name, patches_dir / state.name)
     doc.save(_maps_to(target, state.name))
     (directory / STATE_FILE).unlink()
@@ -574,25 +577,19 @@ def _install(built: Path, dest: Path) -> None:
     if dest.exists():
         raise ConfigError(f"{dest} appeared meanwhile; not overwriting it. The regenerated "
                           f"series is in {built}")
-    tmp = dest.parent / f".{dest.name}.installing"
-    shutil.rmtree(tmp, ignore_errors=True)
-    shutil.copytree(built, tmp)
-    os.replace(tmp, dest)
+    atomic_copytree(built, dest)
 
 
 def _test(version: Version, series: str, patches_dir: Path, enabled: bool,
-          distros: tuple[str, ...], upstream: str | None, say: Say) -> None:
+          distros: tuple[Distro, ...], upstream: str | None, say: Say) -> None:
     """Build and run the end-to-end cells of `version` with `series`; CellFailure if any fail."""
     if not enabled:
         say("end-to-end cells: skipped (--no-test)")
         return
-    try:
-        from harness.matrix.backend import DockerBackend
-        from harness.matrix.runner import ResultCache, run_matrix
-        from harness.matrix.select import generate
-    except ImportError as exc:
-        say(f"end-to-end cells: skipped (the matrix runner is not available here: {exc})")
-        return
+    from harness.matrix.backend import DockerBackend  # the Docker side, only when testing
+    from harness.matrix.runner import ResultCache, run_matrix
+    from harness.matrix.select import generate
+
     cells = generate([version], lambda v: series, distros=distros)
     say(f"end-to-end cells: running {len(cells)} for {version} with {series} "
         f"({', '.join(distros)}) ...")

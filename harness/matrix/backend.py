@@ -1,56 +1,66 @@
-"""The matrix runner's real backend: fetchmail cells build fetchmail (harness.build) and run
-in the build image (a DISTRO+deb cell: in the base image with the build's .deb installed by
-apt); relay cells build the XOAUTH2 plugin (harness.relay.plugin) and run postfix in the
-relay image (harness.relay.run)."""
+"""The matrix runner's real backend: fetchmail cells build with harness.build and run in the
+build image (a DISTRO+deb cell: in the base image with the build's .deb installed by apt);
+relay cells build the XOAUTH2 plugin (harness.relay.plugin) and run postfix in the relay
+image (harness.relay.run)."""
 
 from __future__ import annotations
 
 import threading
 from pathlib import Path
-from typing import Any
+
+import docker
 
 from harness import paths
+from harness.build.builder import BuildPlan, BuildResult, build, default_series, plan_build
+from harness.build.distros import Distro
+from harness.build.engine import ensure_engine
+from harness.build.images import ensure_build_image
+from harness.cell.kinds import MatrixCell
 from harness.cell.model import Cell
+from harness.cell.relay import RelayCell
 from harness.cell.result import CellResult
 from harness.cell.run import run_cell
 from harness.errors import BuildError, ConfigError
-from harness.matrix.kinds import MatrixCell
-from harness.relay.cell import RelayCell
+from harness.relay.plugin import PluginBuild, PluginSource, build_plugin
+from harness.relay.plugin import build_key as plugin_key
+from harness.series.names import NATIVE_SERIES
+from harness.source.mirror import FetchmailSource
+
+Built = BuildResult | PluginBuild
 
 
 class DockerBackend:
-    """A harness.matrix.runner.Backend for both kinds of cell."""
+    """A harness.matrix.runner.Backend: harness.build.builder builds, harness.cell.run runs
+    (relay cells: harness.relay.plugin builds, harness.relay.run runs).
+
+    The plan of each build (its resolved inputs and key) is made once, by `build_key`, and
+    reused by `build`.
+    """
 
     def __init__(self, upstream: str | None = None, patches_dir: Path | None = None,
                  plugin_upstream: str | None = None) -> None:
-        from harness.relay.plugin import PluginSource
-        from harness.source.mirror import FetchmailSource
-
         self.source = FetchmailSource(upstream)
         self.plugin_source = PluginSource(plugin_upstream)
         self.patches_dir = patches_dir
-        self._client: Any = None
+        self._client: docker.DockerClient | None = None
         self._lock = threading.RLock()
-        self._images: dict[str, str] = {}
+        self._images: dict[Distro, str] = {}
+        self._plans: dict[str, BuildPlan] = {}
 
     @property
-    def client(self) -> Any:
+    def client(self) -> docker.DockerClient:
         with self._lock:
             if self._client is None:
-                from harness.build.engine import ensure_engine
-
                 self._client = ensure_engine()
             return self._client
 
     def check_cell(self, cell: MatrixCell) -> None:
         """ConfigError unless a fetchmail cell's version exists and its series is the table's
-        choice (a relay cell is checked by its parse)."""
-        from harness.build.builder import default_series
-
+        choice (a relay cell was checked by its parse)."""
         if isinstance(cell, RelayCell):
             return
-        version = self.source.resolve(cell.version)
-        expected = "native" if version.branch else default_series(version, self.patches_dir)
+        version = self.source.resolve(str(cell.version))
+        expected = NATIVE_SERIES if version.branch else default_series(version, self.patches_dir)
         if expected is None:
             raise ConfigError(f"fetchmail {cell.version} has no patch series (see "
                               "`fetchmail-harness versions`)")
@@ -59,43 +69,35 @@ class DockerBackend:
             raise ConfigError(f"fetchmail {cell.version} uses series {expected!r}, not "
                               f"{cell.series!r}: try {fixed}")
 
-    def spec(self, cell: Cell) -> Any:
-        from harness.build.builder import BuildSpec
-
-        return BuildSpec(version=cell.version, distro=cell.distro,
-                         series=None if cell.is_native else cell.series,
-                         sanitize=cell.sanitizer is not None)
+    def plan(self, cell: Cell) -> BuildPlan:
+        """The plan of the cell's build, made once per build group."""
+        with self._lock:
+            group = cell.build_group
+            if group not in self._plans:
+                self._plans[group] = plan_build(cell.build, source=self.source,
+                                                patches_dir=self.patches_dir)
+            return self._plans[group]
 
     def build_key(self, cell: MatrixCell) -> str:
-        """The build's key (source commit, series or plugin, image recipe), without building."""
-        from harness.build.builder import build_key
-
+        """The build's key (source commit, series content or plugin commit, image recipe),
+        without building."""
         if isinstance(cell, RelayCell):
-            from harness.relay.plugin import build_key as plugin_key
-
             return plugin_key(self.plugin_source.commit(), cell.distro)
-        return build_key(self.spec(cell), source=self.source, patches_dir=self.patches_dir)
+        return self.plan(cell).key
 
-    def build(self, cell: MatrixCell) -> Any:
-        from harness.build.builder import build
-
+    def build(self, cell: MatrixCell) -> Built:
         if isinstance(cell, RelayCell):
-            from harness.relay.plugin import build_plugin
-
             return build_plugin(cell.distro, source=self.plugin_source, client=self.client)
-        return build(self.spec(cell), source=self.source, patches_dir=self.patches_dir,
-                     client=self.client)
+        return build(self.plan(cell), client=self.client)
 
-    def image(self, distro: str) -> str:
-        from harness.build.images import ensure_build_image
-
+    def image(self, distro: Distro) -> str:
         with self._lock:
             if distro not in self._images:
                 image, _ = ensure_build_image(self.client, distro)
                 self._images[distro] = image.tag
             return self._images[distro]
 
-    def installed(self, cell: Cell, built: Any) -> str:
+    def installed(self, cell: Cell, built: BuildResult) -> str:
         """The image with the build's .deb installed by apt (made once per package)."""
         from harness.build.installed import installed_image
         from harness.build.package import package
@@ -103,18 +105,19 @@ class DockerBackend:
         made = package(Path(built.dist_dir), self.image(cell.distro), self.client)
         return installed_image(self.client, cell.distro, [made.deb])
 
-    def run(self, cell: MatrixCell, built: Any, log_path: Path) -> CellResult:
+    def run(self, cell: MatrixCell, built: Built, log_path: Path) -> CellResult:
         if isinstance(cell, RelayCell):
             from harness.relay.box import relay_box
             from harness.relay.run import run_relay_cell
 
+            assert isinstance(built, PluginBuild)
             with relay_box(self.client, built, paths.cache_dir()) as box:
-                return run_relay_cell(cell.identifier, cell.scenario, box, log_path)
+                return run_relay_cell(cell, box, log_path)
+        assert isinstance(built, BuildResult)
         if not cell.packaged:
-            return run_cell(cell, Path(built.binary), self.image(cell.distro), self.client,
-                            log_path)
+            return run_cell(cell, built.binary, self.image(cell.distro), self.client, log_path)
         try:
             image = self.installed(cell, built)
         except (BuildError, ConfigError) as exc:  # the package, not the infrastructure
-            return CellResult(cell.identifier, "fail", f"package: {exc}")
+            return CellResult(cell, "fail", f"package: {exc}")
         return run_cell(cell, None, image, self.client, log_path)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import time
 import xml.etree.ElementTree as ET
@@ -12,18 +11,13 @@ from pathlib import Path
 from typing import Any
 
 from harness import __version__
+from harness.atomic import atomic_write
+from harness.cell.kinds import MatrixCell, kind_of
+from harness.cell.relay import RelayCell
 from harness.cell.result import CellResult
-from harness.matrix.kinds import MatrixCell, kind_of, parse_cell
-from harness.relay.cell import RelayCell
 
 REPORT_SCHEMA = 1
 MARKS = {"pass": "✅", "fail": "❌", "error": "⚠️", "skip": "⏭️"}
-
-
-def _write(path: Path, text: str) -> None:
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(text, encoding="utf-8")
-    os.replace(tmp, path)
 
 
 def collect_logs(results: Sequence[CellResult], report_dir: Path) -> dict[str, str]:
@@ -33,10 +27,10 @@ def collect_logs(results: Sequence[CellResult], report_dir: Path) -> dict[str, s
     rel: dict[str, str] = {}
     for r in results:
         if r.log and Path(r.log).is_file():
-            dest = logs / f"{r.cell}.log"
+            dest = logs / f"{r.identifier}.log"
             if Path(r.log).resolve() != dest.resolve():
                 shutil.copyfile(r.log, dest)
-            rel[r.cell] = f"logs/{dest.name}"
+            rel[r.identifier] = f"logs/{dest.name}"
     return rel
 
 
@@ -50,9 +44,9 @@ def junit_xml(results: Sequence[CellResult], duration: float) -> str:
                           skipped=str(counts["skip"]), time=f"{duration:.3f}",
                           timestamp=time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime()))
     for r in results:
-        cell = parse_cell(r.cell)
-        case = ET.SubElement(suite, "testcase", classname=f"{kind_of(cell)}.{cell.build_group}",
-                             name=r.cell, time=f"{r.duration:.3f}")
+        case = ET.SubElement(suite, "testcase",
+                             classname=f"{kind_of(r.cell)}.{r.cell.build_group}",
+                             name=r.identifier, time=f"{r.duration:.3f}")
         if r.outcome == "fail":
             ET.SubElement(case, "failure", message=r.reason).text = r.reason
         elif r.outcome == "error":
@@ -74,10 +68,10 @@ def results_json(results: Sequence[CellResult], duration: float, logs: dict[str,
                  builds: dict[str, str]) -> dict[str, Any]:
     cells = []
     for r in results:
-        cell = parse_cell(r.cell)
+        cell = r.cell
         entry = r.to_json()
         entry.update(kind=kind_of(cell), distro=cell.distro, build_group=cell.build_group,
-                     log=logs.get(r.cell, r.log), **_fields(cell))
+                     log=logs.get(r.identifier, r.log), **_fields(cell))
         cells.append(entry)
     summary = {k: sum(r.outcome == k for r in results) for k in ("pass", "fail", "error", "skip")}
     return {
@@ -94,7 +88,7 @@ def results_json(results: Sequence[CellResult], duration: float, logs: dict[str,
 def _fields(cell: MatrixCell) -> dict[str, Any]:
     if isinstance(cell, RelayCell):
         return {"scenario": cell.scenario}
-    return {"version": cell.version, "series": cell.series, "sanitizer": cell.sanitizer,
+    return {"version": str(cell.version), "series": cell.series, "sanitizer": cell.sanitizer,
             "packaged": cell.packaged, "protocol": cell.protocol,
             "mechanism": cell.mechanism, "transport": cell.transport, "daemon": cell.daemon}
 
@@ -105,8 +99,8 @@ def _table(results: list[CellResult], logs: dict[str, str], head: str) -> list[s
     rows: dict[str, dict[str, CellResult]] = {}
     columns: list[str] = []
     for r in results:
-        group = parse_cell(r.cell).build_group
-        col = r.cell[len(group) + 1:]
+        group = r.cell.build_group
+        col = r.identifier[len(group) + 1:]
         if col not in columns:
             columns.append(col)
         rows.setdefault(group, {})[col] = r
@@ -121,7 +115,7 @@ def _table(results: list[CellResult], logs: dict[str, str], head: str) -> list[s
                 marks.append(" ")
                 continue
             mark = MARKS[found.outcome]
-            link = logs.get(found.cell)
+            link = logs.get(found.identifier)
             marks.append(f"[{mark}]({link})" if link else mark)
         lines.append(f"| {group} | " + " | ".join(marks) + " |")
     return lines
@@ -137,7 +131,7 @@ def markdown(results: Sequence[CellResult], logs: dict[str, str]) -> str:
         " · ".join(f"{MARKS[k]} {k}: {n}" for k, n in summary.items()),
     ]
     for kind, head in (("fetchmail", "build"), ("relay", "relay (postfix)")):
-        mine = [r for r in results if kind_of(parse_cell(r.cell)) == kind]
+        mine = [r for r in results if kind_of(r.cell) == kind]
         if mine:
             lines += ["", *_table(mine, logs, head)]
     problems = [r for r in results if r.outcome in ("fail", "error")]
@@ -145,8 +139,8 @@ def markdown(results: Sequence[CellResult], logs: dict[str, str]) -> str:
         lines += ["", "## Problems", ""]
         for r in problems:
             reason = r.reason.replace("\n", " ").replace("|", "\\|")
-            link = logs.get(r.cell)
-            name = f"[{r.cell}]({link})" if link else r.cell
+            link = logs.get(r.identifier)
+            name = f"[{r.identifier}]({link})" if link else r.identifier
             lines.append(f"- {MARKS[r.outcome]} {name}: {reason}")
     return "\n".join(lines) + "\n"
 
@@ -161,8 +155,8 @@ def write_reports(results: Sequence[CellResult], report_dir: Path, *, duration: 
         "json": report_dir / "results.json",
         "markdown": report_dir / "matrix.md",
     }
-    _write(out["junit"], junit_xml(results, duration))
+    atomic_write(out["junit"], junit_xml(results, duration))
     data = results_json(results, duration, logs, builds or {})
-    _write(out["json"], json.dumps(data, indent=2) + "\n")
-    _write(out["markdown"], markdown(results, logs))
+    atomic_write(out["json"], json.dumps(data, indent=2) + "\n")
+    atomic_write(out["markdown"], markdown(results, logs))
     return out

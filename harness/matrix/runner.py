@@ -9,9 +9,6 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import os
-import shutil
-import tempfile
 import time
 import traceback
 from collections.abc import Callable, Sequence
@@ -19,14 +16,15 @@ from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 
 from filelock import FileLock
 
 from harness import __version__, paths
+from harness.atomic import atomic_copy, atomic_write
+from harness.cell.kinds import MatrixCell
 from harness.cell.result import CellResult, Outcome
-from harness.errors import BuildError, HarnessError, PatchError
-from harness.matrix.kinds import MatrixCell
+from harness.errors import EXIT_FAILED, EXIT_OK, BuildError, HarnessError, PatchError
 from harness.matrix.select import group_by_build
 
 log = logging.getLogger(__name__)
@@ -104,19 +102,11 @@ class ResultCache:
         with self._lock:
             if result.log and Path(result.log).is_file():
                 log_dest = self.root / f"{result.key}.log"
-                _atomic_copy(Path(result.log), log_dest)
+                atomic_copy(Path(result.log), log_dest)
                 result.log = str(log_dest)
-            tmp = self._json(result.key).with_suffix(".tmp")
-            tmp.write_text(json.dumps(result.to_json(), indent=1, sort_keys=True))
-            os.replace(tmp, self._json(result.key))
+            atomic_write(self._json(result.key),
+                         json.dumps(result.to_json(), indent=1, sort_keys=True))
         return result
-
-
-def _atomic_copy(src: Path, dest: Path) -> None:
-    fd, tmp = tempfile.mkstemp(dir=dest.parent, prefix=".copy-")
-    os.close(fd)
-    shutil.copyfile(src, tmp)
-    os.replace(tmp, dest)
 
 
 # -- the runner -----------------------------------------------------------------------------
@@ -131,17 +121,23 @@ class Built(Protocol):
     @property
     def binary(self) -> Path: ...
 
+    @property
+    def cached(self) -> bool: ...
 
-class Backend(Protocol):
+
+B = TypeVar("B", bound=Built)
+
+
+class Backend(Protocol[B]):
     def build_key(self, cell: MatrixCell) -> str:
         """The build's content key, computed without building."""
         ...
 
-    def build(self, cell: MatrixCell) -> Built:
+    def build(self, cell: MatrixCell) -> B:
         """Build (or fetch from the build cache) the binary `cell` needs."""
         ...
 
-    def run(self, cell: MatrixCell, built: Built, log_path: Path) -> CellResult:
+    def run(self, cell: MatrixCell, built: B, log_path: Path) -> CellResult:
         """Run one cell end to end; infrastructure trouble may raise."""
         ...
 
@@ -159,6 +155,15 @@ class MatrixRun:
     def ok(self) -> bool:
         return all(r.ok for r in self.results)
 
+    @property
+    def exit_code(self) -> int:
+        """The exit-code policy for cells: EXIT_FAILED if any failed its checks, else the
+        harness error code if any could not run (infrastructure), else 0."""
+        outcomes = {r.outcome for r in self.results}
+        if "fail" in outcomes:
+            return EXIT_FAILED
+        return HarnessError.exit_code if "error" in outcomes else EXIT_OK
+
     def counts(self) -> dict[str, int]:
         out = {"pass": 0, "fail": 0, "error": 0, "skip": 0}
         for r in self.results:
@@ -168,7 +173,7 @@ class MatrixRun:
 
 def run_matrix(
     cells: Sequence[MatrixCell],
-    backend: Backend,
+    backend: Backend[B],
     *,
     jobs: int = 2,
     cache: ResultCache | None = None,
@@ -188,8 +193,8 @@ def run_matrix(
     keys: dict[str, str] = {}
 
     def finish(result: CellResult) -> None:
-        results[result.cell] = result
-        emit("cell-done", result.cell, result)
+        results[result.identifier] = result
+        emit("cell-done", result.identifier, result)
 
     groups = group_by_build(cells)
     pending_groups: dict[str, list[MatrixCell]] = {}
@@ -198,14 +203,14 @@ def run_matrix(
         if why:
             builds[group] = f"skip: {why}"
             for cell in members:
-                finish(CellResult(cell.identifier, "skip", why))
+                finish(CellResult(cell, "skip", why))
             continue
         try:
             build_key = backend.build_key(members[0])
         except Exception as exc:  # a bad source or series: that group errors, others run
             builds[group] = f"error: {exc}"
             for cell in members:
-                finish(CellResult(cell.identifier, "error", f"build key: {exc}"))
+                finish(CellResult(cell, "error", f"build key: {exc}"))
             continue
         todo = []
         for cell in members:
@@ -224,14 +229,14 @@ def run_matrix(
     with ThreadPoolExecutor(max_workers=max(1, jobs), thread_name_prefix="cell") as pool:
         futures: dict[Future[Any], tuple[str, Any]] = {}
 
-        def do_build(group: str, cell: MatrixCell) -> Built:
+        def do_build(group: str, cell: MatrixCell) -> B:
             emit("build-start", group, None)  # when a worker takes it, not when queued
             return backend.build(cell)
 
         def start_build(group: str, members: list[MatrixCell]) -> None:
             futures[pool.submit(do_build, group, members[0])] = ("build", (group, members))
 
-        def start_cell(cell: MatrixCell, built: Built) -> None:
+        def start_cell(cell: MatrixCell, built: B) -> None:
             # key the result by what was really built (inputs may change while we run)
             keys[cell.identifier] = result_key(cell, built.key)
             path = log_dir / f"{cell.identifier}.log"
@@ -240,7 +245,11 @@ def run_matrix(
         for group, members in pending_groups.items():
             start_build(group, members)
         while futures:
-            done, _ = wait(list(futures), return_when=FIRST_COMPLETED)
+            try:
+                done, _ = wait(list(futures), return_when=FIRST_COMPLETED)
+            except KeyboardInterrupt:  # start nothing more; what runs ends and cleans up
+                pool.shutdown(wait=False, cancel_futures=True)
+                raise
             for fut in done:
                 kind, payload = futures.pop(fut)
                 if kind == "build":
@@ -257,9 +266,9 @@ def run_matrix(
                         builds[group] = f"{outcome}: {exc}"
                         emit("build-done", group, None)
                         for cell in members:
-                            finish(CellResult(cell.identifier, outcome, reason))
+                            finish(CellResult(cell, outcome, reason))
                         continue
-                    builds[group] = "cached" if getattr(built, "cached", False) else "built"
+                    builds[group] = "cached" if built.cached else "built"
                     emit("build-done", group, None)
                     for cell in members:
                         start_cell(cell, built)
@@ -273,18 +282,18 @@ def run_matrix(
     return MatrixRun([results[c.identifier] for c in cells], time.monotonic() - started, builds)
 
 
-def _run_one(backend: Backend, cell: MatrixCell, built: Built, log_path: Path,
+def _run_one(backend: Backend[B], cell: MatrixCell, built: B, log_path: Path,
              emit: Event) -> CellResult:
     emit("cell-start", cell.identifier, None)
     t0 = time.monotonic()
     try:
         result = backend.run(cell, built, log_path)
     except HarnessError as exc:
-        result = CellResult(cell.identifier, "error", str(exc))
+        result = CellResult(cell, "error", str(exc))
     except Exception as exc:  # one crashed cell must not stop the matrix
         with log_path.open("a") as fh:
             fh.write("\n--- harness exception ---\n" + traceback.format_exc())
-        result = CellResult(cell.identifier, "error", f"{type(exc).__name__}: {exc}")
+        result = CellResult(cell, "error", f"{type(exc).__name__}: {exc}")
     if not result.duration:
         result.duration = time.monotonic() - t0
     if result.log is None and log_path.is_file():

@@ -9,17 +9,18 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TypeVar
 
+from harness.build.distros import DISTROS, Distro
+from harness.cell.kinds import MatrixCell
 from harness.cell.model import (
-    DISTROS,
     MECHANISMS,
     NATIVE_MECHANISMS,
-    NATIVE_SERIES,
     PROTOCOLS,
     TRANSPORTS,
     Cell,
+    Sanitizer,
 )
 from harness.errors import ConfigError
-from harness.matrix.kinds import MatrixCell
+from harness.series.names import NATIVE_SERIES
 from harness.source.versions import Version
 
 SeriesOf = Callable[[Version], str | None]
@@ -30,8 +31,8 @@ def generate(
     versions: Iterable[Version],
     series_of: SeriesOf,
     *,
-    distros: Sequence[str] = DISTROS,
-    sanitizers: Sequence[str] = (),
+    distros: Sequence[Distro] = DISTROS,
+    sanitizers: Sequence[Sanitizer] = (),
     packaged: bool = False,
     daemon: bool = True,
 ) -> list[Cell]:
@@ -42,7 +43,8 @@ def generate(
     protocol, and with `sanitizers` the same cells again on a sanitizer build, with
     `packaged` again from the build's installed .deb (DISTRO+deb).
     """
-    variants = [(None, False), *((s, False) for s in sanitizers)]
+    variants: list[tuple[Sanitizer | None, bool]] = [(None, False)]
+    variants += [(s, False) for s in sanitizers]
     if packaged:
         variants.append((None, True))
     cells: list[Cell] = []
@@ -57,12 +59,12 @@ def generate(
                     for mechanism in mechanisms:
                         for transport in TRANSPORTS:
                             cells.append(
-                                Cell(str(version), series, distro, protocol, mechanism,
+                                Cell(version, series, distro, protocol, mechanism,
                                      transport, sanitizer, packaged=deb)
                             )
                     if daemon:
                         cells.append(
-                            Cell(str(version), series, distro, protocol, mechanisms[-1],
+                            Cell(version, series, distro, protocol, mechanisms[-1],
                                  "tls", sanitizer, daemon=True, packaged=deb)
                         )
     return cells
@@ -164,8 +166,8 @@ def cells_for(
     versions: Iterable[Version],
     *,
     patches_dir: Path | None = None,
-    distros: Sequence[str] = DISTROS,
-    sanitizers: Sequence[str] = (),
+    distros: Sequence[Distro] = DISTROS,
+    sanitizers: Sequence[Sanitizer] = (),
     packaged: bool = False,
 ) -> list[Cell]:
     """The full matrix for `versions` under the project's series table."""

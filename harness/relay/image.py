@@ -8,14 +8,15 @@ from __future__ import annotations
 from typing import Any
 
 from harness.build import images
+from harness.build.distros import Distro
 
 DOCKERFILE = "Dockerfile.postfix"
 
 
-def recipe_hash(distro: str) -> str:
+def recipe_hash(distro: Distro) -> str:
     return images.dockerfile_hash(distro, DOCKERFILE)
 
 
-def ensure_relay_image(client: Any, distro: str) -> tuple[str, bool]:
+def ensure_relay_image(client: Any, distro: Distro) -> tuple[str, bool]:
     """The relay image for `distro`, built when missing: (tag, built_now)."""
     return images.ensure_image(client, distro, DOCKERFILE, "fmh-relay", recipe_hash(distro))

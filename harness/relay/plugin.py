@@ -26,6 +26,7 @@ from filelock import FileLock
 
 from harness import paths
 from harness.build.container import Container
+from harness.build.distros import Distro
 from harness.errors import BuildError, ConfigError
 from harness.relay import image
 from harness.source.gitmirror import GitMirror, git_reason
@@ -88,7 +89,7 @@ class PluginSource:
 
 @dataclass(frozen=True)
 class PluginBuild:
-    distro: str
+    distro: Distro
     commit: str
     upstream: str
     key: str
@@ -113,14 +114,14 @@ class PluginBuild:
         return f"cyrus-sasl-xoauth2-{self.commit[:12]}-{self.distro}"
 
 
-def build_key(commit: str, distro: str) -> str:
+def build_key(commit: str, distro: Distro) -> str:
     material = {"commit": commit, "image": image.recipe_hash(distro), "distro": distro,
                 "script": BUILD_SCRIPT_VERSION}
     return hashlib.sha256(json.dumps(material, sort_keys=True).encode()).hexdigest()
 
 
 def build_plugin(
-    distro: str,
+    distro: Distro,
     *,
     source: PluginSource | None = None,
     ref: str | None = None,

@@ -11,25 +11,27 @@ import tempfile
 import time
 from pathlib import Path
 
-from harness.cell.checks import CellLog, CheckFailed
+from harness.cell.checks import CheckFailed
+from harness.cell.log import CellLog
+from harness.cell.relay import RelayCell
 from harness.cell.result import CellResult
 from harness.relay.box import PostfixBox
 from harness.relay.scenarios import PLANS, Run, prepare
 from harness.relay.world import world
 
 
-def run_relay_cell(identifier: str, scenario: str, box: PostfixBox, log_path: Path) -> CellResult:
-    """Run `scenario` in the (running) relay `box`; pass/fail, or raise on infrastructure."""
+def run_relay_cell(cell: RelayCell, box: PostfixBox, log_path: Path) -> CellResult:
+    """Run `cell` in the (running) relay `box`; pass/fail, or raise on infrastructure."""
     started = time.monotonic()
-    plan = PLANS[scenario]
+    plan = PLANS[cell.scenario]
     clog = CellLog(log_path)
-    clog.section("cell", f"{identifier}\nplugin {box.plugin.plugin} ({box.plugin.commit})\n")
-    tmp = Path(tempfile.mkdtemp(prefix=f"{scenario}-", dir=box.shared))
+    clog.section("cell", f"{cell}\nplugin {box.plugin.plugin} ({box.plugin.commit})\n")
+    tmp = Path(tempfile.mkdtemp(prefix=f"{cell.scenario}-", dir=box.shared))
     checks: list[str] = []
     try:
         with world(tmp, list(plan.relays), list(plan.accounts),
                    token_bytes=plan.token_bytes) as w:
-            run = Run(identifier, w, box, clog, checks)
+            run = Run(cell.identifier, w, box, clog, checks)
             try:
                 prepare(run, plan)
                 plan.play(run)
@@ -39,11 +41,11 @@ def run_relay_cell(identifier: str, scenario: str, box: PostfixBox, log_path: Pa
                 clog.section("submission server transcripts", w.transcripts())
     except CheckFailed as exc:
         clog.section("verdict", f"FAIL: {exc}")
-        return CellResult(identifier, "fail", str(exc), time.monotonic() - started,
+        return CellResult(cell, "fail", str(exc), time.monotonic() - started,
                           str(log_path), checks=checks)
     except Exception as exc:
         clog.section("verdict", f"ERROR (infrastructure): {type(exc).__name__}: {exc}")
         raise
     clog.section("verdict", "PASS\n" + "\n".join(checks))
-    return CellResult(identifier, "pass", "", time.monotonic() - started, str(log_path),
+    return CellResult(cell, "pass", "", time.monotonic() - started, str(log_path),
                       checks=checks)

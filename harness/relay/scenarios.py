@@ -25,9 +25,10 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from harness.cell.checks import CellLog, CheckFailed
+from harness.cell.checks import CheckFailed
+from harness.cell.log import CellLog
+from harness.cell.relay import SCENARIOS
 from harness.relay.box import MYHOSTNAME, PostfixBox
-from harness.relay.cell import SCENARIOS
 from harness.relay.mail import difference, message, message_id
 from harness.relay.setup import postfix_setup
 from harness.relay.world import MAP_NAME, Account, Relay, World
@@ -313,7 +314,7 @@ PLANS: dict[str, Scenario] = {
 }
 
 
-assert tuple(PLANS) == SCENARIOS, "harness.relay.cell.SCENARIOS names the plans, in order"
+assert tuple(PLANS) == SCENARIOS, "harness.cell.relay.SCENARIOS names the plans, in order"
 
 
 def prepare(run: Run, scenario: Scenario) -> None:

@@ -8,13 +8,15 @@ checkout for a fraction of the cost, so every release can be checked in a few se
 from __future__ import annotations
 
 import io
-import subprocess
 import tarfile
 import tempfile
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
+import git
+
+from harness.archives import extract
 from harness.errors import SourceError
 from harness.series.apply import ApplyReport, apply_series
 from harness.series.interdiff import parse_patch
@@ -36,25 +38,23 @@ def touched_files(series: Series) -> list[str]:
 
 def _export_files(mirror: Path, ref: str, paths: list[str], dest: Path) -> None:
     """The given paths of `ref` (those that exist there) written under dest."""
-    listed = subprocess.run(
-        ["git", "--git-dir", str(mirror), "ls-tree", "-r", "--name-only", ref, "--", *paths],
-        capture_output=True, text=True,
-    )
-    if listed.returncode != 0:
-        raise SourceError(f"cannot list {ref} in {mirror}: {listed.stderr.strip()}")
-    present = listed.stdout.split("\n")
-    present = [p for p in present if p]
+    repo = git.Repo(mirror)
+    try:
+        listed = repo.git.ls_tree("-r", "--name-only", ref, "--", *paths)
+    except git.GitCommandError as exc:
+        raise SourceError(f"cannot list {ref} in {mirror}: {exc.stderr.strip()}") from exc
+    present = [p for p in listed.split("\n") if p]
     dest.mkdir(parents=True, exist_ok=True)
     if not present:
         return
-    archive = subprocess.run(
-        ["git", "--git-dir", str(mirror), "archive", "--format=tar", ref, "--", *present],
-        capture_output=True,
-    )
-    if archive.returncode != 0:
-        raise SourceError(f"cannot export {ref} from {mirror}: {archive.stderr.decode().strip()}")
-    with tarfile.open(fileobj=io.BytesIO(archive.stdout)) as tar:
-        tar.extractall(dest, filter="data")
+    archive = io.BytesIO()
+    try:
+        repo.archive(archive, ref, format="tar", path=present)
+    except git.GitCommandError as exc:
+        raise SourceError(f"cannot export {ref} from {mirror}: {exc.stderr.strip()}") from exc
+    archive.seek(0)
+    with tarfile.open(fileobj=archive) as tar:
+        extract(tar, dest)
 
 
 def check_apply(source: FetchmailSource, series: Series, version: Version,

@@ -11,6 +11,7 @@ from typing import Any
 
 from harness import paths
 from harness.errors import ConfigError
+from harness.series.names import is_series_name
 from harness.source.versions import Version
 
 TABLE_FILE = "series.toml"
@@ -90,7 +91,7 @@ def load_series(name: str, patches_dir: Path | None = None) -> Series:
     """patches/<name>/series.toml with its patch files; ConfigError if anything is off."""
     root = patches_dir or paths.PATCHES_DIR
     directory = root / name
-    if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._-]*", name) or not directory.is_dir():
+    if not is_series_name(name) or not directory.is_dir():
         known = ", ".join(available_series(root)) or "none"
         raise ConfigError(f"unknown patch series {name!r} in {root} (known: {known})")
     file = directory / TABLE_FILE

@@ -17,6 +17,7 @@ import git
 from filelock import FileLock
 
 from harness import paths
+from harness.atomic import atomic_write
 from harness.errors import ConfigError, SourceError
 from harness.source.gitmirror import GitMirror, git_reason
 from harness.source.versions import Version
@@ -49,10 +50,7 @@ def _remembered_file(cache: Path) -> Path:
 
 def remember_upstream(url: str, cache: Path | None = None) -> None:
     """Make `url` the upstream of later runs that name none (what `sources --upstream` does)."""
-    target = _remembered_file(cache or paths.cache_dir())
-    tmp = target.with_suffix(".tmp")
-    tmp.write_text(url + "\n")
-    os.replace(tmp, target)
+    atomic_write(_remembered_file(cache or paths.cache_dir()), url + "\n")
 
 
 def configured_upstream(explicit: str | None = None, cache: Path | None = None) -> str:

@@ -14,6 +14,7 @@ from pathlib import Path
 from filelock import FileLock
 
 from harness import paths
+from harness.archives import extract
 from harness.errors import ConfigError, SourceError
 from harness.source.mirror import source_dir
 from harness.source.versions import Version
@@ -78,7 +79,7 @@ class TarballSource:
                         f"got {digest}; nothing was extracted"
                     )
                 with tarfile.open(archive) as tar:
-                    tar.extractall(tmp / "x", filter="data")
+                    extract(tar, tmp / "x")
                 entries = list((tmp / "x").iterdir())
                 top = entries[0] if len(entries) == 1 and entries[0].is_dir() else tmp / "x"
                 os.replace(top, path)

@@ -15,11 +15,11 @@ from harness.build.builder import (
     BuildResult,
     BuildSpec,
     build,
-    build_key,
     compat_flags,
     diagnose,
     export,
     images,
+    plan_build,
 )
 from harness.cli import main
 from harness.errors import BuildError, PatchError
@@ -27,6 +27,7 @@ from harness.source.mirror import FetchmailSource
 from harness.source.versions import Version
 from tests.helpers.patchkit import format_patch, write_series, write_table
 
+V = Version.parse
 BANNER = 'printf(GT_("This is fetchmail release %s"), VERSION);'
 
 
@@ -49,7 +50,7 @@ def _series_editing(tree: Path, root: Path, name: str, old: str, new: str) -> Pa
 @pytest.fixture(scope="module")
 def plain(docker_engine: None, shared_source: FetchmailSource, session_cache: Path) -> BuildResult:
     """fetchmail 6.4.33 on bookworm, no series, built once per session."""
-    return build(BuildSpec("6.4.33", "bookworm"), source=shared_source, cache=session_cache)
+    return build(BuildSpec(V("6.4.33"), "bookworm"), source=shared_source, cache=session_cache)
 
 
 @pytest.mark.docker
@@ -58,7 +59,7 @@ def test_plain_build_exports_binary_log_version_and_manifest(
     plain: BuildResult, shared_source: FetchmailSource, session_cache: Path
 ) -> None:
     assert plain.dist_dir.parent == session_cache / "builds"
-    assert plain.dist_dir.name.startswith("6.4.33-bookworm-upstream-")
+    assert plain.dist_dir.name.startswith("6.4.33-upstream-bookworm-")
     assert os.access(plain.binary, os.X_OK) and plain.binary.read_bytes()[:4] == b"\x7fELF"
     assert "This is fetchmail release 6.4.33" in plain.version_output
     assert (plain.dist_dir / "version.txt").read_text() == plain.version_output
@@ -105,11 +106,11 @@ def test_second_build_is_served_from_the_cache_without_an_engine(
     again = build(plain.spec, source=shared_source, cache=session_cache,
                   client=_NoEngine())
     assert again.cached and not plain.cached
-    assert build_key(plain.spec, source=shared_source) == plain.key
+    assert plan_build(plain.spec, source=shared_source).key == plain.key
     assert (again.key, again.dist_dir, again.version_output) == (
         plain.key, plain.dist_dir, plain.version_output)
     copied = export(again, tmp_path / "dist")
-    assert copied == tmp_path / "dist" / "6.4.33-bookworm-upstream"
+    assert copied == tmp_path / "dist" / "6.4.33-upstream-bookworm"
     assert (copied / "fetchmail").read_bytes() == plain.binary.read_bytes()
     assert not (copied / "destdir").exists()  # the tree leaves as --tarball or --deb
 
@@ -126,8 +127,8 @@ def test_build_command_prints_where_the_binary_is(
             fetchmail_upstream, "--dist", str(dist)]
     assert main(args) == 0
     out = capsys.readouterr().out
-    assert "6.4.33-bookworm-upstream: cached" in out
-    assert f"binary:  {dist / '6.4.33-bookworm-upstream' / 'fetchmail'}" in out
+    assert "6.4.33-upstream-bookworm: cached" in out
+    assert f"binary:  {dist / '6.4.33-upstream-bookworm' / 'fetchmail'}" in out
     assert "This is fetchmail release 6.4.33" in out
     assert "distro:" not in out  # chosen, so not explained
 
@@ -186,11 +187,11 @@ def test_broken_series_is_a_patch_error_before_any_container(
     bad = format_patch("Does not apply", [("imap.c", "no\nsuch\nlines\n", "no\nsuch\ntext\n")])
     write_series(root, "broken", {"0001-bad.patch": bad})
     write_table(root, [("broken", "6.4.33", "6.4.33", 0)])
-    spec = BuildSpec("6.4.33", "bookworm", "broken")
+    spec = BuildSpec(V("6.4.33"), "bookworm", "broken")
     with pytest.raises(PatchError, match=r"failed  0001-bad.patch: imap.c: hunk #1") as info:
         build(spec, source=shared_source, cache=session_cache, patches_dir=root,
               client=_NoEngine())
-    assert not list((session_cache / "builds").glob("6.4.33-bookworm-broken-*"))
+    assert not list((session_cache / "builds").glob("6.4.33-broken-bookworm-*"))
     report = Path(str(info.value).split("kept: ", 1)[1].strip())
     assert report.name == "apply-report.txt" and "FAILED" in report.read_text()
 
@@ -203,7 +204,7 @@ def test_series_build_carries_the_patch_into_the_binary(
     tree = shared_source.worktree(Version.parse("6.4.33"))
     root = _series_editing(tree, tmp_path / "patches", "banner", BANNER,
                            BANNER.replace("fetchmail release", "fetchmail (fmh-test) release"))
-    result = build(BuildSpec("6.4.33", "bookworm", "banner"), source=shared_source,
+    result = build(BuildSpec(V("6.4.33"), "bookworm", "banner"), source=shared_source,
                    cache=session_cache, patches_dir=root)
     assert not result.cached and result.key != plain.key
     assert "This is fetchmail (fmh-test) release 6.4.33" in result.version_output
@@ -221,13 +222,13 @@ def test_compile_failure_is_a_build_error_with_log_and_last_lines(
     root = _series_editing(tree, tmp_path / "patches", "breaks", "int main(int argc, char **argv)",
                            "#error fmh-test-broken\nint main(int argc, char **argv)")
     with pytest.raises(BuildError, match="make failed") as info:
-        build(BuildSpec("6.4.33", "bookworm", "breaks"), source=shared_source,
+        build(BuildSpec(V("6.4.33"), "bookworm", "breaks"), source=shared_source,
               cache=session_cache, patches_dir=root)
     message = str(info.value)
     assert "fmh-test-broken" in message  # the last lines of the log
     log_path = Path(message.split("log: ", 1)[1].splitlines()[0])
     assert log_path.is_file() and "#error fmh-test-broken" in log_path.read_text()
-    assert not list((session_cache / "builds").glob("6.4.33-bookworm-breaks-*/manifest.json"))
+    assert not list((session_cache / "builds").glob("6.4.33-breaks-bookworm-*/manifest.json"))
 
 
 @pytest.mark.docker
@@ -236,7 +237,8 @@ def test_fetchmail_6_3_26_builds_or_says_precisely_why_not(
     docker_engine: None, shared_source: FetchmailSource, session_cache: Path
 ) -> None:
     try:
-        result = build(BuildSpec("6.3.26", "bookworm"), source=shared_source, cache=session_cache)
+        result = build(BuildSpec(V("6.3.26"), "bookworm"), source=shared_source,
+                       cache=session_cache)
     except BuildError as exc:
         assert "predates the OpenSSL 1.1 API" in str(exc)
     else:
@@ -253,9 +255,9 @@ def test_fetchmail_6_3_26_builds_or_says_precisely_why_not(
 def test_sanitized_build_links_asan_and_ubsan(
     plain: BuildResult, shared_source: FetchmailSource, session_cache: Path
 ) -> None:
-    result = build(BuildSpec("6.4.33", "bookworm", sanitize=True), source=shared_source,
+    result = build(BuildSpec(V("6.4.33"), "bookworm", sanitize=True), source=shared_source,
                    cache=session_cache)
-    assert result.key != plain.key and result.spec.identifier == "6.4.33-bookworm-upstream-san"
+    assert result.key != plain.key and result.spec.identifier == "6.4.33-upstream-bookworm+asan"
     binary = result.binary.read_bytes()
     assert b"__asan_init" in binary and b"__ubsan_handle" in binary
     assert "This is fetchmail release 6.4.33" in result.version_output

@@ -11,7 +11,7 @@ import pytest
 from harness.build import images
 from harness.build.container import CommandFailed, Container
 from harness.build.engine import ensure_engine
-from harness.errors import EngineError
+from harness.errors import EngineError, HarnessError
 
 pytestmark = pytest.mark.docker
 
@@ -39,7 +39,7 @@ def test_exit_codes_are_recovered(client: docker.DockerClient, image: str) -> No
         with pytest.raises(CommandFailed, match="exited with status 3") as info:
             box.check("echo partial; exit 3")
         assert info.value.returncode == 3 and info.value.output == "partial\n"
-        assert info.value.exit_code == 1  # a HarnessError like any other
+        assert info.value.exit_code == HarnessError.exit_code  # a HarnessError like any other
 
 
 def test_output_streams_in_order_with_env_workdir_and_user(

@@ -8,9 +8,10 @@ from typing import Any
 
 import pytest
 
+from harness.build.distros import Distro
 from harness.build.host import default_distro, libssl_warning, openssl_number, os_release
 
-SUPPORTED = {"bullseye", "bookworm", "trixie"}
+SUPPORTED: tuple[Distro, ...] = ("bullseye", "bookworm", "trixie")
 
 
 def _os_release(tmp_path: Path, text: str) -> Path:

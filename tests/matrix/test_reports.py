@@ -7,21 +7,25 @@ import json
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
+from harness.cell.model import Cell
 from harness.cell.result import CellResult
 from harness.matrix.progress import Progress
 from harness.matrix.reports import write_reports
+
+C1 = Cell.parse("6.4.33-oauth64-bookworm-imap-xoauth2-tls")
 
 
 def _results(tmp_path: Path) -> list[CellResult]:
     log = tmp_path / "a.log"
     log.write_text("fetchmail -vv output\n")
     return [
-        CellResult("6.4.33-oauth64-bookworm-imap-xoauth2-tls", "pass", duration=1.5,
+        CellResult(Cell.parse("6.4.33-oauth64-bookworm-imap-xoauth2-tls"), "pass", duration=1.5,
                    log=str(log), checks=["3 messages byte-exact"]),
-        CellResult("6.4.33-oauth64-bookworm-pop3-xoauth2-tls", "fail",
+        CellResult(Cell.parse("6.4.33-oauth64-bookworm-pop3-xoauth2-tls"), "fail",
                    "message 2 differs | body", duration=2.0),
-        CellResult("next-native-bookworm-imap-oauthbearer-tls", "error", "docker went away"),
-        CellResult("next-native-bookworm-imap-oauthbearer-tls-daemon", "skip", "n/a",
+        CellResult(Cell.parse("next-native-bookworm-imap-oauthbearer-tls"), "error",
+                   "docker went away"),
+        CellResult(Cell.parse("next-native-bookworm-imap-oauthbearer-tls-daemon"), "skip", "n/a",
                    cached=True),
     ]
 
@@ -35,7 +39,7 @@ def test_junit_parses_back(tmp_path: Path) -> None:
     assert (suite.get("tests"), suite.get("failures"), suite.get("errors"),
             suite.get("skipped")) == ("4", "1", "1", "1")
     cases = {c.get("name"): c for c in suite.iter("testcase")}
-    assert set(cases) == {r.cell for r in _results(tmp_path)}
+    assert set(cases) == {r.identifier for r in _results(tmp_path)}
     passed = cases["6.4.33-oauth64-bookworm-imap-xoauth2-tls"]
     assert passed.get("classname") == "fetchmail.6.4.33-oauth64-bookworm"
     assert list(passed) == [passed.find("system-out")]
@@ -85,7 +89,8 @@ def test_progress_plain_lines() -> None:
     progress("build-start", "next-native-bookworm", None)
     progress("cell-start", "next-native-bookworm-imap-oauthbearer-tls", None)
     progress("cell-done", "next-native-bookworm-imap-oauthbearer-tls",
-             CellResult("next-native-bookworm-imap-oauthbearer-tls", "fail", "bad", 1.0))
+             CellResult(Cell.parse("next-native-bookworm-imap-oauthbearer-tls"), "fail", "bad",
+                        1.0))
     progress.close()
     lines = out.getvalue().splitlines()
     assert lines[0] == "[0/2] building next-native-bookworm"
@@ -96,14 +101,14 @@ def test_progress_plain_lines() -> None:
 def test_progress_live_block_is_redrawn_and_cleared() -> None:
     out = io.StringIO()
     progress = Progress(1, stream=out, live=True)
-    progress("cell-start", "c1", None)
-    assert "⏳ c1" in out.getvalue()
-    progress("cell-done", "c1", CellResult("c1", "pass"))
+    progress("cell-start", C1.identifier, None)
+    assert f"⏳ {C1}" in out.getvalue()
+    progress("cell-done", C1.identifier, CellResult(C1, "pass"))
     progress.close()
-    assert "\x1b[" in out.getvalue() and "✅ pass  c1" in out.getvalue()
+    assert "\x1b[" in out.getvalue() and f"✅ pass  {C1}" in out.getvalue()
 
 
 def test_summary_line_names_the_log_only_when_there_is_one() -> None:
-    assert CellResult("c", "fail", "build failed").summary() == "FAIL c: build failed"
-    assert CellResult("c", "error", "boom", log="/l/c.log").summary() == \
-        "ERROR c: boom  [log: /l/c.log]"
+    assert CellResult(C1, "fail", "build failed").summary() == f"FAIL {C1}: build failed"
+    assert CellResult(C1, "error", "boom", log="/l/c.log").summary() == \
+        f"ERROR {C1}: boom  [log: /l/c.log]"

@@ -7,7 +7,12 @@ check the runner's own logic (grouping, sharing, caching, error handling) withou
 from __future__ import annotations
 
 import json
+import os
+import signal
 import threading
+import time
+from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -16,6 +21,7 @@ import pytest
 from harness.cell.model import Cell
 from harness.cell.result import CellResult
 from harness.errors import BuildError, EngineError
+from harness.matrix import runner
 from harness.matrix.runner import ResultCache, harness_hash, result_key, run_matrix
 from harness.matrix.select import generate
 from harness.source.versions import Version
@@ -56,7 +62,7 @@ class RecordingBackend:
         if outcome == "crash":
             raise RuntimeError("harness bug")
         reason = "" if outcome == "pass" else f"{outcome} on purpose"
-        return CellResult(cell.identifier, outcome, reason, checks=["checked"])  # type: ignore[arg-type]
+        return CellResult(cell, outcome, reason, checks=["checked"])  # type: ignore[arg-type]
 
 
 def _table(version: Version) -> str | None:
@@ -73,17 +79,17 @@ def test_builds_are_shared_per_group(tmp_path: Path) -> None:
     assert sorted(backend.builds) == ["6.4.32-oauth64-bookworm", "6.4.33-oauth64-bookworm",
                                       "next-native-bookworm"]
     assert sorted(backend.runs) == sorted(c.identifier for c in CELLS)
-    assert [r.cell for r in run.results] == [c.identifier for c in CELLS]  # input order kept
+    assert [r.cell for r in run.results] == CELLS  # input order kept
     assert run.ok and run.counts()["pass"] == len(CELLS)
-    assert all(Path(r.log or "").read_text() == f"log of {r.cell}\n" for r in run.results)
-    assert all(r.binary == f"/bin/{Cell.parse(r.cell).build_group}" for r in run.results)
+    assert all(Path(r.log or "").read_text() == f"log of {r.identifier}\n" for r in run.results)
+    assert all(r.binary == f"/bin/{r.cell.build_group}" for r in run.results)
 
 
 def test_build_failure_fails_its_cells_only(tmp_path: Path) -> None:
     backend = RecordingBackend(failing_groups={"6.4.32-oauth64-bookworm"})
     run = run_matrix(CELLS, backend, jobs=2, cache=None, log_dir=tmp_path)
     bad = [r for r in run.results if r.outcome == "fail"]
-    assert {Cell.parse(r.cell).build_group for r in bad} == {"6.4.32-oauth64-bookworm"}
+    assert {r.cell.build_group for r in bad} == {"6.4.32-oauth64-bookworm"}
     assert all("make failed" in r.reason for r in bad)
     assert not any(i.startswith("6.4.32") for i in backend.runs)
     assert not run.ok
@@ -97,7 +103,7 @@ def test_a_release_that_cannot_build_on_a_distro_is_skipped_unbuilt(tmp_path: Pa
     backend = RecordingBackend()
     run = run_matrix(cells, backend, jobs=2, cache=None, log_dir=tmp_path)
     skipped = [r for r in run.results if r.outcome == "skip"]
-    assert {Cell.parse(r.cell).version for r in skipped} == {"next"}
+    assert {str(r.cell.version) for r in skipped} == {"next"}
     assert all("Autoconf 2.71" in r.reason for r in skipped)
     assert backend.builds == ["6.4.33-oauth64-bullseye"]  # next was not even tried
     assert run.ok and run.builds["next-native-bullseye"].startswith("skip")
@@ -117,7 +123,7 @@ def test_crashing_cell_is_an_error_not_a_crash(tmp_path: Path) -> None:
     victim = CELLS[0].identifier
     backend = RecordingBackend(verdicts={victim: "crash"})
     run = run_matrix(CELLS, backend, jobs=2, cache=None, log_dir=tmp_path)
-    by_id = {r.cell: r for r in run.results}
+    by_id = {r.identifier: r for r in run.results}
     assert by_id[victim].outcome == "error" and "harness bug" in by_id[victim].reason
     assert "Traceback" in Path(by_id[victim].log or "").read_text()
     assert sum(r.outcome == "pass" for r in run.results) == len(CELLS) - 1
@@ -136,13 +142,13 @@ def test_result_cache_hit_and_miss_on_input_change(tmp_path: Path) -> None:
     assert second.runs == [] and second.builds == []
     assert all(r.cached for r in run2.results)
     assert [r.outcome for r in run2.results] == [r.outcome for r in run1.results]
-    assert all(Path(r.log or "").read_text() == f"log of {r.cell}\n" for r in run2.results)
+    assert all(Path(r.log or "").read_text() == f"log of {r.identifier}\n" for r in run2.results)
 
     # one build's inputs change (new source commit / series / image): only its cells rerun
     third = RecordingBackend(build_keys={"next-native-bookworm": "key-changed"})
     run_matrix(CELLS, third, cache=cache, log_dir=tmp_path / "l3")
     assert third.builds == ["next-native-bookworm"]
-    assert sorted(third.runs) == sorted(c.identifier for c in CELLS if c.version == "next")
+    assert sorted(third.runs) == sorted(c.identifier for c in CELLS if c.version.branch)
 
 
 def test_errors_are_not_cached(tmp_path: Path) -> None:
@@ -170,7 +176,7 @@ def test_corrupt_cache_entry_is_a_miss(tmp_path: Path) -> None:
     key = result_key(CELLS[0], "b", "h")
     (tmp_path / f"{key}.json").write_text("{not json")
     assert cache.get(key) is None
-    stored = cache.put(CellResult(CELLS[0].identifier, "pass", key=key))
+    stored = cache.put(CellResult(CELLS[0], "pass", key=key))
     assert json.loads((tmp_path / f"{key}.json").read_text())["outcome"] == "pass"
     hit = cache.get(key)
     assert hit is not None and hit.cached and hit.outcome == stored.outcome
@@ -181,3 +187,49 @@ def test_job_counts(tmp_path: Path, jobs: int) -> None:
     backend = RecordingBackend()
     run = run_matrix(CELLS, backend, jobs=jobs, cache=None, log_dir=tmp_path)
     assert run.ok and len(backend.runs) == len(CELLS)
+
+
+def test_exit_code_policy(tmp_path: Path) -> None:
+    """0 all passed (skips included), 1 any cell failed, 7 none failed but some could not run."""
+    from harness.errors import HarnessError
+
+    passed = run_matrix(CELLS, RecordingBackend(), cache=None, log_dir=tmp_path / "a")
+    assert passed.exit_code == 0
+    errored = RecordingBackend(verdicts={CELLS[0].identifier: "crash"})
+    assert run_matrix(CELLS, errored, cache=None, log_dir=tmp_path / "b").exit_code == 7
+    assert HarnessError.exit_code == 7
+    both = RecordingBackend(verdicts={CELLS[0].identifier: "crash", CELLS[1].identifier: "fail"})
+    assert run_matrix(CELLS, both, cache=None, log_dir=tmp_path / "c").exit_code == 1
+
+
+
+
+def test_ctrl_c_starts_nothing_more(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A real SIGINT while a cell runs: what is queued is dropped, the interrupt goes on up
+    (the CLI turns it into exit 130)."""
+    submitted: list[Future[object]] = []
+
+    class Pool(ThreadPoolExecutor):
+        def submit(self, fn: Callable[..., object], /, *args: object,
+                   **kwargs: object) -> Future[object]:
+            future = super().submit(fn, *args, **kwargs)
+            submitted.append(future)
+            return future
+
+    class Interrupting(RecordingBackend):
+        def run(self, cell: Cell, built: FakeBuilt, log_path: Path) -> CellResult:
+            if not self.runs:  # the main thread waits for this cell; the rest is queued
+                queued = [f for f in submitted if not f.running() and not f.done()]
+                os.kill(os.getpid(), signal.SIGINT)
+                for _ in range(6000):  # a deadline, not a timing: until the queue is dropped
+                    if all(f.cancelled() for f in queued):
+                        break
+                    time.sleep(0.01)
+            return super().run(cell, built, log_path)
+
+    monkeypatch.setattr(runner, "ThreadPoolExecutor", Pool)
+    backend = Interrupting()
+    with pytest.raises(KeyboardInterrupt):
+        run_matrix(CELLS, backend, jobs=1, cache=None, log_dir=tmp_path)
+    assert len(backend.runs) == 1
+    assert any(f.cancelled() for f in submitted)

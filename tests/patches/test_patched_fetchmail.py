@@ -1,8 +1,10 @@
 """End to end: fetchmail 6.4.33 + oauth64 logs in with bearer tokens and survives hostile servers.
 
-Every test runs twice: against a native build, and against the harness's ASan+UBSan container
-build (any sanitizer report fails the test).  Slow: one build of each per session.  The version
-x distro matrix is the harness's job; this checks the patches themselves against the mock server.
+Every test runs twice: with the harness's plain container build and with its ASan+UBSan build
+(any sanitizer report fails the test). Each binary runs in a container of the image it was built
+in, with the host's network (as matrix cells run): it never depends on the host's libraries or
+build tools. Slow: one build of each per session. The version x distro matrix is the harness's
+job; this checks the patches themselves against the mock server.
 """
 
 from __future__ import annotations
@@ -10,13 +12,14 @@ from __future__ import annotations
 import base64
 import os
 import secrets
-import shutil
 import subprocess
-import tarfile
 import threading
 import time
+import uuid
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -24,85 +27,100 @@ from harness.mockserver.controller import MailServerController
 from harness.mockserver.mailbox import Mailbox
 from harness.mockserver.tls import TestCA
 from harness.mockserver.validators import InMemoryValidator
-from harness.series.table import load_series
-from tests.helpers.skips import skip_loudly
+from tests.helpers.skips import FETCHMAIL_UPSTREAM, docker_available, skip_loudly
 
-pytestmark = [pytest.mark.slow, pytest.mark.fetchmail_source]
+pytestmark = [pytest.mark.slow, pytest.mark.fetchmail_source, pytest.mark.docker]
 
 USER = "user@example.org"
-BUILD_TOOLS = ("autoreconf", "autopoint", "flex", "bison", "make", "gcc", "pkg-config", "patch")
 MESSAGES = [
     f"From: a@example.org\r\nSubject: test {i}\r\n\r\nbody {i}\r\n".encode() for i in (1, 2)
 ]
 
 
-@pytest.fixture(scope="session", params=["native", "asan"])
-def patched_fetchmail(
-    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory, session_cache: Path
-) -> Path:
-    """native: $FETCHMAIL_PATCHED_BINARY, else 6.4.33 + oauth64 built here;
-    asan: the harness's sanitizer build of 6.4.33 + oauth64 (bookworm container)."""
-    if request.param == "asan":
-        return _build_sanitized(session_cache)
+@dataclass(frozen=True)
+class Fetchmail:
+    """A built fetchmail and how to start it.
+
+    `image` set: inside a throwaway container of that image, host network, the caller's uid, with
+    the binary and the given directories mounted at their own paths. `image` None: on the host
+    (a prebuilt $FETCHMAIL_PATCHED_BINARY). Either way with a private FETCHMAILHOME and
+    --pidfile, so a fetchmail daemon of the machine's own is never seen nor signalled.
+    """
+
+    binary: Path
+    image: str | None = None
+    mounts: tuple[Path, ...] = ()
+
+    def argv(self, home: Path, args: tuple[str, ...], name: str) -> list[str]:
+        fetchmail = [str(self.binary), "--pidfile", str(home / "fetchmail.pid"), *args]
+        if self.image is None:
+            return fetchmail
+        volumes = [self.binary.parent, home, *self.mounts]
+        docker = ["docker", "run", "--rm", "-i", "--init", "--name", name, "--network", "host",
+                  "--user", f"{os.getuid()}:{os.getgid()}", "-w", str(home),
+                  "-v", "/etc/passwd:/etc/passwd:ro", "-v", "/etc/group:/etc/group:ro"]
+        for path in dict.fromkeys(volumes):
+            docker += ["-v", f"{path}:{path}"]
+        for key, value in _env(home).items():
+            docker += ["-e", f"{key}={value}"]
+        return [*docker, self.image, *fetchmail]
+
+    def run(self, home: Path, *args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
+        name = f"fmh-test-{uuid.uuid4().hex[:12]}"
+        try:
+            return subprocess.run(self.argv(home, args, name), capture_output=True, text=True,
+                                  env=dict(os.environ, **_env(home)), timeout=timeout)
+        finally:
+            self.remove(name)
+
+    def popen(self, home: Path, *args: str, **kwargs: Any) -> tuple[subprocess.Popen[str], str]:
+        name = f"fmh-test-{uuid.uuid4().hex[:12]}"
+        return subprocess.Popen(self.argv(home, args, name), text=True,
+                                env=dict(os.environ, **_env(home)), **kwargs), name
+
+    def remove(self, name: str) -> None:
+        """Make sure the container is gone (a timed-out or killed client leaves it running)."""
+        if self.image is not None:
+            subprocess.run(["docker", "rm", "-f", name], capture_output=True, check=False)
+
+
+def _env(home: Path) -> dict[str, str]:
+    return {"HOME": str(home), "FETCHMAILHOME": str(home), "ASAN_OPTIONS": "detect_leaks=0"}
+
+
+@pytest.fixture(scope="session", params=["plain", "asan"])
+def patched_fetchmail(request: pytest.FixtureRequest, session_cache: Path,
+                      ca: TestCA) -> Fetchmail:
+    """6.4.33 + oauth64 built by the harness on bookworm (plain, or ASan+UBSan), run in its
+    build image; "plain" may be replaced by a prebuilt host binary: $FETCHMAIL_PATCHED_BINARY."""
     prebuilt = os.environ.get("FETCHMAIL_PATCHED_BINARY")
-    if prebuilt:
-        return Path(prebuilt)
-    return _build_patched(tmp_path_factory)
+    if request.param == "plain" and prebuilt:
+        return Fetchmail(Path(prebuilt))
+    return _container_build(session_cache, sanitize=request.param == "asan", ca=ca)
 
 
-def _build_sanitized(cache: Path) -> Path:
+def _container_build(cache: Path, *, sanitize: bool, ca: TestCA) -> Fetchmail:
     from harness.build.builder import BuildSpec, build
+    from harness.build.engine import ensure_engine
+    from harness.build.images import ensure_build_image
     from harness.source.mirror import FetchmailSource
-    from tests.helpers.skips import FETCHMAIL_UPSTREAM, docker_available
+    from harness.source.versions import Version
 
     if FETCHMAIL_UPSTREAM is None:
-        skip_loudly("no fetchmail source for the sanitizer build (see tests/conftest.py)")
+        skip_loudly("no fetchmail source for the build (see tests/helpers/skips.py)")
     if not docker_available():
-        skip_loudly("no Docker engine for the sanitizer build (run `fetchmail-harness setup`)")
+        skip_loudly("no Docker engine for the build (run `fetchmail-harness setup`)")
     source = FetchmailSource(str(FETCHMAIL_UPSTREAM), cache=cache)
-    result = build(BuildSpec("6.4.33", "bookworm", "oauth64", sanitize=True), source=source,
-                   cache=cache)
-    probe = subprocess.run([str(result.binary), "--version"], capture_output=True, text=True,
-                           env=dict(os.environ, ASAN_OPTIONS="detect_leaks=0"))
-    if "This is fetchmail release 6.4.33" not in probe.stdout:
-        skip_loudly(f"the bookworm sanitizer build does not run on this host: {probe.stderr}")
-    return result.binary
+    spec = BuildSpec(Version.parse("6.4.33"), "bookworm", "oauth64", sanitize=sanitize)
+    result = build(spec, source=source, cache=cache)
+    image, _ = ensure_build_image(ensure_engine(), spec.distro)
+    fetchmail = Fetchmail(result.binary, image.tag, (ca.directory,))
+    probe = fetchmail.run(cache, "--version")
+    assert "This is fetchmail release 6.4.33" in probe.stdout, probe.stdout + probe.stderr
+    return fetchmail
 
 
-def _build_patched(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    from tests.helpers.skips import FETCHMAIL_UPSTREAM
-
-    if FETCHMAIL_UPSTREAM is None:
-        skip_loudly("no fetchmail source: set FETCHMAIL_UPSTREAM (see tests/conftest.py)")
-    fetchmail_upstream = str(FETCHMAIL_UPSTREAM)
-    missing = [t for t in BUILD_TOOLS if shutil.which(t) is None]
-    if missing or not Path("/usr/include/openssl/ssl.h").exists():
-        skip_loudly(f"cannot build fetchmail here: missing {missing or ['libssl-dev']}")
-    root = tmp_path_factory.mktemp("fetchmail-6.4.33")
-    clone = root / "fetchmail.git"
-    subprocess.run(["git", "clone", "--quiet", "--bare", fetchmail_upstream, str(clone)],
-                   check=True, capture_output=True)
-    archive = subprocess.run(
-        ["git", "--git-dir", str(clone), "archive", "RELEASE_6-4-33"],
-        check=True, capture_output=True,
-    ).stdout
-    tar_path = root / "src.tar"
-    tar_path.write_bytes(archive)
-    with tarfile.open(tar_path) as tar:
-        tar.extractall(root / "src", filter="data")
-    src = root / "src"
-    for patch in load_series("oauth64").patches:
-        subprocess.run(["patch", "-p1", "-F0", "--batch", "-s", "-d", str(src), "-i",
-                        str(patch.path)], check=True)
-    log = root / "build.log"
-    with log.open("wb") as out:
-        for cmd in (["./autogen.sh"], ["./configure", "--with-ssl"], ["make", "-j2"]):
-            if subprocess.run(cmd, cwd=src, stdout=out, stderr=subprocess.STDOUT).returncode:
-                pytest.fail(f"{' '.join(cmd)} failed:\n{log.read_text(errors='replace')[-3000:]}")
-    return src / "fetchmail"
-
-
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def ca() -> Iterator[TestCA]:
     the_ca = TestCA()
     yield the_ca
@@ -132,12 +150,6 @@ def _rcfile(tmp: Path, ca: TestCA, protocol: str, tls: str, port: int, mech: str
     return rc
 
 
-def _run(fetchmail: Path, tmp: Path, rc: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    env = dict(os.environ, HOME=str(tmp), FETCHMAILHOME=str(tmp), ASAN_OPTIONS="detect_leaks=0")
-    return subprocess.run([str(fetchmail), "-f", str(rc), "--nodetach", *args],
-                          capture_output=True, text=True, env=env, timeout=120)
-
-
 def _leaks(text: str, token: str) -> list[str]:
     """Traces of the token (raw or inside a base64 blob), or of a sanitizer report."""
     found = ["raw token"] if token in text else []
@@ -156,7 +168,7 @@ def _leaks(text: str, token: str) -> list[str]:
 @pytest.mark.parametrize("mech", ["xoauth2", "oauthbearer"])
 @pytest.mark.parametrize("protocol", ["imap", "pop3"])
 @pytest.mark.parametrize("kind", ["good", "long", "bad"])
-def test_bearer_login(patched_fetchmail: Path, ca: TestCA, tmp_path: Path,
+def test_bearer_login(patched_fetchmail: Fetchmail, ca: TestCA, tmp_path: Path,
                       protocol: str, mech: str, tls: str, kind: str) -> None:
     validator = InMemoryValidator()
     token = secrets.token_urlsafe(12_000 if kind == "long" else 48)  # long: 16 000 chars
@@ -170,7 +182,7 @@ def test_bearer_login(patched_fetchmail: Path, ca: TestCA, tmp_path: Path,
     with MailServerController(protocol, tls=tls, validator=validator, ca=ca, profile=profile,
                               mailbox=Mailbox(MESSAGES)) as server:
         rc = _rcfile(tmp_path, ca, protocol, tls, server.port, mech, pwfile, out)
-        result = _run(patched_fetchmail, tmp_path, rc, "-vv")
+        result = patched_fetchmail.run(tmp_path, "-f", str(rc), "--nodetach", "-vv")
     log = result.stdout + result.stderr
     assert not _leaks(log, sent), log
     if kind == "bad":
@@ -182,7 +194,7 @@ def test_bearer_login(patched_fetchmail: Path, ca: TestCA, tmp_path: Path,
         assert out.read_text().count("Subject: test") == 2
 
 
-def test_passwordfile_rotation_in_daemon_mode(patched_fetchmail: Path, ca: TestCA,
+def test_passwordfile_rotation_in_daemon_mode(patched_fetchmail: Fetchmail, ca: TestCA,
                                               tmp_path: Path) -> None:
     validator = InMemoryValidator()
     first, second = secrets.token_urlsafe(40), secrets.token_urlsafe(40)
@@ -192,10 +204,8 @@ def test_passwordfile_rotation_in_daemon_mode(patched_fetchmail: Path, ca: TestC
                               mailbox=Mailbox(MESSAGES)) as server:
         rc = _rcfile(tmp_path, ca, "imap", "implicit", server.port, "xoauth2", pwfile,
                      tmp_path / "mbox")
-        env = dict(os.environ, HOME=str(tmp_path), FETCHMAILHOME=str(tmp_path))
-        daemon = subprocess.Popen([str(patched_fetchmail), "-f", str(rc), "-d", "1", "-N", "-v"],
-                                  stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                                  env=env)
+        daemon, name = patched_fetchmail.popen(tmp_path, "-f", str(rc), "-d", "1", "-N", "-v",
+                                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
         stdout = daemon.stdout
         assert stdout is not None
         lines: list[str] = []  # read as it comes, so the test can wait for a message
@@ -228,6 +238,7 @@ def test_passwordfile_rotation_in_daemon_mode(patched_fetchmail: Path, ca: TestC
         finally:
             daemon.terminate()
             daemon.wait(timeout=30)
+            patched_fetchmail.remove(name)
             reader.join(timeout=30)
     output = "".join(lines)
     assert "too open" in output, output
@@ -240,7 +251,7 @@ def test_passwordfile_rotation_in_daemon_mode(patched_fetchmail: Path, ca: TestC
     ["bad-base64", "endless-continuations", "early-disconnect", "disconnect-after=2",
      "overlong=300000", "malformed", "disconnect-mid-fetch"],
 )
-def test_hostile_server_fails_cleanly(patched_fetchmail: Path, ca: TestCA, tmp_path: Path,
+def test_hostile_server_fails_cleanly(patched_fetchmail: Fetchmail, ca: TestCA, tmp_path: Path,
                                       protocol: str, faults: str) -> None:
     """Broken replies end the poll with a status, never a crash or hang; no token in logs."""
     validator = InMemoryValidator()
@@ -255,7 +266,7 @@ def test_hostile_server_fails_cleanly(patched_fetchmail: Path, ca: TestCA, tmp_p
                               mailbox=Mailbox(MESSAGES), faults=faults) as server:
         rc = _rcfile(tmp_path, ca, protocol, "implicit", server.port, "oauthbearer", pwfile,
                      tmp_path / "mbox")
-        result = _run(patched_fetchmail, tmp_path, rc, "-vv")
+        result = patched_fetchmail.run(tmp_path, "-f", str(rc), "--nodetach", "-vv")
     log = result.stdout + result.stderr
     assert 0 <= result.returncode < 128, log  # an exit status, not a signal
     if sasl_fault:
@@ -263,7 +274,7 @@ def test_hostile_server_fails_cleanly(patched_fetchmail: Path, ca: TestCA, tmp_p
     assert not _leaks(log, sent), log
 
 
-def test_serve_example_rc_works_as_printed(patched_fetchmail: Path, tmp_path: Path) -> None:
+def test_serve_example_rc_works_as_printed(patched_fetchmail: Fetchmail, tmp_path: Path) -> None:
     """What a new user does: start `fetchmail-harness serve`, paste its example rc, fetch."""
     import sys
 
@@ -285,7 +296,7 @@ def test_serve_example_rc_works_as_printed(patched_fetchmail: Path, tmp_path: Pa
         rc = tmp_path / "fetchmailrc"
         rc.write_text(rc_text + "\n")
         rc.chmod(0o600)
-        done = _run(patched_fetchmail, tmp_path, rc, "-v")
+        done = patched_fetchmail.run(tmp_path, "-f", str(rc), "--nodetach", "-v")
         assert done.returncode == 0, done.stdout + done.stderr
         assert "3 messages" in done.stdout + done.stderr
     finally:

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from harness.archives import extract
 from harness.series.table import Series, TableEntry, load_series, load_table
 from harness.source.versions import Version
 from tests.helpers.releases import RELEASES, upstream_release
@@ -54,7 +55,7 @@ def _export(repo: Path, tag: str, files: set[str], dest: Path) -> None:
     if wanted:
         data = _git(repo, "archive", "--format=tar", tag, "--", *wanted)
         with tarfile.open(fileobj=io.BytesIO(data)) as tar:
-            tar.extractall(dest, filter="data")
+            extract(tar, dest)
 
 
 def _apply(series: Series, entry: TableEntry, tree: Path) -> list[str]:

@@ -23,13 +23,12 @@ def test_ci_runs_the_readme_test_command() -> None:
 def test_main_command_names_a_real_cell() -> None:
     from harness.cell.model import Cell
     from harness.series.table import series_for
-    from harness.source.versions import Version
 
     main_cmd = _readme_command("main-command")
     cell_id = main_cmd.split()[-1]
     cell = Cell.parse(cell_id)
     assert cell.identifier == cell_id
-    resolved = series_for(Version.parse(cell.version))
+    resolved = series_for(cell.version)
     assert resolved is not None and resolved[0].name == cell.series
 
 

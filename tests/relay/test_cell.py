@@ -8,15 +8,15 @@ from pathlib import Path
 
 import pytest
 
+from harness.cell.kinds import MatrixCell, kind_of, parse_cell
 from harness.cell.model import DISTROS, Cell
+from harness.cell.relay import SCENARIOS, RelayCell, relay_cells
 from harness.cell.result import CellResult
 from harness.cli import main
 from harness.errors import ConfigError
-from harness.matrix.kinds import MatrixCell, kind_of, parse_cell
 from harness.matrix.reports import junit_xml, markdown, results_json
 from harness.matrix.runner import run_matrix
 from harness.matrix.select import Selector, generate, group_by_build
-from harness.relay.cell import SCENARIOS, RelayCell, relay_cells
 from harness.source.versions import Version
 
 CELLS = generate([Version.parse("6.4.33")], lambda v: "oauth64", distros=("bookworm",))
@@ -26,6 +26,7 @@ CELLS = generate([Version.parse("6.4.33")], lambda v: "oauth64", distros=("bookw
 class Built:
     key: str
     binary: Path
+    cached: bool = False
 
 
 @dataclass
@@ -45,7 +46,7 @@ class RecordingBackend:
     def run(self, cell: MatrixCell, built: Built, log_path: Path) -> CellResult:
         log_path.write_text(cell.identifier)
         outcome = self.verdicts.get(cell.identifier, "pass")
-        return CellResult(cell.identifier, outcome, outcome)  # type: ignore[arg-type]
+        return CellResult(cell, outcome, outcome)  # type: ignore[arg-type]
 
 
 def test_identifiers_round_trip_and_name_their_plugin_build() -> None:
@@ -106,9 +107,9 @@ def test_the_runner_builds_one_plugin_per_distro_and_caches_results(tmp_path: Pa
 
 def test_reports_carry_relay_cells() -> None:
     results = [
-        CellResult("6.4.33-oauth64-bookworm-imap-xoauth2-tls", "pass", duration=1.0),
-        CellResult("relay-bookworm-rotation", "pass", duration=7.0, checks=["rotated"]),
-        CellResult("relay-bookworm-expired", "fail", "no deferral", duration=5.0),
+        CellResult(parse_cell("6.4.33-oauth64-bookworm-imap-xoauth2-tls"), "pass", duration=1.0),
+        CellResult(RelayCell("bookworm", "rotation"), "pass", duration=7.0, checks=["rotated"]),
+        CellResult(RelayCell("bookworm", "expired"), "fail", "no deferral", duration=5.0),
     ]
     data = results_json(results, 13.0, {}, {})
     relay = [c for c in data["cells"] if c["kind"] == "relay"]

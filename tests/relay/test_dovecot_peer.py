@@ -10,7 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from harness.cell.checks import CellLog, CheckFailed
+from harness.cell.checks import CheckFailed
+from harness.cell.log import CellLog
 from harness.relay.box import MYHOSTNAME, PostfixBox
 from harness.relay.mail import difference
 from harness.relay.scenarios import Run, Scenario, arrival, deferred, nothing_bounced, prepare

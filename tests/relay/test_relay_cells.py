@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from harness.cell.refresher import refresher_command
+from harness.cell.relay import RelayCell, Scenario
 from harness.relay.box import PostfixBox
 from harness.relay.run import run_relay_cell
 from harness.relay.world import World
@@ -20,8 +21,8 @@ pytestmark = pytest.mark.docker
 
 @pytest.mark.parametrize("scenario", ["sendmail", "rotation", "expired", "large-token",
                                       "password-relay"])
-def test_relay_cell_passes(relay: PostfixBox, scenario: str, tmp_path: Path) -> None:
-    result = run_relay_cell(f"relay-bookworm-{scenario}", scenario, relay, tmp_path / "cell.log")
+def test_relay_cell_passes(relay: PostfixBox, scenario: Scenario, tmp_path: Path) -> None:
+    result = run_relay_cell(RelayCell("bookworm", scenario), relay, tmp_path / "cell.log")
     assert result.outcome == "pass", f"{result.reason}\n{(tmp_path / 'cell.log').read_text()}"
     assert len(result.checks) >= 2
 
@@ -57,7 +58,7 @@ def test_rotation_cell_catches_a_map_rebuilt_in_place(
         return None
 
     monkeypatch.setattr(World, "cron", cron)
-    result = run_relay_cell("relay-bookworm-rotation", "rotation", relay, tmp_path / "cell.log")
+    result = run_relay_cell(RelayCell("bookworm", "rotation"), relay, tmp_path / "cell.log")
     assert result.outcome == "fail", shlex.quote(result.reason)
     # the mail went out with the token before the current one
     stale = re.search(r"token\(s\) \[(\d+)\] of (\d+), not \(only\) the current one",

@@ -1,10 +1,10 @@
 """The kinds of matrix cell: fetchmail cells (harness.cell.model) and relay cells
-(harness.relay.cell). An identifier says which it is: relay cells start with ``relay-``."""
+(harness.cell.relay). An identifier says which it is: relay cells start with ``relay-``."""
 
 from __future__ import annotations
 
 from harness.cell.model import Cell
-from harness.relay.cell import RelayCell, is_relay
+from harness.cell.relay import RelayCell, is_relay
 
 MatrixCell = Cell | RelayCell
 
