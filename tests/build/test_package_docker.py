@@ -46,7 +46,7 @@ def packaged(request: pytest.FixtureRequest, docker_engine: None,
              shared_source: FetchmailSource, session_cache: Path
              ) -> tuple[BuildResult, Packaged]:
     suite = str(request.param)
-    result = build(BuildSpec(RELEASE, suite, _series()), source=shared_source,
+    result = build(BuildSpec(Version.parse(RELEASE), suite, _series()), source=shared_source,
                    cache=session_cache)
     client = ensure_engine()
     image, _ = ensure_build_image(client, suite)
