@@ -8,10 +8,9 @@ share one running relay container (postfix is reconfigured and its queue emptied
 from __future__ import annotations
 
 import tempfile
-import time
 from pathlib import Path
 
-from harness.cell.checks import CheckFailed
+from harness.cell.checks import judge
 from harness.cell.log import CellLog
 from harness.cell.relay import RelayCell
 from harness.cell.result import CellResult
@@ -22,13 +21,13 @@ from harness.relay.world import world
 
 def run_relay_cell(cell: RelayCell, box: PostfixBox, log_path: Path) -> CellResult:
     """Run `cell` in the (running) relay `box`; pass/fail, or raise on infrastructure."""
-    started = time.monotonic()
     plan = PLANS[cell.scenario]
     clog = CellLog(log_path)
     clog.section("cell", f"{cell}\nplugin {box.plugin.plugin} ({box.plugin.commit})\n")
     tmp = Path(tempfile.mkdtemp(prefix=f"{cell.scenario}-", dir=box.shared))
     checks: list[str] = []
-    try:
+
+    def play() -> None:
         with world(tmp, list(plan.relays), list(plan.accounts),
                    token_bytes=plan.token_bytes) as w:
             run = Run(cell.identifier, w, box, clog, checks)
@@ -39,13 +38,5 @@ def run_relay_cell(cell: RelayCell, box: PostfixBox, log_path: Path) -> CellResu
                 clog.section("refresh jobs", "\n".join(w.transcript))
                 clog.section("postfix log", run.cell_log() if box.started else "")
                 clog.section("submission server transcripts", w.transcripts())
-    except CheckFailed as exc:
-        clog.section("verdict", f"FAIL: {exc}")
-        return CellResult(cell, "fail", str(exc), time.monotonic() - started,
-                          str(log_path), checks=checks)
-    except Exception as exc:
-        clog.section("verdict", f"ERROR (infrastructure): {type(exc).__name__}: {exc}")
-        raise
-    clog.section("verdict", "PASS\n" + "\n".join(checks))
-    return CellResult(cell, "pass", "", time.monotonic() - started, str(log_path),
-                      checks=checks)
+
+    return judge(cell, clog, log_path, checks, play)
