@@ -25,6 +25,7 @@ import git
 from filelock import FileLock
 
 from harness import paths
+from harness.archives import extract
 from harness.build.container import Container
 from harness.build.distros import Distro
 from harness.errors import BuildError, ConfigError
@@ -84,7 +85,7 @@ class PluginSource:
         self.mirror.repo().archive(buf, commit, format="tar")
         buf.seek(0)
         with tarfile.open(fileobj=buf) as tar:
-            tar.extractall(dest, filter="data")
+            extract(tar, dest)
 
 
 @dataclass(frozen=True)

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 
+from harness.archives import extract
 from harness.mockserver.controller import MailServerController
 from harness.mockserver.mailbox import Mailbox
 from harness.mockserver.tls import TestCA
@@ -185,7 +186,7 @@ def _patched_tree(dest: Path) -> Path:
     ).stdout
     (dest / "src.tar").write_bytes(archive)
     with tarfile.open(dest / "src.tar") as tar:
-        tar.extractall(dest / "src", filter="data")
+        extract(tar, dest / "src")
     for patch in load_series("oauth64").patches:
         subprocess.run(["patch", "-p1", "-F0", "--batch", "-s", "-d", str(dest / "src"), "-i",
                         str(patch.path)], check=True)
