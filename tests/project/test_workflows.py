@@ -151,9 +151,6 @@ def test_github_root_steps_keep_what_the_harness_reads_from_the_environment() ->
         if "$SUDO" in step.get("run", "") for name in step.get("env", {})}
     assert read & set_by_workflow == read, "the workflow no longer sets them: update this test"
     assert read <= preserved, f"SUDO drops {sorted(read - preserved)}"
-    # the source mirrors saved for the matrix jobs hold the plugin the relay cells build
-    sources = [opts for _, cmd, opts in _invocations(GITHUB) if cmd == "sources"]
-    assert sources and all("--plugin-upstream" in opts for opts in sources), sources
 
 
 def test_github_matrix_fields_are_the_ones_matrix_list_writes() -> None:
@@ -176,6 +173,11 @@ def test_gitlab_runs_the_same_matrix_as_github() -> None:
         assert default, f"CI.yml env {name} has no default"
         assert gitlab[name] == default[1], f"{name}: GitLab {gitlab[name]!r}, GitHub {default[1]!r}"
     assert gitlab["FETCHMAIL_UPSTREAM"] in github["FETCHMAIL_UPSTREAM"]
+    assert gitlab["XOAUTH2_PLUGIN_UPSTREAM"] == github["XOAUTH2_PLUGIN_UPSTREAM"]
+    # both mirror the relay cells' plugin with fetchmail, into the source cache their jobs share
+    for path in (GITHUB, GITLAB):
+        sources = [opts for _, cmd, opts in _invocations(path) if cmd == "sources"]
+        assert sources and all("--plugin-upstream" in opts for opts in sources), (path, sources)
 
 
 def test_every_needed_job_exists() -> None:
