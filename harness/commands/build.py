@@ -156,7 +156,7 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _plugin(args: argparse.Namespace) -> int:
-    from harness.relay.plugin import PluginSource, build_plugin, export_plugin
+    from harness.relay.plugin import SYSTEM_PLUGIN_DIR, PluginSource, build_plugin, export_plugin
 
     if args.version is not None:
         raise ConfigError(f"--xoauth2-plugin builds no fetchmail: drop {args.version!r}")
@@ -167,6 +167,5 @@ def _plugin(args: argparse.Namespace) -> int:
     state = "cached" if result.cached else f"built in {time.monotonic() - started:.1f}s"
     print(f"{result.identifier}: {state}")
     print(f"plugin:  {where / result.plugin.name}")
-    print(f"install: install -m 644 {where / result.plugin.name} "
-          "/usr/lib/$(dpkg-architecture -qDEB_HOST_MULTIARCH)/sasl2/")
+    print(f"install: install -m 644 {where / result.plugin.name} {SYSTEM_PLUGIN_DIR}/")
     return 0

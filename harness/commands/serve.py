@@ -9,11 +9,13 @@ import tempfile
 import threading
 from dataclasses import fields
 from pathlib import Path
+from typing import Any
 
 from harness.errors import ConfigError
 from harness.mockserver.controller import DEFAULT_IDLE_TIMEOUT
 from harness.mockserver.faults import Faults
 from harness.mockserver.mailbox import Mailbox
+from harness.mockserver.oauth_provider import DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET
 from harness.mockserver.profiles import PROFILES
 from harness.mockserver.stack import MockStack
 
@@ -71,6 +73,33 @@ def example_smtp(args: argparse.Namespace, port: int, ca: Path | None, token_fil
             "--upload-file message.eml")
 
 
+def write_account_config(args: argparse.Namespace, stack: MockStack, grant: dict[str, Any],
+                         workdir: Path) -> Path:
+    """A `fetchmail-oauth2` config for the served user, whose grant the mock provider minted:
+    what a user's config for a real provider holds, so the refresher (and postfix's map job,
+    when SMTP is served) can be tried against the mock. Files 0600."""
+    refresh = workdir / "refresh_token"
+    refresh.write_text(grant["refresh_token"] + "\n")
+    refresh.chmod(0o600)
+    lines = [
+        f"client_id = {DEFAULT_CLIENT_ID}",
+        f"client_secret = {DEFAULT_CLIENT_SECRET}",
+        f"auth_url = {stack.provider.authorize_url}",
+        f"token_url = {stack.provider.token_url}",
+        f"scope = {args.scope}",
+        f"user = {args.user}",
+        f"refresh_token_file = {refresh}",
+        f"access_token_file = {workdir / 'token'}",
+    ]
+    if "smtp" in stack.servers:  # postfix relays to the mock submission server
+        lines += [f"postfix_relay = [127.0.0.1]:{stack['smtp'].port}",
+                  f"postfix_key = {args.user}"]
+    config = workdir / "oauth2.conf"
+    config.write_text("\n".join(lines) + "\n")
+    config.chmod(0o600)
+    return config
+
+
 def run(args: argparse.Namespace) -> int:
     faults = Faults.parse(args.faults)
     if args.mailbox is not None:
@@ -106,6 +135,8 @@ def run(args: argparse.Namespace) -> int:
         print(f"OAuth2 provider: {provider.url}  (introspection {provider.introspection_url})")
         print(f"user: {args.user}   token file: {token_file}")
         print(f"refresh token: {grant.get('refresh_token')}")
+        config = write_account_config(args, stack, grant, workdir)
+        print(f"fetchmail-oauth2 config (-c): {config}")
         if stack.ca_path:
             print(f"CA certificate (sslcertfile / --cacert): {stack.ca_path}")
         print(f"mailbox: {len(mailbox)} messages   faults: {faults}")

@@ -38,7 +38,7 @@ log_path = {root}/dovecot.log
 info_log_path = {root}/dovecot.log
 protocols = {protocols}
 listen = 127.0.0.1
-{ssl}
+ssl = no
 disable_plaintext_auth = no
 auth_mechanisms = {mechanisms}
 auth_failure_delay = 0
@@ -180,7 +180,9 @@ class DovecotInstance:
     login while one is open waits 10 s for the lock, then gets `-ERR [IN-USE]`.  An
     unreachable `introspection_url` makes it answer every bearer login with a temporary
     failure (IMAP `NO [UNAVAILABLE]`, POP3 `-ERR [SYS/TEMP]`).  `tls`: a CA whose server
-    certificate Dovecot offers (STARTTLS; `ssl = yes`), else no TLS at all.
+    certificate Dovecot offers, copied under its root (a container sees it there): `ssl =
+    required`, STARTTLS on the IMAP, POP3 and submission ports, imaps/pop3s beside them;
+    else no TLS at all.
     """
 
     def __init__(
@@ -233,9 +235,6 @@ class DovecotInstance:
             protocols="imap pop3" + (" submission" if submission_relay is not None else ""),
             mechanisms=" ".join(m.lower() for m in mechanisms),
             pop3_lock_session="yes" if pop3_lock_session else "no",
-            # the CA's files are copied below root/tls/: a containerised Dovecot sees only root
-            ssl=(f"ssl = yes\nssl_cert = <{self.root}/tls/cert.pem\n"
-                 f"ssl_key = <{self.root}/tls/key.pem" if tls is not None else "ssl = no"),
         )
         if submission_relay is not None:
             config += SUBMISSION.format(

@@ -23,7 +23,7 @@ from harness.build.container import Container
 from harness.cell.checks import CheckFailed
 from harness.errors import HarnessError
 from harness.relay.image import ensure_relay_image
-from harness.relay.plugin import PLUGIN_FILE, PluginBuild
+from harness.relay.plugin import PLUGIN_FILE, SYSTEM_PLUGIN_DIR, PluginBuild
 
 LOG = "/var/log/postfix.log"
 MYHOSTNAME = "relay.test"
@@ -102,9 +102,7 @@ class PostfixBox:
             staged = Path(tmp) / PLUGIN_FILE
             staged.write_bytes(self.plugin.plugin.read_bytes())
             self.box.put(staged, f"/tmp/{PLUGIN_FILE}")
-        plugin_dir = self.box.check(
-            "dirname \"$(ls /usr/lib/*/sasl2/libplain.so | head -1)\""
-        ).strip()
+        plugin_dir = self.box.check(f"printf %s {SYSTEM_PLUGIN_DIR}")  # as the README does
         self.box.check(f"install -m 644 /tmp/{PLUGIN_FILE} {plugin_dir}/{PLUGIN_FILE}")
         viewer = self.box.check(["saslpluginviewer", "-c"])
         offers = viewer.count("SASL mechanism: XOAUTH2,")

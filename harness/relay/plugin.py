@@ -35,6 +35,11 @@ from harness.source.gitmirror import GitMirror, git_reason
 DEFAULT_UPSTREAM = "https://github.com/moriyoshi/cyrus-sasl-xoauth2.git"
 UPSTREAM_ENV = "XOAUTH2_PLUGIN_UPSTREAM"
 PLUGIN_FILE = "libxoauth2.so"  # the name postfix's libsasl2 finds it by in its plugin dir
+# The directory libsasl2 loads plugins from (Debian: /usr/lib/<multiarch>/sasl2), as one shell
+# word, found beside the library itself: dpkg-architecture (dpkg-dev) is not on a plain system.
+SYSTEM_PLUGIN_DIR = (
+    "\"$(dirname \"$(ldconfig -p | awk '/libsasl2\\.so\\.2 /{print $NF; exit}')\")/sasl2\""
+)
 BUILD_SCRIPT_VERSION = 1
 SRC = "/build/plugin"
 STAGE = "/build/staged"  # the plugin alone in a directory, as a plugin directory holds it

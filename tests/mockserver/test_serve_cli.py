@@ -12,6 +12,7 @@ import sys
 from pathlib import Path
 
 from harness.mockserver import generate_message
+from tests.helpers.tokens_cli import run_cli
 
 
 def test_serve_prints_details_and_serves_until_interrupted(tmp_path: Path) -> None:
@@ -64,11 +65,20 @@ def test_serve_prints_details_and_serves_until_interrupted(tmp_path: Path) -> No
         found = re.search(r"SMTP submission \(starttls, profile dovecot\): [\d.]+:(\d+)", text)
         assert found, text
         assert "curl smtp://localhost:" in text and "--oauth2-bearer" in text
+        # the account config it wrote: the refresher gets a new token the servers accept,
+        # and postfix's map job (`fetchmail-oauth2 postfix`) would relay to its SMTP port
+        config = Path(re.search(r"fetchmail-oauth2 config \(-c\): (\S+)", text)[1])  # type: ignore[index]
+        assert f"postfix_relay = [127.0.0.1]:{found[1]}\n" in config.read_text()
+        assert config.stat().st_mode & 0o777 == 0o600
+        refreshed = run_cli("-c", str(config), "refresh")
+        assert refreshed.returncode == 0, refreshed.stdout + refreshed.stderr
+        fresh = token_file.read_text().strip()
+        assert fresh != token
         smtp = smtplib.SMTP("127.0.0.1", int(found[1]))
         smtp.starttls(context=ssl.create_default_context(cafile=ca))
         smtp.ehlo()
         code, _ = smtp.auth(
-            "XOAUTH2", lambda c=None: f"user={user}\x01auth=Bearer {token}\x01\x01"
+            "XOAUTH2", lambda c=None: f"user={user}\x01auth=Bearer {fresh}\x01\x01"
         )
         assert code == 235
         smtp.sendmail(user, ["bob@example.org"], b"Subject: hi\r\n\r\nthere\r\n")

@@ -136,6 +136,23 @@ def test_github_runs_root_steps_under_sudo() -> None:
     assert checked >= 3
 
 
+def test_github_root_steps_keep_what_the_harness_reads_from_the_environment() -> None:
+    """sudo drops the environment: a variable the harness reads (the cache, both upstreams)
+    that the workflow sets must pass --preserve-env, or root's harness silently uses another
+    cache or upstream."""
+    from harness.relay.plugin import UPSTREAM_ENV as PLUGIN_ENV
+    from harness.source.mirror import UPSTREAM_ENV
+
+    data = _load(GITHUB)
+    preserved = set(re.search(r"--preserve-env=(\S+)", data["env"]["SUDO"])[1].split(","))
+    read = {"FETCHMAIL_HARNESS_CACHE", UPSTREAM_ENV, PLUGIN_ENV}
+    set_by_workflow = set(data["env"]) | {
+        name for job in data["jobs"].values() for step in job.get("steps", [])
+        if "$SUDO" in step.get("run", "") for name in step.get("env", {})}
+    assert read & set_by_workflow == read, "the workflow no longer sets them: update this test"
+    assert read <= preserved, f"SUDO drops {sorted(read - preserved)}"
+
+
 def test_github_matrix_fields_are_the_ones_matrix_list_writes() -> None:
     from harness.cell.model import Cell
     from harness.commands.matrix import ci_matrix
@@ -156,6 +173,11 @@ def test_gitlab_runs_the_same_matrix_as_github() -> None:
         assert default, f"CI.yml env {name} has no default"
         assert gitlab[name] == default[1], f"{name}: GitLab {gitlab[name]!r}, GitHub {default[1]!r}"
     assert gitlab["FETCHMAIL_UPSTREAM"] in github["FETCHMAIL_UPSTREAM"]
+    assert gitlab["XOAUTH2_PLUGIN_UPSTREAM"] == github["XOAUTH2_PLUGIN_UPSTREAM"]
+    # both mirror the relay cells' plugin with fetchmail, into the source cache their jobs share
+    for path in (GITHUB, GITLAB):
+        sources = [opts for _, cmd, opts in _invocations(path) if cmd == "sources"]
+        assert sources and all("--plugin-upstream" in opts for opts in sources), (path, sources)
 
 
 def test_every_needed_job_exists() -> None:

@@ -1,10 +1,16 @@
 """Relay cell parts without a container: the mail and its byte-exact rule, the example's
-sections."""
+sections, the README's steps."""
 
 from __future__ import annotations
 
+import re
+from pathlib import Path
+
 from harness.relay.mail import difference, message, message_id
-from harness.relay.setup import parse_sections
+from harness.relay.plugin import SYSTEM_PLUGIN_DIR
+from harness.relay.setup import TABLES, parse_sections
+
+README = Path(__file__).resolve().parents[2] / "README.md"
 
 RECEIVED = (b"Received: by relay.test (Postfix, from userid 0)\r\n"
             b"\tid 3F2E7268883; Tue,  1 Dec 2026 11:05:49 +0000 (UTC)\r\n")
@@ -53,3 +59,17 @@ def test_example_sections_are_split_at_their_markers() -> None:
         "tls_policy": ["[h]:587 encrypt"],
         "relayhost_map": [],
     }
+
+
+def test_the_readme_steps_are_the_ones_the_relay_cells_take() -> None:
+    """The README's commands install the plugin where the relay box installs it, feed postconf
+    the main.cf section as the box does (comments skipped) and postmap the tables the cells
+    write: the cells stand for the README."""
+    section = README.read_text().split("## Relaying outgoing mail with postfix", 1)[1]
+    found = re.search(r"^```sh\n(.*?)^```", section, re.S | re.M)
+    assert found, "no commands under 'Relaying outgoing mail with postfix'"
+    steps = found[1]
+    assert f"libxoauth2.so \\\n  {SYSTEM_PLUGIN_DIR}/\n" in steps
+    assert "dpkg-architecture" not in steps  # dpkg-dev: not on a plain system
+    assert "$ex --section main.cf | grep -v '^#' | xargs -d '\\n' postconf -e\n" in steps
+    assert f"for t in {' '.join(TABLES)}; do\n" in steps

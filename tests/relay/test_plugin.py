@@ -84,6 +84,7 @@ def test_export_and_the_build_command(
     out = capsys.readouterr().out
     assert code == 0, out
     assert f"{built.identifier}: cached" in out
+    assert f"libxoauth2.so {plugin.SYSTEM_PLUGIN_DIR}/\n" in out  # the README's install line
     assert (tmp_path / "cli" / built.identifier / plugin.PLUGIN_FILE).is_file()
     assert main(["build", "6.4.33", "--xoauth2-plugin"]) == 2
 
