@@ -233,8 +233,9 @@ class DovecotInstance:
             protocols="imap pop3" + (" submission" if submission_relay is not None else ""),
             mechanisms=" ".join(m.lower() for m in mechanisms),
             pop3_lock_session="yes" if pop3_lock_session else "no",
-            ssl=(f"ssl = yes\nssl_cert = <{tls.cert_path}\nssl_key = <{tls.key_path}"
-                 if tls is not None else "ssl = no"),
+            # with a CA the TLS block below says it all, with the certificate copied under root
+            # (the one directory a Dovecot container sees)
+            ssl="" if tls is not None else "ssl = no",
         )
         if submission_relay is not None:
             config += SUBMISSION.format(
