@@ -273,16 +273,24 @@ def _container_build(
         steps.run("bootstrap", reuse.bootstrap_script(BOOTSTRAP, reused["autoreconf"]), env)
         if not reused["autoreconf"]:
             box.get(reuse.ARCHIVE, out / "autoreconf.tar")
-        if reused["configure_cache"]:
-            box.put(config_cache, reuse.CONFIG_CACHE)
-        configure = ["./configure", f"--cache-file={reuse.CONFIG_CACHE}", *arguments]
-        if steps.run("configure", configure, env, fatal=not reused["configure_cache"]) != 0:
-            logger("=== configure failed starting from the shared config.cache: "
-                   "rerunning it without\n")
-            box.check(["rm", "-f", reuse.CONFIG_CACHE])
-            reused["configure_cache"] = False
-            steps.run("configure", configure, env)
-        box.get(reuse.CONFIG_CACHE, out / "config.cache")
+        with store.first_configure(config_cache) as first:
+            if first:
+                logger("=== first configure of this family: the others wait for its "
+                       "config.cache\n")
+            reused["configure_cache"] = config_cache.is_file()  # the first may have made it
+            if reused["configure_cache"]:
+                box.put(config_cache, reuse.CONFIG_CACHE)
+            configure = ["./configure", f"--cache-file={reuse.CONFIG_CACHE}", *arguments]
+            checks = {**env, **reuse.CONFIGURE_ENV}
+            if steps.run("configure", configure, checks,
+                         fatal=not reused["configure_cache"]) != 0:
+                logger("=== configure failed starting from the shared config.cache: "
+                       "rerunning it without\n")
+                box.check(["rm", "-f", reuse.CONFIG_CACHE])
+                reused["configure_cache"] = False
+                steps.run("configure", configure, checks)
+            box.get(reuse.CONFIG_CACHE, out / "config.cache")
+            store.keep(out / "config.cache", config_cache)  # configure succeeded: share it
         with store.first_compile(f"{image.id} {cflags}") as first:
             if first:
                 logger("=== first compile of this image and flags: the others wait for it\n")
@@ -302,9 +310,9 @@ def _container_build(
         box.get(DESTDIR, out / "destdir")
         runtime = libs.inspect(box, f"{SRC}/fetchmail")
     # kept only once the build succeeded: a failing tree leaves nothing for the next one
+    # (config.cache is shared as soon as configure succeeded: the builds beside wait for it)
     if not reused["autoreconf"]:
         store.keep(out / "autoreconf.tar", kept_bootstrap)
-    store.keep(out / "config.cache", config_cache)
     return {"openssl": openssl, **runtime, "cflags": cflags, "ldflags": ldflags,
             "configure_options": options, "reused": reused,
             "ccache": ccache, "step_seconds": steps.times}

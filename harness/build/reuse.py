@@ -10,7 +10,10 @@
   rebuilt (another series, a sanitizer build). Any change to those inputs makes a new key.
 - configure: one config.cache per suite, compiler and flags and release family (6.3, 6.4, …,
   next: the same checks mean the same there). configure starts from a copy and the copy is
-  written back after it succeeded; a configure that fails with it is rerun without it.
+  written back after it succeeded; a configure that fails with it is rerun without it. The
+  first configure of a family runs alone (as the first compile does), so the builds beside it
+  start from its cache instead of running every check at once. configure's own test compiles
+  bypass ccache (CCACHE_DISABLE): they carry the release's version and would never hit.
 """
 
 from __future__ import annotations
@@ -28,6 +31,9 @@ from filelock import FileLock
 
 SRC = "/build/src"
 CCACHE_ENV = {"CCACHE_DIR": "/ccache", "CCACHE_NOHASHDIR": "true", "CCACHE_BASEDIR": SRC}
+# configure's test programs include confdefs.h, which holds the release's version: they never
+# hit across releases, so ccache would only hash and store them; configure compiles past it
+CONFIGURE_ENV = {"CCACHE_DISABLE": "1"}
 STATS_LOG = "/build/ccache-stats.log"  # ccache >= 4.5 writes it (bullseye's 4.2 does not)
 MARK = "/build/.bootstrap-start"
 ARCHIVE = "/build/autoreconf.tar"
@@ -105,11 +111,28 @@ class Store:
         """
         name = hashlib.sha256(family.encode()).hexdigest()[:16]
         marker = self.ccache / f".seeded-{name}"
-        with FileLock(str(self._dir("locks") / f"ccache-seed-{name}.lock")):
-            if not marker.exists():
-                yield True
+        with self._first(f"ccache-seed-{name}", marker) as first:
+            yield first
+            if first:
                 marker.touch()
-                return
+
+    @contextlib.contextmanager
+    def first_configure(self, cache_file: Path) -> Iterator[bool]:
+        """Hold the configure of the first build of a config.cache's family alone (True for
+        it): the builds beside it wait for the cache it writes instead of running every check
+        themselves. A failed first configure writes none, so the next one goes first."""
+        with self._first(f"configure-seed-{cache_file.stem}", cache_file) as first:
+            yield first
+
+    @contextlib.contextmanager
+    def _first(self, name: str, seeded: Path) -> Iterator[bool]:
+        """While `seeded` is missing one build at a time runs the step (True, under a lock)
+        and the others wait for it; once it exists they all go on at once (False)."""
+        if not seeded.exists():
+            with FileLock(str(self._dir("locks") / f"{name}.lock")):
+                if not seeded.exists():
+                    yield True
+                    return
         yield False
 
 

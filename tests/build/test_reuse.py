@@ -95,6 +95,33 @@ def test_a_failed_first_compile_leaves_the_next_one_first(tmp_path: Path) -> Non
         assert first
 
 
+def test_the_first_configure_of_a_family_runs_alone(tmp_path: Path) -> None:
+    """The builds beside the first configure wait for the config.cache it writes; a failed
+    one writes none, so the next build goes first."""
+    store = reuse.Store(tmp_path)
+    cache_file = store.configure("c" * 64)
+    with pytest.raises(RuntimeError), store.first_configure(cache_file):
+        raise RuntimeError("configure failed")
+    order: list[str] = []
+    trying = threading.Event()
+
+    def second() -> None:
+        trying.set()
+        with store.first_configure(cache_file) as first:
+            order.append(f"second first={first} cache={cache_file.is_file()}")
+
+    with store.first_configure(cache_file) as first:
+        assert first
+        waiter = threading.Thread(target=second)
+        waiter.start()
+        trying.wait()
+        waiter.join(1.0)  # room for a broken gate to let it in before the cache exists
+        cache_file.write_text("ac_cv_x=yes\n")
+        order.append("first done")
+    waiter.join()
+    assert order == ["first done", "second first=False cache=True"]
+
+
 def test_keep_replaces_the_stored_file(tmp_path: Path) -> None:
     store = reuse.Store(tmp_path)
     dest = store.configure("k" * 64)
