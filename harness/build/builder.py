@@ -256,7 +256,11 @@ def _container_build(
     kept_bootstrap = store.autoreconf(bootstrap_key)
     config_cache = store.configure(
         reuse.configure_key(image.content_hash, reuse.release_family(str(spec.version)), arguments))
+    autopoint_key = reuse.autopoint_key(tree, image.content_hash, BOOTSTRAP)
+    kept_autopoint = store.autopoint(autopoint_key) if autopoint_key else None
     reused = {"autoreconf": kept_bootstrap.is_file(), "configure_cache": config_cache.is_file()}
+    if autopoint_key and not reused["autoreconf"]:
+        reused["autopoint"] = kept_autopoint is not None and kept_autopoint.is_file()
     docs = " ".join(DOCS)
     install = (f"make install DESTDIR={DESTDIR} && for f in {docs}; do [ ! -f $f ] || "
                f"install -D -m 644 $f {DESTDIR}/usr/share/doc/fetchmail/$f; done")
@@ -270,9 +274,15 @@ def _container_build(
         steps = _Steps(box, spec, logger, out, openssl)
         if reused["autoreconf"]:
             box.put(kept_bootstrap, reuse.ARCHIVE)
-        steps.run("bootstrap", reuse.bootstrap_script(BOOTSTRAP, reused["autoreconf"]), env)
+        if reused.get("autopoint") and kept_autopoint is not None:
+            box.put(kept_autopoint, reuse.AUTOPOINT_ARCHIVE)
+        steps.run("bootstrap", reuse.bootstrap_script(BOOTSTRAP, reused["autoreconf"],
+                                                      autopoint="autopoint" in reused), env)
         if not reused["autoreconf"]:
             box.get(reuse.ARCHIVE, out / "autoreconf.tar")
+        if reused.get("autopoint") is False and box.run(
+                ["test", "-f", reuse.AUTOPOINT_ARCHIVE + ".new"]) == 0:
+            box.get(reuse.AUTOPOINT_ARCHIVE + ".new", out / "autopoint.tar")
         with store.first_configure(config_cache) as first:
             if first:
                 logger("=== first configure of this family: the others wait for its "
@@ -313,6 +323,8 @@ def _container_build(
     # (config.cache is shared as soon as configure succeeded: the builds beside wait for it)
     if not reused["autoreconf"]:
         store.keep(out / "autoreconf.tar", kept_bootstrap)
+    if kept_autopoint is not None and (out / "autopoint.tar").is_file():
+        store.keep(out / "autopoint.tar", kept_autopoint)
     return {"openssl": openssl, **runtime, "cflags": cflags, "ldflags": ldflags,
             "configure_options": options, "reused": reused,
             "ccache": ccache, "step_seconds": steps.times}
