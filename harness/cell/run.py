@@ -272,8 +272,8 @@ def _daemon_run(cell: Cell, binary: Path | None, image: str, client: docker.Dock
                           "waiting and the new message with the rotated token")
         finally:
             box.run(f"kill $(head -1 {WORK}/fetchmail.pid 2>/dev/null || pidof fetchmail) "
-                    "2>/dev/null; sleep 1")
-            daemon.join(15)
+                    "2>/dev/null")
+            daemon.join(15)  # its stream ends when fetchmail has exited
             clog.section("fetchmail -vv (daemon)", "".join(output))
         delivered = _collect(box, world.tmp / "delivered")
     text = "".join(output)
