@@ -256,7 +256,11 @@ def _container_build(
     kept_bootstrap = store.autoreconf(bootstrap_key)
     config_cache = store.configure(
         reuse.configure_key(image.content_hash, reuse.release_family(str(spec.version)), arguments))
+    autopoint_key = reuse.autopoint_key(tree, image.content_hash, BOOTSTRAP)
+    kept_autopoint = store.autopoint(autopoint_key) if autopoint_key else None
     reused = {"autoreconf": kept_bootstrap.is_file(), "configure_cache": config_cache.is_file()}
+    if autopoint_key and not reused["autoreconf"]:
+        reused["autopoint"] = kept_autopoint is not None and kept_autopoint.is_file()
     docs = " ".join(DOCS)
     install = (f"make install DESTDIR={DESTDIR} && for f in {docs}; do [ ! -f $f ] || "
                f"install -D -m 644 $f {DESTDIR}/usr/share/doc/fetchmail/$f; done")
@@ -270,19 +274,33 @@ def _container_build(
         steps = _Steps(box, spec, logger, out, openssl)
         if reused["autoreconf"]:
             box.put(kept_bootstrap, reuse.ARCHIVE)
-        steps.run("bootstrap", reuse.bootstrap_script(BOOTSTRAP, reused["autoreconf"]), env)
+        if reused.get("autopoint") and kept_autopoint is not None:
+            box.put(kept_autopoint, reuse.AUTOPOINT_ARCHIVE)
+        steps.run("bootstrap", reuse.bootstrap_script(BOOTSTRAP, reused["autoreconf"],
+                                                      autopoint="autopoint" in reused), env)
         if not reused["autoreconf"]:
             box.get(reuse.ARCHIVE, out / "autoreconf.tar")
-        if reused["configure_cache"]:
-            box.put(config_cache, reuse.CONFIG_CACHE)
-        configure = ["./configure", f"--cache-file={reuse.CONFIG_CACHE}", *arguments]
-        if steps.run("configure", configure, env, fatal=not reused["configure_cache"]) != 0:
-            logger("=== configure failed starting from the shared config.cache: "
-                   "rerunning it without\n")
-            box.check(["rm", "-f", reuse.CONFIG_CACHE])
-            reused["configure_cache"] = False
-            steps.run("configure", configure, env)
-        box.get(reuse.CONFIG_CACHE, out / "config.cache")
+        if reused.get("autopoint") is False and box.run(
+                ["test", "-f", reuse.AUTOPOINT_ARCHIVE + ".new"]) == 0:
+            box.get(reuse.AUTOPOINT_ARCHIVE + ".new", out / "autopoint.tar")
+        with store.first_configure(config_cache) as first:
+            if first:
+                logger("=== first configure of this family: the others wait for its "
+                       "config.cache\n")
+            reused["configure_cache"] = config_cache.is_file()  # the first may have made it
+            if reused["configure_cache"]:
+                box.put(config_cache, reuse.CONFIG_CACHE)
+            configure = ["./configure", f"--cache-file={reuse.CONFIG_CACHE}", *arguments]
+            checks = {**env, **reuse.CONFIGURE_ENV}
+            if steps.run("configure", configure, checks,
+                         fatal=not reused["configure_cache"]) != 0:
+                logger("=== configure failed starting from the shared config.cache: "
+                       "rerunning it without\n")
+                box.check(["rm", "-f", reuse.CONFIG_CACHE])
+                reused["configure_cache"] = False
+                steps.run("configure", configure, checks)
+            box.get(reuse.CONFIG_CACHE, out / "config.cache")
+            store.keep(out / "config.cache", config_cache)  # configure succeeded: share it
         with store.first_compile(f"{image.id} {cflags}") as first:
             if first:
                 logger("=== first compile of this image and flags: the others wait for it\n")
@@ -302,9 +320,11 @@ def _container_build(
         box.get(DESTDIR, out / "destdir")
         runtime = libs.inspect(box, f"{SRC}/fetchmail")
     # kept only once the build succeeded: a failing tree leaves nothing for the next one
+    # (config.cache is shared as soon as configure succeeded: the builds beside wait for it)
     if not reused["autoreconf"]:
         store.keep(out / "autoreconf.tar", kept_bootstrap)
-    store.keep(out / "config.cache", config_cache)
+    if kept_autopoint is not None and (out / "autopoint.tar").is_file():
+        store.keep(out / "autopoint.tar", kept_autopoint)
     return {"openssl": openssl, **runtime, "cflags": cflags, "ldflags": ldflags,
             "configure_options": options, "reused": reused,
             "ccache": ccache, "step_seconds": steps.times}

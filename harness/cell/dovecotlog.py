@@ -8,6 +8,7 @@ exchange instead:
     auth: Debug: client passdb out: CONT\t1\t<base64 {"status":"invalid_token"...}>
     auth: Debug: client in: CONT\t1\tAQ== (previous base64 data may contain sensitive data)
     auth: Debug: client passdb out: FAIL\t1\tuser=user@example.com
+    auth: Debug: client passdb out: FAIL\t1\tuser=user@example.com\tcode=temp_fail
     imap-login: Info: Login: user=<user@example.com>, method=OAUTHBEARER, ...
     imap-login: Info: Authenticate PLAIN failed: Unsupported authentication mechanism.: ...
     imap-login: Info: Disconnected: Authentication response too large (...)
@@ -24,6 +25,7 @@ from dataclasses import dataclass, field
 _CLIENT_AUTH = re.compile(r"auth: Debug: client in: AUTH\t(\d+)\t([A-Z0-9-]+)\t")
 _CLIENT_CONT = re.compile(r"auth: Debug: client in: CONT\t(\d+)\t([^\s]*)")
 _SERVER_OUT = re.compile(r"auth: Debug: client passdb out: (CONT|OK|FAIL)\t(\d+)\t?([^\t\s]*)")
+TEMP_FAIL = "\tcode=temp_fail"  # a FAIL that is no refusal: the passdb could not answer
 _LOGIN = re.compile(r"(?:imap|pop3)-login: Info: Login: .*?method=([A-Z0-9-]+)")
 _REFUSED_MECH = re.compile(r"(?:imap|pop3)-login: Info: .*?method=([A-Z0-9-]+)")
 BEARER = ("XOAUTH2", "OAUTHBEARER")
@@ -37,7 +39,7 @@ class Attempt:
     mechanism: str
     error_challenge: dict[str, object] | None = None  # the JSON the server sent on failure
     answer: str | None = None  # the client's reply to that challenge (base64, "" = empty)
-    outcome: str = ""  # OK / FAIL / "" (the connection went away)
+    outcome: str = ""  # OK / FAIL / TEMPFAIL (could not check) / "" (the connection went away)
 
 
 @dataclass
@@ -50,6 +52,10 @@ class DovecotLog:
     @property
     def refused(self) -> int:
         return sum(a.outcome == "FAIL" for a in self.attempts)
+
+    @property
+    def temporary_failures(self) -> int:
+        return sum(a.outcome == "TEMPFAIL" for a in self.attempts)
 
 
 def _json_challenge(data: str) -> dict[str, object] | None:
@@ -75,7 +81,8 @@ def parse(text: str) -> DovecotLog:
             if m[1] == "CONT":
                 attempt_or_none.error_challenge = _json_challenge(m[3]) if m[3] else None
             else:
-                attempt_or_none.outcome = m[1]
+                temporary = m[1] == "FAIL" and TEMP_FAIL in line
+                attempt_or_none.outcome = "TEMPFAIL" if temporary else m[1]
                 del open_attempts[m[2]]
         elif m := _CLIENT_CONT.search(line):
             attempt_or_none = open_attempts.get(m[1])

@@ -1,7 +1,7 @@
 """A matrix cell: the identifier of one end-to-end run and what it stands for.
 
 An identifier reads
-``VERSION-SERIES-DISTRO[+SANITIZER|+deb]-PROTOCOL-MECHANISM-TRANSPORT[-daemon|-longtoken][-SERVER]``,
+``VERSION-SERIES-DISTRO[+SANITIZER|+deb]-PROTOCOL-MECHANISM-TRANSPORT[-daemon|-longtoken|-tempfail][-SERVER]``,
 e.g. ``6.4.33-oauth64-bookworm-imap-xoauth2-tls``,
 ``next-native-bookworm+asan-pop3-oauthbearer-starttls-daemon``,
 ``6.4.33-oauth64-trixie+deb-pop3-xoauth2-tls`` (the fetchmail that the build's .deb installs
@@ -42,6 +42,7 @@ NATIVE_MECHANISMS: tuple[Mechanism, ...] = ("oauthbearer",)  # `next` knows only
 PACKAGED = "deb"  # DISTRO+deb: the cell runs the package's fetchmail
 DAEMON_SUFFIX = "daemon"
 LONG_TOKEN_SUFFIX = "longtoken"  # a token whose SASL response exceeds 8192 bytes
+TEMP_FAILURE_SUFFIX = "tempfail"  # the server cannot validate tokens for now (introspection 503)
 Server = Literal["mock", "dovecot"]  # the project's mock, or Debian's Dovecot 2.3
 SERVERS: tuple[Server, ...] = get_args(Server)
 DEFAULT_SERVER: Server = "mock"
@@ -72,6 +73,7 @@ class Cell:
     packaged: bool = False
     long_token: bool = False
     server: Server = DEFAULT_SERVER
+    temp_failure: bool = False
 
     def __post_init__(self) -> None:
         # the Literal types hold for cells made in code; identifiers come from users
@@ -80,8 +82,9 @@ class Cell:
         one_of("transport", self.transport, TRANSPORTS)
         one_of("distro", self.distro, DISTROS)
         one_of("server", self.server, SERVERS)
-        if self.daemon and self.long_token:
-            raise ConfigError("a cell is a daemon cell or a long-token cell, not both")
+        if self.daemon + self.long_token + self.temp_failure > 1:
+            raise ConfigError("a cell is at most one of a daemon, a long-token and a "
+                              "temporary-failure cell")
         if self.sanitizer is not None:
             one_of("sanitizer", self.sanitizer, SANITIZERS)
             if self.packaged:
@@ -119,6 +122,8 @@ class Cell:
             parts.append(DAEMON_SUFFIX)
         if self.long_token:
             parts.append(LONG_TOKEN_SUFFIX)
+        if self.temp_failure:
+            parts.append(TEMP_FAILURE_SUFFIX)
         if self.server != DEFAULT_SERVER:
             parts.append(self.server)
         return "-".join(parts)
@@ -129,7 +134,7 @@ class Cell:
     @classmethod
     def parse(cls, identifier: str) -> Cell:
         """Fields are split at '-': the version has none, the last 4 (after the optional
-        -daemon/-longtoken and -SERVER) are fixed, so whatever lies between is the series
+        -daemon/-longtoken/-tempfail and -SERVER) are fixed, so whatever lies between is the series
         (which may contain '-')."""
         parts = identifier.strip().split("-")
         server: Server = DEFAULT_SERVER
@@ -137,12 +142,14 @@ class Cell:
             server = one_of("server", parts.pop(), SERVERS)
         daemon = parts[-1] == DAEMON_SUFFIX
         long_token = parts[-1] == LONG_TOKEN_SUFFIX
-        if daemon or long_token:
+        temp_failure = parts[-1] == TEMP_FAILURE_SUFFIX
+        if daemon or long_token or temp_failure:
             parts = parts[:-1]
         if len(parts) < 6:
             raise ConfigError(
                 f"not a cell identifier: {identifier!r} (expected VERSION-SERIES-DISTRO"
-                "[+SANITIZER|+deb]-PROTOCOL-MECHANISM-TRANSPORT[-daemon|-longtoken][-dovecot], "
+                "[+SANITIZER|+deb]-PROTOCOL-MECHANISM-TRANSPORT[-daemon|-longtoken|-tempfail]"
+                "[-dovecot], "
                 "e.g. 6.4.33-oauth64-bookworm-imap-xoauth2-tls)"
             )
         version, series = parts[0], "-".join(parts[1:-4])
@@ -165,6 +172,7 @@ class Cell:
             packaged=packaged,
             long_token=long_token,
             server=server,
+            temp_failure=temp_failure,
         )
 
     @property

@@ -26,6 +26,12 @@ What a cell checks (each failed check makes the cell `fail`, with the check as i
    as any cell; where it has a limit the response exceeds (Dovecot: 8192 bytes), the server
    drops it and fetchmail must fail cleanly: an error exit (no crash, no hang), nothing
    fetched, the mailbox untouched, no token in its output.
+8. Temporary-failure cells: the provider's introspection endpoint answers 503, so the server
+   cannot check the (valid) token and says "try later" (IMAP `NO [UNAVAILABLE]`, POP3
+   `-ERR [SYS/TEMP]`, no error challenge). fetchmail must report a busy server (exit 14,
+   PS_SERVBUSY), not a refused login (exit 3, PS_AUTHFAIL: a daemon would mail the user that
+   the password is invalid); try no second mechanism and no password; fetch nothing, the
+   mailbox untouched, no token in its output.
 
 `-dovecot` cells run all of this against Debian's Dovecot 2.3 (oauth2 passdb, RFC 7662
 introspection at the mock provider; mail owned by `nobody`; auth_failure_delay = 0 and the
@@ -65,6 +71,7 @@ from harness.cell.world import World, open_world
 log = logging.getLogger(__name__)
 
 FETCH_TIMEOUT = 120.0  # one-shot fetchmail run, seconds
+EXIT_SERVBUSY, EXIT_AUTHFAIL = 14, 3  # fetchmail's PS_SERVBUSY and PS_AUTHFAIL
 DAEMON_INTERVAL = 2  # fetchmail -d seconds
 DAEMON_WAIT = 90.0
 INSTALLED = "/usr/bin/fetchmail"  # what a package installs: run when a cell brings no binary
@@ -149,6 +156,9 @@ def _oneshot_run(cell: Cell, binary: Path | None, image: str, client: docker.Doc
     if too_large:
         _check_clean_failure(cell, world, code, text, delivered, checks)
         return
+    if cell.temp_failure:
+        _check_temporary_failure(cell, world, code, text, delivered, checks)
+        return
     if code != 0:
         raise CheckFailed(f"fetchmail exited {code}: {failure_reason(text)}")
     checks.append("fetchmail exited 0")
@@ -187,6 +197,25 @@ def _check_clean_failure(cell: Cell, world: World, code: int, text: str,
     if leaks:
         raise CheckFailed(f"fetchmail -vv output leaks {', '.join(leaks)}")
     checks.append("no token (raw/base64) in fetchmail -vv output")
+
+
+def _check_temporary_failure(cell: Cell, world: World, code: int, text: str,
+                             delivered: list[tuple[str, bytes]], checks: list[str]) -> None:
+    """The server could not validate the token now: a busy server, not a bad password."""
+    if not world.server.temporary_failures():
+        raise CheckFailed("the server never answered with a temporary failure; it said: "
+                          f"{_server_said(world.server.record())}")
+    if code != EXIT_SERVBUSY:
+        what = " (AUTHFAIL: a refused login)" if code == EXIT_AUTHFAIL else ""
+        raise CheckFailed(f"the server could not check the token for now, yet fetchmail exited "
+                          f"{code}{what}: expected {EXIT_SERVBUSY} (SERVBUSY); "
+                          f"{failure_reason(text)}")
+    if delivered:
+        raise CheckFailed(f"{len(delivered)} messages delivered without a login")
+    checks.append(f"the server's token validation down: fetchmail reported a busy server "
+                  f"(exit {code}), not a refused login")
+    world.server.check_mailbox(cell, world.seeded, None, checks)
+    world.server.check_logins(cell, text, world.tokens, checks)
 
 
 def _daemon_run(cell: Cell, binary: Path | None, image: str, client: docker.DockerClient,
@@ -236,8 +265,8 @@ def _daemon_run(cell: Cell, binary: Path | None, image: str, client: docker.Dock
                           "waiting and the new message with the rotated token")
         finally:
             box.run(f"kill $(head -1 {WORK}/fetchmail.pid 2>/dev/null || pidof fetchmail) "
-                    "2>/dev/null; sleep 1")
-            daemon.join(15)
+                    "2>/dev/null")
+            daemon.join(15)  # its stream ends when fetchmail has exited
             clog.section("fetchmail -vv (daemon)", "".join(output))
         delivered = _collect(box, world.tmp / "delivered")
     text = "".join(output)
@@ -295,8 +324,13 @@ def _run_with_timeout(box: Container, argv: list[str], output: list[str], timeou
 
 
 def _wait_for(box: Container, count: int, timeout: float, output: list[str]) -> None:
-    _wait_until(lambda: _delivered_count(box) >= count, timeout,
-                f"{count} delivered messages", output)
+    """Until `count` messages are delivered: one wait inside the container, not a docker exec
+    per look (each costs the engine more than the cell's own work)."""
+    code = box.run(f"timeout {int(timeout)} sh -c 'until [ $(ls {WORK}/out | wc -l) -ge "
+                   f"{count} ]; do sleep 0.2; done'")
+    if code != 0:
+        raise CheckFailed(f"timed out after {timeout:.0f}s waiting for {count} delivered "
+                          f"messages: {failure_reason(''.join(output))}")
 
 
 def _collect(box: Container, dest: Path) -> list[tuple[str, bytes]]:

@@ -18,6 +18,8 @@ from harness.cell.servers import CellServer, DovecotServer, MockServer
 from harness.mockserver.oauth_provider import MockOAuthProvider
 
 LONG_TOKEN_BYTES = 9000  # random bytes: a ~12 KB token, a ~16 KB SASL response (O365 >2 KB)
+# temporary-failure cells: the provider's introspection answers 503 this many times (the run)
+INTROSPECTION_DOWN = 10_000
 
 
 @dataclass
@@ -46,6 +48,8 @@ def open_world(cell: Cell, clog: CellLog, server_image: str | None = None) -> It
             if cell.long_token:
                 provider.access_token_bytes = LONG_TOKEN_BYTES
             grant = provider.mint_token(USER, scope="mail")
+            if cell.temp_failure:  # the server cannot validate any token: it says "try later"
+                provider.inject("introspect", "status", status=503, count=INTROSPECTION_DOWN)
             refresher = Refresher(tmp, provider, grant["refresh_token"])
             world = World(tmp, provider, server, refresher, ca_path, seeded=list(seeded))
             try:

@@ -37,8 +37,9 @@ if TYPE_CHECKING:  # the Docker side is imported when the bench runs
 NAME = "bench"
 HELP = "time the matrix cold/warm against plain sequential builds (reports ratios)"
 # six neighbouring releases: what a matrix's builds share (harness.build.reuse) shows here
-# (the long-token cells came after the figures this bench is compared with; -longtoken adds them)
-DEFAULT_SELECT = "6.4.2[89]-*-bookworm-*,6.4.3[0-3]-*-bookworm-*,!*-longtoken"
+# (the long-token and temporary-failure cells came after the figures this bench is compared
+# with: --select without the exclusions adds them)
+DEFAULT_SELECT = "6.4.2[89]-*-bookworm-*,6.4.3[0-3]-*-bookworm-*,!*-longtoken,!*-tempfail"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

@@ -91,7 +91,8 @@ def _fields(cell: MatrixCell) -> dict[str, Any]:
     return {"version": str(cell.version), "series": cell.series, "sanitizer": cell.sanitizer,
             "packaged": cell.packaged, "protocol": cell.protocol,
             "mechanism": cell.mechanism, "transport": cell.transport, "daemon": cell.daemon,
-            "long_token": cell.long_token, "server": cell.server}
+            "long_token": cell.long_token, "temp_failure": cell.temp_failure,
+            "server": cell.server}
 
 
 def _table(results: list[CellResult], logs: dict[str, str], head: str) -> list[str]:

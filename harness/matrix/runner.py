@@ -23,6 +23,7 @@ from filelock import FileLock
 from harness import __version__, paths
 from harness.atomic import atomic_copy, atomic_write
 from harness.cell.kinds import MatrixCell
+from harness.cell.model import Cell
 from harness.cell.result import CellResult, Outcome
 from harness.errors import EXIT_FAILED, EXIT_OK, BuildError, HarnessError, PatchError
 from harness.matrix.select import group_by_build
@@ -126,6 +127,7 @@ class Built(Protocol):
 
 
 B = TypeVar("B", bound=Built)
+C = TypeVar("C", bound=MatrixCell)
 
 
 class Backend(Protocol[B]):
@@ -272,7 +274,7 @@ def run_matrix(
                             continue
                         builds[group] = "cached" if built.cached else "built"
                         emit("build-done", group, None)
-                        for cell in members:
+                        for cell in longest_first(members):
                             start_cell(cell, built)
                     else:
                         cell = payload
@@ -287,6 +289,12 @@ def run_matrix(
             raise
 
     return MatrixRun([results[c.identifier] for c in cells], time.monotonic() - started, builds)
+
+
+def longest_first(cells: Sequence[C]) -> list[C]:
+    """A build's cells in the order they start: the daemon cells (several polls each) first,
+    so the last build's cells end together instead of waiting on a daemon cell started last."""
+    return sorted(cells, key=lambda cell: not (isinstance(cell, Cell) and cell.daemon))
 
 
 def _run_one(backend: Backend[B], cell: MatrixCell, built: B, log_path: Path,

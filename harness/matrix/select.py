@@ -39,16 +39,18 @@ def generate(
     packaged: bool = False,
     daemon: bool = True,
     long_token: bool = True,
+    temp_failure: bool = True,
     servers: Sequence[Server] = (DEFAULT_SERVER,),
 ) -> list[Cell]:
     """Every cell for versions x series x distros x protocols x mechanisms x transports x
     servers.
 
     `series_of(version)` names the patch series for a release (None: no series, no cells);
-    `next` is always native. Each build group also gets one daemon (token rotation) cell per
-    protocol and one long-token cell (IMAP, implicit TLS), and with `sanitizers` the same
-    cells again on a sanitizer build, with `packaged` again from the build's installed .deb
-    (DISTRO+deb). The servers' cells of one build group are adjacent.
+    `next` is always native. Each build group also gets one daemon (token rotation) cell and
+    one temporary-failure cell per protocol and one long-token cell (IMAP, implicit TLS), and
+    with `sanitizers` the same cells again on a sanitizer build, with `packaged` again from
+    the build's installed .deb (DISTRO+deb). The servers' cells of one build group are
+    adjacent.
     """
     variants: list[tuple[Sanitizer | None, bool]] = [(None, False)]
     variants += [(s, False) for s in sanitizers]
@@ -64,13 +66,13 @@ def generate(
             for sanitizer, deb in variants:
                 for server in servers:
                     cells += _group_cells(version, series, distro, sanitizer, deb, server,
-                                          mechanisms, daemon, long_token)
+                                          mechanisms, daemon, long_token, temp_failure)
     return cells
 
 
 def _group_cells(version: Version, series: str, distro: Distro, sanitizer: Sanitizer | None,
                  deb: bool, server: Server, mechanisms: Sequence[Mechanism], daemon: bool,
-                 long_token: bool) -> list[Cell]:
+                 long_token: bool, temp_failure: bool) -> list[Cell]:
     cells = []
     for protocol in PROTOCOLS:
         for mechanism in mechanisms:
@@ -80,6 +82,9 @@ def _group_cells(version: Version, series: str, distro: Distro, sanitizer: Sanit
         if daemon:
             cells.append(Cell(version, series, distro, protocol, mechanisms[-1], "tls",
                               sanitizer, daemon=True, packaged=deb, server=server))
+        if temp_failure:
+            cells.append(Cell(version, series, distro, protocol, mechanisms[-1], "tls",
+                              sanitizer, packaged=deb, server=server, temp_failure=True))
     if long_token:
         cells.append(Cell(version, series, distro, "imap", mechanisms[0], "tls", sanitizer,
                           long_token=True, packaged=deb, server=server))

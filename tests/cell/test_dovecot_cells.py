@@ -73,6 +73,15 @@ def test_long_token_fails_cleanly_on_dovecot(backend: DockerBackend, tmp_path: P
     assert "maildir untouched" in result.checks
 
 
+def test_temporary_failure_against_dovecot(backend: DockerBackend, tmp_path: Path) -> None:
+    """Introspection answers 503: Dovecot says NO [UNAVAILABLE] (its auth log: temp_fail),
+    and the patched fetchmail reports a busy server (14), not a refused login (3)."""
+    result = _run(backend, "imap-oauthbearer-tls-tempfail-dovecot", tmp_path)
+    assert result.outcome == "pass", result.reason
+    assert any("(exit 14), not a refused login" in c for c in result.checks)
+    assert "maildir untouched" in result.checks
+
+
 def test_dovecot_log_catches_fetchmail_7s_empty_answer(backend: DockerBackend,
                                                         tmp_path: Path) -> None:
     """Upstream fetchmail 7 answers the OAUTHBEARER error challenge with an empty line: Dovecot

@@ -4,7 +4,12 @@ refused password methods, responses too large (lines as Dovecot 2.3.19 writes th
 from __future__ import annotations
 
 from harness.cell import dovecotlog
-from tests.helpers.dovecot_logs import EXPIRED_XOAUTH2, ROTATED_OAUTHBEARER, T
+from tests.helpers.dovecot_logs import (
+    EXPIRED_XOAUTH2,
+    ROTATED_OAUTHBEARER,
+    UNAVAILABLE_OAUTHBEARER,
+    T,
+)
 
 
 def test_an_expired_xoauth2_token_answered_with_the_empty_line() -> None:
@@ -23,6 +28,14 @@ def test_a_refused_then_rotated_oauthbearer_login() -> None:
         ("OAUTHBEARER", "AQ==", "FAIL"), ("OAUTHBEARER", None, "OK")]
     assert log.logins == ["OAUTHBEARER"] and log.refused == 1
     assert dovecotlog.wrong_answers(log) == []
+
+
+def test_a_temporary_failure_is_no_refusal() -> None:
+    log = dovecotlog.parse(UNAVAILABLE_OAUTHBEARER)
+    assert [(a.mechanism, a.error_challenge, a.outcome) for a in log.attempts] == [
+        ("OAUTHBEARER", None, "TEMPFAIL")]
+    assert (log.temporary_failures, log.refused, log.logins) == (1, 0, [])
+    assert dovecotlog.parse(EXPIRED_XOAUTH2).temporary_failures == 0
 
 
 def test_a_wrong_answer_to_the_error_challenge_is_named() -> None:

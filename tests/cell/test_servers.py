@@ -9,7 +9,11 @@ import pytest
 from harness.cell.checks import CheckFailed
 from harness.cell.model import Cell
 from harness.cell.servers import DovecotServer
-from tests.helpers.dovecot_logs import EXPIRED_XOAUTH2, ROTATED_OAUTHBEARER
+from tests.helpers.dovecot_logs import (
+    EXPIRED_XOAUTH2,
+    ROTATED_OAUTHBEARER,
+    UNAVAILABLE_OAUTHBEARER,
+)
 
 
 class _Dovecot:
@@ -64,6 +68,19 @@ def test_a_rotation_that_dovecot_logged_passes() -> None:
     server.check_logins(cell, "fetchmail: POP3> AUTH OAUTHBEARER *\n", ["mock-at-x"], checks)
     assert "Dovecot logged 1 OAUTHBEARER login(s)" in checks
     assert server.refused() == 1
+
+
+def test_a_temporary_failure_needs_no_login() -> None:
+    server, cell = _server("6.4.33-oauth64-bookworm-imap-oauthbearer-tls-tempfail-dovecot", [],
+                           UNAVAILABLE_OAUTHBEARER)
+    checks: list[str] = []
+    server.check_logins(cell, "fetchmail: IMAP> A0001 AUTHENTICATE OAUTHBEARER *\n",
+                        ["mock-at-x"], checks)
+    assert (server.temporary_failures(), server.refused()) == (1, 0)
+    with pytest.raises(CheckFailed, match="no successful OAUTHBEARER login"):  # a plain cell
+        _server("6.4.33-oauth64-bookworm-imap-oauthbearer-tls-dovecot", [],
+                UNAVAILABLE_OAUTHBEARER)[0].check_logins(
+            Cell.parse("6.4.33-oauth64-bookworm-imap-oauthbearer-tls-dovecot"), "", [], [])
 
 
 @pytest.mark.parametrize(("log", "output", "message"), [

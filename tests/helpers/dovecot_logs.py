@@ -21,3 +21,10 @@ ROTATED_OAUTHBEARER = "\n".join([
     T + "auth: Debug: client passdb out: OK\t1\tuser=user@example.com\ttoken=mock-at-x",
     T + "pop3-login: Info: Login: user=<user@example.com>, method=OAUTHBEARER, rip=127.0.0.1",
 ])
+# the token's introspection answered 503: Dovecot's IMAP NO [UNAVAILABLE], its POP3 -ERR [SYS/TEMP]
+UNAVAILABLE_OAUTHBEARER = "\n".join([
+    T + "auth: Debug: client in: AUTH\t1\tOAUTHBEARER\tservice=imap\tsecured=tls\tresp=bixhPQ==",
+    T + "auth: Error: oauth2(user@example.com,127.0.0.1,<r2GKQJNhHIV/AAAB>): oauth2 failed: "
+        "Introspection failed: 503 Service Unavailable",
+    T + "auth: Debug: client passdb out: FAIL\t1\tuser=user@example.com\tcode=temp_fail",
+])

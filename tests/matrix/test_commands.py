@@ -36,7 +36,7 @@ def test_list_json_one_entry_per_build(upstream: str, capsys: pytest.CaptureFixt
 
 def test_list_plain(upstream: str, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["matrix", "--upstream", upstream, "--list", "--select",
-                 "next-*-bookworm-imap-*,!*-daemon,!*-longtoken"]) == 0
+                 "next-*-bookworm-imap-*,!*-daemon,!*-longtoken,!*-tempfail"]) == 0
     out = capsys.readouterr().out.split()
     assert out == ["#", "build", "next-native-bookworm",
                    "next-native-bookworm-imap-oauthbearer-tls",
@@ -49,8 +49,10 @@ def test_servers_axis(upstream: str, capsys: pytest.CaptureFixture[str]) -> None
     out = capsys.readouterr().out.split()
     assert out == ["#", "build", "next-native-bookworm",
                    "next-native-bookworm-imap-oauthbearer-tls",
+                   "next-native-bookworm-imap-oauthbearer-tls-tempfail",
                    "next-native-bookworm-imap-oauthbearer-tls-longtoken",
                    "next-native-bookworm-imap-oauthbearer-tls-dovecot",
+                   "next-native-bookworm-imap-oauthbearer-tls-tempfail-dovecot",
                    "next-native-bookworm-imap-oauthbearer-tls-longtoken-dovecot"]
     assert main(["matrix", "--upstream", upstream, "--list", "--select", "*-dovecot"]) == 2
     assert "match no cell" in capsys.readouterr().err, "dovecot cells only with --servers"

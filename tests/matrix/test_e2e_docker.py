@@ -92,6 +92,16 @@ def test_patched_6_4_33_token_rotation_daemon(backend: DockerBackend, fetchmail_
     assert any("rotated" in c for c in result.checks)
 
 
+def test_patched_6_4_33_temporary_failure(backend: DockerBackend, fetchmail_upstream: str,
+                                          tmp_path: Path) -> None:
+    """The mock cannot check the token (its provider answers 503): a busy server, exit 14."""
+    result = _run(backend, _patched_cell(fetchmail_upstream, "pop3-oauthbearer-tls-tempfail"),
+                  tmp_path)
+    assert result.outcome == "pass", _explain(result)
+    assert any("(exit 14), not a refused login" in c for c in result.checks)
+    assert "mailbox untouched" in result.checks
+
+
 def test_matrix_runs_cells_in_parallel_and_caches(backend: DockerBackend,
                                                    tmp_path: Path) -> None:
     cells = [Cell.parse("next-native-bookworm-imap-oauthbearer-starttls"),

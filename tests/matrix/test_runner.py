@@ -256,3 +256,15 @@ def test_ctrl_c_starts_nothing_more(tmp_path: Path, monkeypatch: pytest.MonkeyPa
     # cells run on twice --jobs workers: at most the two running then finish
     assert 1 <= len(backend.runs) <= 2
     assert any(f.cancelled() for f in submitted)
+
+
+def test_a_builds_daemon_cells_start_first(tmp_path: Path) -> None:
+    """Daemon cells poll several times: started first, the last build's cells end together."""
+    group = [c for c in CELLS if c.build_group == "6.4.33-oauth64-bookworm"]
+    order = runner.longest_first(group)
+    daemons = [c for c in group if c.daemon]
+    assert len(daemons) == 2 and order[:2] == daemons
+    assert sorted(order) == sorted(group)
+    backend = RecordingBackend()
+    run = run_matrix(group, backend, jobs=1, cache=None, log_dir=tmp_path)
+    assert [r.cell for r in run.results] == group  # results keep the order of the cells

@@ -53,6 +53,15 @@ def test_the_server_is_spelled_only_when_it_is_not_the_mock() -> None:
     mock = Cell.parse("6.4.33-oauth64-bookworm-pop3-oauthbearer-tls-daemon")
     assert mock.server == "mock" and mock.identifier.endswith("-tls-daemon")
     assert Cell.parse("6.4.33-oauth64-bookworm-imap-xoauth2-tls-longtoken").long_token
+    tempfail = Cell.parse("6.4.33-oauth64-bookworm-pop3-oauthbearer-tls-tempfail-dovecot")
+    assert (tempfail.temp_failure, tempfail.daemon, tempfail.server) == (True, False, "dovecot")
+    assert tempfail.identifier == "6.4.33-oauth64-bookworm-pop3-oauthbearer-tls-tempfail-dovecot"
+
+
+def test_a_cell_has_one_kind() -> None:
+    with pytest.raises(ConfigError, match="at most one of"):
+        Cell(V("6.4.33"), "oauth64", "bookworm", "imap", "xoauth2", "tls", daemon=True,
+             temp_failure=True)
 
 
 def test_hyphenated_series_name() -> None:
@@ -109,7 +118,7 @@ VERSIONS = [V("6.3.26"), V("6.4.21"), V("6.4.22"), V("6.4.33"), V("6.5.0.beta7")
 
 def test_generation_covers_the_product() -> None:
     cells = generate(VERSIONS, _table, distros=("bookworm", "trixie"), daemon=False,
-                     long_token=False)
+                     long_token=False, temp_failure=False)
     ids = {c.identifier for c in cells}
     assert len(ids) == len(cells)
     # 3 patched versions x 2 distros x full product, next x 2 distros x oauthbearer only
@@ -264,6 +273,9 @@ def test_generation_adds_long_token_and_dovecot_cells() -> None:
     assert "6.4.33-oauth64-bookworm-imap-xoauth2-tls-longtoken" in ids
     assert "next-native-bookworm-imap-oauthbearer-tls-longtoken-dovecot" in ids
     assert "6.4.33-oauth64-bookworm-pop3-oauthbearer-tls-daemon-dovecot" in ids
+    for protocol in ("imap", "pop3"):  # a temporary-failure cell per protocol and server
+        assert f"6.4.33-oauth64-bookworm-{protocol}-oauthbearer-tls-tempfail" in ids
+        assert f"next-native-bookworm-{protocol}-oauthbearer-tls-tempfail-dovecot" in ids
     mock = [c for c in cells if c.server == "mock"]
     assert len(cells) == 2 * len(mock) and mock == [
         c for c in generate([V("6.4.33"), V("next")], _table, distros=("bookworm",))]
