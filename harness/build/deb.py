@@ -9,8 +9,8 @@ is packaged the same way, e.g. the XOAUTH2 SASL plugin:
 
     tree = work / "tree"
     stage_tree(destdir, tree, [f"usr/lib/{multiarch(box)}/sasl2/libxoauth2.so*"])
-    add_doc(tree, "libsasl2-modules-xoauth2", "copyright", licence_text)
-    spec = DebSpec(package="libsasl2-modules-xoauth2", version="0.2+g1a2b3c-1~deb12",
+    add_doc(tree, "libsasl2-modules-xoauth2-moriyoshi", "copyright", licence_text)
+    spec = DebSpec(package="libsasl2-modules-xoauth2-moriyoshi", version="0.2+g1a2b3c-1~deb12",
                    summary=..., description=..., maintainer=..., section="libs")
     build_deb(box, spec, tree, out_dir)  # Depends from the .so (libc6, libsasl2-2, ...)
 """

@@ -41,7 +41,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="copy the result to DIST: the binary's folder DIST/<identifier>/, "
                              "or the .deb / .tar.gz asked for")
     parser.add_argument("--deb", action="store_true",
-                        help="a Debian package (fetchmail-oauth) for the suite, to install "
+                        help="a Debian package (fetchmail-oauth; with --xoauth2-plugin "
+                             "libsasl2-modules-xoauth2-moriyoshi) for the suite, to install "
                              "with `apt install ./FILE.deb`")
     parser.add_argument("--tarball", action="store_true",
                         help="the `make install` tree (bin, man, locale, docs) as a .tar.gz")
@@ -160,12 +161,25 @@ def _plugin(args: argparse.Namespace) -> int:
 
     if args.version is not None:
         raise ConfigError(f"--xoauth2-plugin builds no fetchmail: drop {args.version!r}")
+    if args.tarball or args.sanitize:
+        raise ConfigError("--xoauth2-plugin takes --deb, not --tarball or --sanitize")
     started = time.monotonic()
-    result = build_plugin(_distro(args), source=PluginSource(args.plugin_upstream),
-                          ref=args.plugin_ref, stream=None if args.quiet else _echo)
-    where = export_plugin(result, args.dist) if args.dist else result.dist_dir
+    source = PluginSource(args.plugin_upstream)
+    result = build_plugin(_distro(args), source=source, ref=args.plugin_ref,
+                          stream=None if args.quiet else _echo)
     state = "cached" if result.cached else f"built in {time.monotonic() - started:.1f}s"
     print(f"{result.identifier}: {state}")
+    if args.deb:
+        from harness.build.engine import ensure_engine
+        from harness.relay.plugin_deb import package_plugin
+
+        made = package_plugin(result, source, ensure_engine())
+        deb = _copy(made.deb, args.dist)
+        print(f"deb:     {deb}")
+        print(f"         {made.version}; Depends: {made.depends}")
+        print(f"install: sudo apt install {deb if deb.is_absolute() else './' + str(deb)}")
+        return 0
+    where = export_plugin(result, args.dist) if args.dist else result.dist_dir
     print(f"plugin:  {where / result.plugin.name}")
     print(f"install: install -m 644 {where / result.plugin.name} {SYSTEM_PLUGIN_DIR}/")
     return 0
