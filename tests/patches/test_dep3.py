@@ -48,7 +48,8 @@ def test_patch_carries_dep3_fields(patch: Patch) -> None:
     assert author == AUTHOR, f"{path.name}: From: {author}"
     assert str(mail["Subject"] or "").startswith("[PATCH"), path.name
     body = mail.get_content()
-    assert len(body.split("\n\n")[0].strip()) > 40, f"{path.name}: no description body"
+    description = re.sub(r"^(Origin|Forwarded|Last-Update):.*$", "", body, flags=re.MULTILINE)
+    assert len(description.strip()) > 40, f"{path.name}: no description body"
     fields = dict(re.findall(r"^(Origin|Forwarded|Last-Update): *(.+)$", body, re.MULTILINE))
     assert fields.get("Origin") == ORIGIN, f"{path.name}: Origin: {fields}"
     forwarded = fields.get("Forwarded", "").split(" ", 1)[0]  # a reason may follow
