@@ -15,7 +15,12 @@ from pathlib import Path
 import pytest
 
 from harness.source.mirror import FetchmailSource
-from tests.helpers.skips import FETCHMAIL_UPSTREAM, docker_available, skip_loudly
+from tests.helpers.skips import (
+    FETCHMAIL_UPSTREAM,
+    PLUGIN_UPSTREAM,
+    docker_available,
+    skip_loudly,
+)
 from tests.helpers.workshop import Cli, Workshop
 
 
@@ -52,6 +57,18 @@ def fetchmail_upstream() -> str:
         )
     assert FETCHMAIL_UPSTREAM is not None
     return FETCHMAIL_UPSTREAM
+
+
+@pytest.fixture(scope="session")
+def plugin_upstream() -> str:
+    """A git URL/path holding cyrus-sasl-xoauth2 (the XOAUTH2 plugin postfix uses), or a skip."""
+    if PLUGIN_UPSTREAM is None:
+        skip_loudly(
+            "no cyrus-sasl-xoauth2 source: set XOAUTH2_PLUGIN_UPSTREAM or run "
+            "`fetchmail-harness setup --source` once"
+        )
+    assert PLUGIN_UPSTREAM is not None
+    return PLUGIN_UPSTREAM
 
 
 @pytest.fixture(scope="session")

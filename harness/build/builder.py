@@ -61,6 +61,10 @@ class BuildSpec:
     series: str | None = None
     sanitize: bool = False
 
+    def __post_init__(self) -> None:
+        if not isinstance(self.version, Version):  # a str here fails much later, obscurely
+            raise TypeError(f"BuildSpec wants a Version, not {self.version!r}")
+
     @property
     def identifier(self) -> str:
         """VERSION-SERIES-DISTRO[+asan], the build group of the matrix cells it serves:

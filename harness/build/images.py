@@ -115,16 +115,18 @@ def dockerfile_hash(distro: Distro, dockerfile: str = DOCKERFILE) -> str:
 
 def ensure_build_image(client: docker.DockerClient, distro: Distro) -> tuple[BuildImage, bool]:
     """The build image for `distro` (tagged by content hash), built when missing."""
-    return _ensure_image(client, "fmh-build", DOCKERFILE, distro)
+    return ensure_image(client, "fmh-build", DOCKERFILE, distro)
 
 
 def ensure_dovecot_image(client: docker.DockerClient) -> tuple[BuildImage, bool]:
     """Debian's Dovecot 2.3 (DOVECOT_SUITE) for the `dovecot` server cells, built when missing."""
-    return _ensure_image(client, "fmh-dovecot", DOVECOT_DOCKERFILE, DOVECOT_SUITE)
+    return ensure_image(client, "fmh-dovecot", DOVECOT_DOCKERFILE, DOVECOT_SUITE)
 
 
-def _ensure_image(client: docker.DockerClient, repository: str, dockerfile: str,
-                  distro: Distro) -> tuple[BuildImage, bool]:
+def ensure_image(client: docker.DockerClient, repository: str, dockerfile: str,
+                 distro: Distro) -> tuple[BuildImage, bool]:
+    """`repository:<distro>-<digest12>`, built from containers/`dockerfile` on fmh-base:<distro>
+    when missing (one builder at a time): (image, built_now)."""
     ensure_base(client, distro)
     digest = dockerfile_hash(distro, dockerfile)
     tag = f"{repository}:{distro}-{digest[:12]}"

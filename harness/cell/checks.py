@@ -3,13 +3,18 @@
 from __future__ import annotations
 
 import re
+import time
+from collections.abc import Callable
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from harness.cell.log import CellLog
 from harness.cell.mail import auth_attempts, expected_delivery, find_leaks, message_id
 from harness.cell.model import Cell
+from harness.cell.result import CellResult
 
 if TYPE_CHECKING:
+    from harness.cell.kinds import MatrixCell
     from harness.mockserver.controller import MailServerController
     from harness.mockserver.mailbox import Mailbox
 
@@ -42,6 +47,26 @@ def failure_reason(text: str) -> str:
 
 class CheckFailed(Exception):
     """A cell's check did not hold: the cell fails with this message."""
+
+
+def judge(cell: MatrixCell, clog: CellLog, log_path: Path, checks: list[str],
+          play: Callable[[], None]) -> CellResult:
+    """Run a cell's `play` (which appends to `checks`): pass, or fail on CheckFailed; any
+    other exception is the infrastructure's (logged as such, raised). The verdict ends the
+    cell log."""
+    started = time.monotonic()
+    try:
+        play()
+    except CheckFailed as exc:
+        clog.section("verdict", f"FAIL: {exc}")
+        return CellResult(cell, "fail", str(exc), time.monotonic() - started,
+                          str(log_path), checks=checks)
+    except Exception as exc:
+        clog.section("verdict", f"ERROR (infrastructure): {type(exc).__name__}: {exc}")
+        raise
+    clog.section("verdict", "PASS\n" + "\n".join(checks))
+    return CellResult(cell, "pass", "", time.monotonic() - started, str(log_path),
+                      checks=checks)
 
 
 def check_delivery(delivered: list[tuple[str, bytes]], seeded: list[bytes], clog: CellLog,

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
 
-from harness.cell.model import Cell
+from harness.cell.kinds import MatrixCell, parse_cell
 
 Outcome = Literal["pass", "fail", "error", "skip"]
 OUTCOMES: tuple[Outcome, ...] = ("pass", "fail", "error", "skip")
@@ -13,7 +13,7 @@ OUTCOMES: tuple[Outcome, ...] = ("pass", "fail", "error", "skip")
 
 @dataclass
 class CellResult:
-    cell: Cell
+    cell: MatrixCell
     outcome: Outcome
     reason: str = ""  # why it failed / errored / was skipped; empty on pass
     duration: float = 0.0  # seconds spent running it (the original run, for cached results)
@@ -47,5 +47,5 @@ class CellResult:
             raise ValueError(f"bad outcome in cached result: {data.get('outcome')!r}")
         known = set(cls.__dataclass_fields__)
         fields = {k: v for k, v in data.items() if k in known}
-        fields["cell"] = Cell.parse(str(data.get("cell", "")))
+        fields["cell"] = parse_cell(str(data.get("cell", "")))
         return cls(**fields)

@@ -54,6 +54,7 @@ from harness.cell.checks import (
     check_delivery,
     check_sanitizer,
     failure_reason,
+    judge,
 )
 from harness.cell.mail import USER, find_leaks, seed_messages
 from harness.cell.model import Cell
@@ -77,26 +78,18 @@ def run_cell(cell: Cell, binary: Path | None, image: str, client: docker.DockerC
     """Run `cell` with `binary` (None: the image's installed INSTALLED) in `image` (Dovecot
     cells: against Dovecot in `server_image`); returns pass/fail; raises HarnessError on
     infrastructure trouble."""
-    started = time.monotonic()
     clog = CellLog(log_path)
     clog.section("cell", f"{cell.identifier}\nbinary {binary or INSTALLED}\nimage {image}\n")
     checks: list[str] = []
-    try:
+
+    def play() -> None:
         with open_world(cell, clog, server_image) as world:
             if cell.daemon:
                 _daemon_run(cell, binary, image, client, world, clog, checks)
             else:
                 _oneshot_run(cell, binary, image, client, world, clog, checks)
-    except CheckFailed as exc:
-        clog.section("verdict", f"FAIL: {exc}")
-        return CellResult(cell, "fail", str(exc), time.monotonic() - started,
-                          str(log_path), checks=checks)
-    except Exception as exc:
-        clog.section("verdict", f"ERROR (infrastructure): {type(exc).__name__}: {exc}")
-        raise
-    clog.section("verdict", "PASS\n" + "\n".join(checks))
-    return CellResult(cell, "pass", "", time.monotonic() - started, str(log_path),
-                      checks=checks)
+
+    return judge(cell, clog, log_path, checks, play)
 
 
 def _prepare_container(box: Container, binary: Path | None, world: World, rc: str) -> str:

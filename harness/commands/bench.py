@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING
 
 from harness import paths
 from harness.cell.model import Cell
+from harness.cell.result import CellResult
 from harness.errors import BuildError
 from harness.matrix.select import Selector, cells_for, group_by_build
 from harness.source.mirror import configured_upstream
@@ -72,6 +73,10 @@ def _timed_matrix(cells: list[Cell], backend: DockerBackend, jobs: int, cache: R
     run = run_matrix(cells, backend, jobs=jobs, cache=cache, log_dir=logs)
     run.duration = time.monotonic() - t0
     return run
+
+
+def _daemon(result: CellResult) -> bool:
+    return isinstance(result.cell, Cell) and result.cell.daemon
 
 
 def _baseline(backend: DockerBackend, groups: dict[str, list[Cell]]) -> float:
@@ -154,7 +159,7 @@ def run(args: argparse.Namespace) -> int:
         print(f"plain sequential builds again: {baseline_after:.1f}s", file=sys.stderr)
         baseline = (baseline_before + baseline_after) / 2
         durations = [r.duration for r in rerun.results if not r.cached]
-        one = [r.duration for r in rerun.results if not r.cached and not r.cell.daemon]
+        one = [r.duration for r in rerun.results if not r.cached and not _daemon(r)]
 
     numbers = {
         "cells": len(cells),
@@ -171,7 +176,7 @@ def run(args: argparse.Namespace) -> int:
         "cold_ccache_hit_rate": ccache,
         "one_cell_median_s": round(statistics.median(one), 2) if one else None,
         "daemon_cell_median_s": round(statistics.median(
-            [r.duration for r in rerun.results if r.cell.daemon] or [0.0]), 2),
+            [r.duration for r in rerun.results if _daemon(r)] or [0.0]), 2),
         "cell_durations_sum_s": round(sum(durations), 2),
         "outcomes": cold.counts(),
     }

@@ -1,5 +1,6 @@
 """`fetchmail-harness build`: a (patched) fetchmail binary for a version and distro; with
-`--deb` a Debian package of it, with `--tarball` its `make install` tree."""
+`--deb` a Debian package of it, with `--tarball` its `make install` tree; with
+`--xoauth2-plugin` the Cyrus SASL XOAUTH2 client plugin postfix relays with instead."""
 
 from __future__ import annotations
 
@@ -24,7 +25,8 @@ HELP = "build fetchmail VERSION (patched with its series) in a container and pri
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("version", help="fetchmail version, e.g. 6.4.33, 6.5.0.beta7, next")
+    parser.add_argument("version", nargs="?",
+                        help="fetchmail version, e.g. 6.4.33, 6.5.0.beta7, next")
     parser.add_argument("--distro", choices=sorted(DISTROS),
                         help="Debian suite to build for (default: this host's suite when it "
                              f"is one of them, else {DEFAULT_DISTRO})")
@@ -51,6 +53,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(ALLOW_FLAG, dest="allow_insecure", action="store_true",
                         help="build a release with known security holes anyway (see "
                              "`versions`); never use it to send real tokens")
+    plugin = parser.add_argument_group("the XOAUTH2 plugin for postfix (instead of fetchmail)")
+    plugin.add_argument("--xoauth2-plugin", action="store_true",
+                        help="build cyrus-sasl-xoauth2's libxoauth2.so for the distro's postfix")
+    plugin.add_argument("--plugin-upstream",
+                        help="its git URL or path (default: $XOAUTH2_PLUGIN_UPSTREAM, else GitHub)")
+    plugin.add_argument("--plugin-ref", help="branch, tag or commit (default: the default branch)")
 
 
 def _echo(text: str) -> None:
@@ -90,6 +98,10 @@ def _package(result: BuildResult, args: argparse.Namespace) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    if args.xoauth2_plugin:
+        return _plugin(args)
+    if args.version is None:
+        raise ConfigError("name a fetchmail VERSION to build (or --xoauth2-plugin)")
     source: Source
     if args.source_tarball:
         if not args.sha256:
@@ -140,4 +152,21 @@ def run(args: argparse.Namespace) -> int:
     if holes:
         print(f"WARNING: {version} has known security holes ({', '.join(a.id for a in holes)}); "
               "this build is for tests, not for mail")
+    return 0
+
+
+def _plugin(args: argparse.Namespace) -> int:
+    from harness.relay.plugin import PluginSource, build_plugin, export_plugin
+
+    if args.version is not None:
+        raise ConfigError(f"--xoauth2-plugin builds no fetchmail: drop {args.version!r}")
+    started = time.monotonic()
+    result = build_plugin(_distro(args), source=PluginSource(args.plugin_upstream),
+                          ref=args.plugin_ref, stream=None if args.quiet else _echo)
+    where = export_plugin(result, args.dist) if args.dist else result.dist_dir
+    state = "cached" if result.cached else f"built in {time.monotonic() - started:.1f}s"
+    print(f"{result.identifier}: {state}")
+    print(f"plugin:  {where / result.plugin.name}")
+    print(f"install: install -m 644 {where / result.plugin.name} "
+          "/usr/lib/$(dpkg-architecture -qDEB_HOST_MULTIARCH)/sasl2/")
     return 0

@@ -1,4 +1,5 @@
-"""`fetchmail-harness matrix`: list or run the version x distro x protocol x mechanism matrix."""
+"""`fetchmail-harness matrix`: list or run the version x distro x protocol x mechanism matrix,
+and the relay cells (postfix of each distro x scenario)."""
 
 from __future__ import annotations
 
@@ -11,7 +12,9 @@ from typing import Any
 
 from harness import paths
 from harness.build.distros import DISTROS, parse_distros
+from harness.cell.kinds import MatrixCell
 from harness.cell.model import DEFAULT_SERVER, PACKAGED, SANITIZERS, SERVERS, Cell, Server, one_of
+from harness.cell.relay import relay_cells
 from harness.errors import ConfigError
 from harness.matrix.select import Selector, cells_for, group_by_build
 
@@ -23,9 +26,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--select", action="append", metavar="GLOBS",
         help="comma-separated fnmatch globs over cell identifiers, !GLOB excludes "
-             "(repeatable; default: every cell), e.g. '6.4.*-*-bookworm-imap-*,!*-daemon'",
+             "(repeatable; default: every cell), e.g. '6.4.*-*-bookworm-imap-*,!*-daemon' "
+             "or 'relay-*' (postfix relaying with XOAUTH2)",
     )
     parser.add_argument("--upstream", help="git URL or path of fetchmail")
+    parser.add_argument("--plugin-upstream",
+                        help="git URL or path of cyrus-sasl-xoauth2, the relay cells' plugin "
+                        "(default: $XOAUTH2_PLUGIN_UPSTREAM, else GitHub)")
     parser.add_argument("--patches-dir", type=Path, help="patch series dir (default patches/)")
     parser.add_argument("--distros", default=",".join(DISTROS),
                         help=f"comma-separated distros (default {','.join(DISTROS)})")
@@ -57,7 +64,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         "DIR/<build>/ (binary, log, manifest, packages)")
 
 
-def select_cells(args: argparse.Namespace) -> list[Cell]:
+def select_cells(args: argparse.Namespace) -> list[MatrixCell]:
     from harness.source.mirror import FetchmailSource
 
     selector = Selector.parse(args.select)
@@ -68,8 +75,11 @@ def select_cells(args: argparse.Namespace) -> list[Cell]:
     sanitizers = SANITIZERS if args.with_asan or selector.mentions("asan") else ()
     packaged = args.with_deb or selector.mentions(PACKAGED)
     versions = FetchmailSource(args.upstream).versions()
-    universe = cells_for(versions, patches_dir=args.patches_dir, distros=distros,
-                         sanitizers=sanitizers, packaged=packaged, servers=servers)
+    universe: list[MatrixCell] = [
+        *cells_for(versions, patches_dir=args.patches_dir, distros=distros,
+                   sanitizers=sanitizers, packaged=packaged, servers=servers),
+        *relay_cells(distros),
+    ]
     return selector.select(universe)
 
 
@@ -80,7 +90,7 @@ def deal(groups: list[str], chunks: int) -> list[list[str]]:
     return [[g] for g in groups]
 
 
-def ci_matrix(cells: list[Cell], chunks: int) -> dict[str, Any]:
+def ci_matrix(cells: list[MatrixCell], chunks: int) -> dict[str, Any]:
     """{"cells", "groups", "include"}: `include` is a GitHub Actions matrix, one build per entry
     unless `chunks` caps the number of jobs (then groups are dealt round-robin). Each entry
     names its jobs' build groups, cells (`select`) and distros (comma-separated)."""
@@ -99,7 +109,7 @@ def ci_matrix(cells: list[Cell], chunks: int) -> dict[str, Any]:
     }
 
 
-def chunk_of(cells: list[Cell], spec: str) -> list[Cell]:
+def chunk_of(cells: list[MatrixCell], spec: str) -> list[MatrixCell]:
     """The cells of chunk "I/N" (1-based I); an index past the dealt batches is empty."""
     match = re.fullmatch(r"(\d+)/(\d+)", spec.strip())
     if not match or not 1 <= int(match[1]) <= int(match[2]):
@@ -131,10 +141,10 @@ def run(args: argparse.Namespace) -> int:
     return execute(cells, args)
 
 
-def _note_insecure(cells: list[Cell], patches_dir: Path | None) -> None:
+def _note_insecure(cells: list[MatrixCell], patches_dir: Path | None) -> None:
     from harness.series.advisories import advisories_for
 
-    versions = sorted({c.version for c in cells})
+    versions = sorted({c.version for c in cells if isinstance(c, Cell)})
     insecure = [v for v in versions if advisories_for(v, patches_dir)]
     if insecure:
         print(f"note: {len(insecure)} of {len(versions)} releases in this run have known "
@@ -143,14 +153,15 @@ def _note_insecure(cells: list[Cell], patches_dir: Path | None) -> None:
               file=sys.stderr)
 
 
-def execute(cells: list[Cell], args: argparse.Namespace) -> int:
+def execute(cells: list[MatrixCell], args: argparse.Namespace) -> int:
     """Run `cells` with the Docker backend, print a summary, write the reports."""
     from harness.matrix.backend import DockerBackend
     from harness.matrix.progress import Progress
     from harness.matrix.reports import write_reports
     from harness.matrix.runner import ResultCache, run_matrix
 
-    backend = DockerBackend(upstream=args.upstream, patches_dir=args.patches_dir)
+    backend = DockerBackend(upstream=args.upstream, patches_dir=args.patches_dir,
+                            plugin_upstream=args.plugin_upstream)
     report_dir: Path = args.report_dir
     _note_insecure(cells, args.patches_dir)
     progress = Progress(len(cells))
@@ -182,12 +193,14 @@ def execute(cells: list[Cell], args: argparse.Namespace) -> int:
     return outcome.exit_code
 
 
-def export_builds(backend: Any, cells: list[Cell], dist: Path) -> int:
-    """Every build the cells use, into dist/ (from the build cache: the runner skips builds
-    whose cells all came from the result cache, the binaries artifact must not be empty).
-    A build that fails here failed in the run too and is reported there; returns the count."""
+def export_builds(backend: Any, cells: list[MatrixCell], dist: Path) -> int:
+    """Every build the cells use (fetchmail, or the relay cells' XOAUTH2 plugin), into dist/
+    (from the build cache: the runner skips builds whose cells all came from the result cache,
+    the binaries artifact must not be empty). A build that fails here failed in the run too
+    and is reported there; returns the count."""
     from harness.build.builder import export
     from harness.errors import HarnessError
+    from harness.relay.plugin import export_plugin
 
     dist.mkdir(parents=True, exist_ok=True)
     exported = 0
@@ -195,7 +208,11 @@ def export_builds(backend: Any, cells: list[Cell], dist: Path) -> int:
         if members[0].unsupported:
             continue
         try:
-            export(backend.build(members[0]), dist)
+            built = backend.build(members[0])
+            if isinstance(members[0], Cell):
+                export(built, dist)
+            else:
+                export_plugin(built, dist)
         except HarnessError as exc:
             print(f"  not exported: {members[0].build_group}: {str(exc).splitlines()[0]}",
                   file=sys.stderr)

@@ -8,17 +8,22 @@ import sys
 from pathlib import Path
 
 from harness import paths
+from harness.cell.kinds import parse_cell
 from harness.cell.model import Cell
+from harness.cell.relay import RelayCell
 from harness.cell.result import CellResult
 from harness.series.advisories import advisories_for, warning
 
 NAME = "run"
-HELP = "run one matrix cell end to end, e.g. 6.4.33-oauth64-bookworm-imap-xoauth2-tls"
+HELP = ("run one matrix cell end to end, e.g. 6.4.33-oauth64-bookworm-imap-xoauth2-tls or "
+        "relay-bookworm-rotation")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("cell", metavar="CELL_ID", help="cell identifier (see `matrix --list`)")
     parser.add_argument("--upstream", help="git URL or path of fetchmail")
+    parser.add_argument("--plugin-upstream",
+                        help="git URL or path of cyrus-sasl-xoauth2 (relay cells)")
     parser.add_argument("--patches-dir", type=Path, help="patch series dir (default patches/)")
     parser.add_argument("--log", type=Path, help="write the cell log here (default: cache dir)")
     parser.add_argument("--no-cache", action="store_true", help="rerun even with a cached result")
@@ -29,12 +34,14 @@ def run(args: argparse.Namespace) -> int:
     from harness.matrix.backend import DockerBackend
     from harness.matrix.runner import ResultCache, run_matrix
 
-    cell = Cell.parse(args.cell)
-    backend = DockerBackend(upstream=args.upstream, patches_dir=args.patches_dir)
+    cell = parse_cell(args.cell)
+    backend = DockerBackend(upstream=args.upstream, patches_dir=args.patches_dir,
+                            plugin_upstream=args.plugin_upstream)
     backend.check_cell(cell)
-    holes = advisories_for(cell.version, args.patches_dir)
-    if holes:  # a cell tests the release; it is not a build for use
-        print(warning(cell.version, holes), file=sys.stderr)
+    if isinstance(cell, Cell):  # a cell tests the release; it is not a build for use
+        holes = advisories_for(cell.version, args.patches_dir)
+        if holes:
+            print(warning(cell.version, holes), file=sys.stderr)
     log_dir = paths.cache_dir() / "cell-logs"
 
     def say(kind: str, name: str, _result: CellResult | None) -> None:
@@ -66,6 +73,10 @@ def _print(result: CellResult) -> None:
     if result.log:
         print(f"log: {result.log}")
     if result.binary:
-        flag = " --sanitize" if cell.sanitizer else " --deb" if cell.packaged else ""
-        print(f"binary: {result.binary}  (copy it out with `fetchmail-harness build "
-              f"{cell.version} --distro {cell.distro}{flag} --dist DIR`)")
+        if isinstance(cell, RelayCell):
+            what, how = "plugin", "--xoauth2-plugin"
+        else:
+            flag = " --sanitize" if cell.sanitizer else " --deb" if cell.packaged else ""
+            what, how = "binary", f"{cell.version}{flag}"
+        print(f"{what}: {result.binary}  (copy it out with `fetchmail-harness build {how} "
+              f"--distro {cell.distro} --dist DIR`)")

@@ -1,5 +1,7 @@
-"""The matrix runner's real backend: builds with harness.build, runs cells in the build image
-(a DISTRO+deb cell: in the base image with the build's .deb installed by apt)."""
+"""The matrix runner's real backend: fetchmail cells build with harness.build and run in the
+build image (a DISTRO+deb cell: in the base image with the build's .deb installed by apt);
+relay cells build the XOAUTH2 plugin (harness.relay.plugin) and run postfix in the relay
+image (harness.relay.run)."""
 
 from __future__ import annotations
 
@@ -8,27 +10,37 @@ from pathlib import Path
 
 import docker
 
+from harness import paths
 from harness.build.builder import BuildPlan, BuildResult, build, default_series, plan_build
 from harness.build.distros import Distro
 from harness.build.engine import ensure_engine
 from harness.build.images import ensure_build_image
+from harness.cell.kinds import MatrixCell
 from harness.cell.model import Cell
+from harness.cell.relay import RelayCell
 from harness.cell.result import CellResult
 from harness.cell.run import run_cell
 from harness.errors import BuildError, ConfigError
+from harness.relay.plugin import PluginBuild, PluginSource, build_plugin
+from harness.relay.plugin import build_key as plugin_key
 from harness.series.names import NATIVE_SERIES
 from harness.source.mirror import FetchmailSource
 
+Built = BuildResult | PluginBuild
+
 
 class DockerBackend:
-    """A harness.matrix.runner.Backend: harness.build.builder builds, harness.cell.run runs.
+    """A harness.matrix.runner.Backend: harness.build.builder builds, harness.cell.run runs
+    (relay cells: harness.relay.plugin builds, harness.relay.run runs).
 
     The plan of each build (its resolved inputs and key) is made once, by `build_key`, and
     reused by `build`.
     """
 
-    def __init__(self, upstream: str | None = None, patches_dir: Path | None = None) -> None:
+    def __init__(self, upstream: str | None = None, patches_dir: Path | None = None,
+                 plugin_upstream: str | None = None) -> None:
         self.source = FetchmailSource(upstream)
+        self.plugin_source = PluginSource(plugin_upstream)
         self.patches_dir = patches_dir
         self._client: docker.DockerClient | None = None
         self._lock = threading.RLock()
@@ -43,8 +55,11 @@ class DockerBackend:
                 self._client = ensure_engine()
             return self._client
 
-    def check_cell(self, cell: Cell) -> None:
-        """ConfigError unless the cell's version exists and its series is the table's choice."""
+    def check_cell(self, cell: MatrixCell) -> None:
+        """ConfigError unless a fetchmail cell's version exists and its series is the table's
+        choice (a relay cell was checked by its parse)."""
+        if isinstance(cell, RelayCell):
+            return
         version = self.source.resolve(str(cell.version))
         expected = NATIVE_SERIES if version.branch else default_series(version, self.patches_dir)
         if expected is None:
@@ -64,11 +79,16 @@ class DockerBackend:
                                                 patches_dir=self.patches_dir)
             return self._plans[group]
 
-    def build_key(self, cell: Cell) -> str:
-        """The build's key (source commit, series content, image recipe), without building."""
+    def build_key(self, cell: MatrixCell) -> str:
+        """The build's key (source commit, series content or plugin commit, image recipe),
+        without building."""
+        if isinstance(cell, RelayCell):
+            return plugin_key(self.plugin_source.commit(), cell.distro)
         return self.plan(cell).key
 
-    def build(self, cell: Cell) -> BuildResult:
+    def build(self, cell: MatrixCell) -> Built:
+        if isinstance(cell, RelayCell):
+            return build_plugin(cell.distro, source=self.plugin_source, client=self.client)
         return build(self.plan(cell), client=self.client)
 
     def image(self, distro: Distro) -> str:
@@ -96,7 +116,15 @@ class DockerBackend:
         made = package(Path(built.dist_dir), self.image(cell.distro), self.client)
         return installed_image(self.client, cell.distro, [made.deb])
 
-    def run(self, cell: Cell, built: BuildResult, log_path: Path) -> CellResult:
+    def run(self, cell: MatrixCell, built: Built, log_path: Path) -> CellResult:
+        if isinstance(cell, RelayCell):
+            from harness.relay.box import relay_box
+            from harness.relay.run import run_relay_cell
+
+            assert isinstance(built, PluginBuild)
+            with relay_box(self.client, built, paths.cache_dir()) as box:
+                return run_relay_cell(cell, box, log_path)
+        assert isinstance(built, BuildResult)
         server = self.server_image() if cell.server == "dovecot" else None
         if not cell.packaged:
             return run_cell(cell, built.binary, self.image(cell.distro), self.client, log_path,

@@ -12,6 +12,8 @@ from typing import Any
 
 from harness import __version__
 from harness.atomic import atomic_write
+from harness.cell.kinds import MatrixCell, kind_of
+from harness.cell.relay import RelayCell
 from harness.cell.result import CellResult
 
 REPORT_SCHEMA = 1
@@ -42,7 +44,8 @@ def junit_xml(results: Sequence[CellResult], duration: float) -> str:
                           skipped=str(counts["skip"]), time=f"{duration:.3f}",
                           timestamp=time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime()))
     for r in results:
-        case = ET.SubElement(suite, "testcase", classname=f"fetchmail.{r.cell.build_group}",
+        case = ET.SubElement(suite, "testcase",
+                             classname=f"{kind_of(r.cell)}.{r.cell.build_group}",
                              name=r.identifier, time=f"{r.duration:.3f}")
         if r.outcome == "fail":
             ET.SubElement(case, "failure", message=r.reason).text = r.reason
@@ -67,13 +70,8 @@ def results_json(results: Sequence[CellResult], duration: float, logs: dict[str,
     for r in results:
         cell = r.cell
         entry = r.to_json()
-        entry.update(
-            version=str(cell.version), series=cell.series, distro=cell.distro,
-            sanitizer=cell.sanitizer, protocol=cell.protocol, mechanism=cell.mechanism,
-            transport=cell.transport, daemon=cell.daemon, long_token=cell.long_token,
-            server=cell.server, build_group=cell.build_group,
-            log=logs.get(r.identifier, r.log),
-        )
+        entry.update(kind=kind_of(cell), distro=cell.distro, build_group=cell.build_group,
+                     log=logs.get(r.identifier, r.log), **_fields(cell))
         cells.append(entry)
     summary = {k: sum(r.outcome == k for r in results) for k in ("pass", "fail", "error", "skip")}
     return {
@@ -87,26 +85,29 @@ def results_json(results: Sequence[CellResult], duration: float, logs: dict[str,
     }
 
 
-def markdown(results: Sequence[CellResult], logs: dict[str, str]) -> str:
-    """Rows: build groups (version-series-distro); columns: protocol-mechanism-transport."""
+def _fields(cell: MatrixCell) -> dict[str, Any]:
+    if isinstance(cell, RelayCell):
+        return {"scenario": cell.scenario}
+    return {"version": str(cell.version), "series": cell.series, "sanitizer": cell.sanitizer,
+            "packaged": cell.packaged, "protocol": cell.protocol,
+            "mechanism": cell.mechanism, "transport": cell.transport, "daemon": cell.daemon,
+            "long_token": cell.long_token, "server": cell.server}
+
+
+def _table(results: list[CellResult], logs: dict[str, str], head: str) -> list[str]:
+    """Rows: build groups; columns: the rest of the identifier (protocol-mechanism-transport,
+    or a relay cell's scenario)."""
     rows: dict[str, dict[str, CellResult]] = {}
     columns: list[str] = []
     for r in results:
-        cell = r.cell
-        col = r.identifier[len(cell.build_group) + 1:]
+        group = r.cell.build_group
+        col = r.identifier[len(group) + 1:]
         if col not in columns:
             columns.append(col)
-        rows.setdefault(cell.build_group, {})[col] = r
-    columns.sort(key=lambda c: (c.endswith("-daemon"), c))
-    summary = {k: sum(r.outcome == k for r in results) for k in MARKS}
-    lines = [
-        "# fetchmail OAuth2 matrix",
-        "",
-        " · ".join(f"{MARKS[k]} {k}: {n}" for k, n in summary.items()),
-        "",
-        "| build | " + " | ".join(columns) + " |",
-        "|---|" + "---|" * len(columns),
-    ]
+        rows.setdefault(group, {})[col] = r
+    if head == "build":
+        columns.sort(key=lambda c: (c.endswith("-daemon"), c))
+    lines = [f"| {head} | " + " | ".join(columns) + " |", "|---|" + "---|" * len(columns)]
     for group, by_col in rows.items():
         marks = []
         for col in columns:
@@ -118,6 +119,22 @@ def markdown(results: Sequence[CellResult], logs: dict[str, str]) -> str:
             link = logs.get(found.identifier)
             marks.append(f"[{mark}]({link})" if link else mark)
         lines.append(f"| {group} | " + " | ".join(marks) + " |")
+    return lines
+
+
+def markdown(results: Sequence[CellResult], logs: dict[str, str]) -> str:
+    """One table per kind of cell: fetchmail builds x protocol-mechanism-transport, then the
+    relay cells (postfix of each distro x scenario)."""
+    summary = {k: sum(r.outcome == k for r in results) for k in MARKS}
+    lines = [
+        "# fetchmail OAuth2 matrix",
+        "",
+        " · ".join(f"{MARKS[k]} {k}: {n}" for k, n in summary.items()),
+    ]
+    for kind, head in (("fetchmail", "build"), ("relay", "relay (postfix)")):
+        mine = [r for r in results if kind_of(r.cell) == kind]
+        if mine:
+            lines += ["", *_table(mine, logs, head)]
     problems = [r for r in results if r.outcome in ("fail", "error")]
     if problems:
         lines += ["", "## Problems", ""]

@@ -22,7 +22,7 @@ from filelock import FileLock
 
 from harness import __version__, paths
 from harness.atomic import atomic_copy, atomic_write
-from harness.cell.model import Cell
+from harness.cell.kinds import MatrixCell
 from harness.cell.result import CellResult, Outcome
 from harness.errors import EXIT_FAILED, EXIT_OK, BuildError, HarnessError, PatchError
 from harness.matrix.select import group_by_build
@@ -51,7 +51,7 @@ def harness_hash() -> str:
     return h.hexdigest()
 
 
-def result_key(cell: Cell, build_key: str, code_hash: str | None = None) -> str:
+def result_key(cell: MatrixCell, build_key: str, code_hash: str | None = None) -> str:
     """The cache key of a cell's result: its inputs, hashed.
 
     `build_key` already stands for the source commit, series content and image; the code hash
@@ -129,15 +129,15 @@ B = TypeVar("B", bound=Built)
 
 
 class Backend(Protocol[B]):
-    def build_key(self, cell: Cell) -> str:
+    def build_key(self, cell: MatrixCell) -> str:
         """The build's content key, computed without building."""
         ...
 
-    def build(self, cell: Cell) -> B:
+    def build(self, cell: MatrixCell) -> B:
         """Build (or fetch from the build cache) the binary `cell` needs."""
         ...
 
-    def run(self, cell: Cell, built: B, log_path: Path) -> CellResult:
+    def run(self, cell: MatrixCell, built: B, log_path: Path) -> CellResult:
         """Run one cell end to end; infrastructure trouble may raise."""
         ...
 
@@ -172,7 +172,7 @@ class MatrixRun:
 
 
 def run_matrix(
-    cells: Sequence[Cell],
+    cells: Sequence[MatrixCell],
     backend: Backend[B],
     *,
     jobs: int = 2,
@@ -201,7 +201,7 @@ def run_matrix(
         emit("cell-done", result.identifier, result)
 
     groups = group_by_build(cells)
-    pending_groups: dict[str, list[Cell]] = {}
+    pending_groups: dict[str, list[MatrixCell]] = {}
     for group, members in groups.items():
         why = members[0].unsupported
         if why:
@@ -234,14 +234,14 @@ def run_matrix(
             ThreadPoolExecutor(max_workers=2 * max(1, jobs), thread_name_prefix="cell") as pool:
         futures: dict[Future[Any], tuple[str, Any]] = {}
 
-        def do_build(group: str, cell: Cell) -> B:
+        def do_build(group: str, cell: MatrixCell) -> B:
             emit("build-start", group, None)  # when a worker takes it, not when queued
             return backend.build(cell)
 
-        def start_build(group: str, members: list[Cell]) -> None:
+        def start_build(group: str, members: list[MatrixCell]) -> None:
             futures[builders.submit(do_build, group, members[0])] = ("build", (group, members))
 
-        def start_cell(cell: Cell, built: B) -> None:
+        def start_cell(cell: MatrixCell, built: B) -> None:
             # key the result by what was really built (inputs may change while we run)
             keys[cell.identifier] = result_key(cell, built.key)
             path = log_dir / f"{cell.identifier}.log"
@@ -289,7 +289,7 @@ def run_matrix(
     return MatrixRun([results[c.identifier] for c in cells], time.monotonic() - started, builds)
 
 
-def _run_one(backend: Backend[B], cell: Cell, built: B, log_path: Path,
+def _run_one(backend: Backend[B], cell: MatrixCell, built: B, log_path: Path,
              emit: Event) -> CellResult:
     emit("cell-start", cell.identifier, None)
     t0 = time.monotonic()

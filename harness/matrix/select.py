@@ -7,8 +7,10 @@ import re
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TypeVar
 
 from harness.build.distros import DISTROS, Distro
+from harness.cell.kinds import MatrixCell
 from harness.cell.model import (
     DEFAULT_SERVER,
     MECHANISMS,
@@ -25,6 +27,7 @@ from harness.series.names import NATIVE_SERIES
 from harness.source.versions import Version
 
 SeriesOf = Callable[[Version], str | None]
+C = TypeVar("C", bound=MatrixCell)
 
 
 def generate(
@@ -83,9 +86,9 @@ def _group_cells(version: Version, series: str, distro: Distro, sanitizer: Sanit
     return cells
 
 
-def group_by_build(cells: Iterable[Cell]) -> dict[str, list[Cell]]:
+def group_by_build(cells: Iterable[C]) -> dict[str, list[C]]:
     """Cells keyed by build group, in first-seen order: one build serves each list."""
-    groups: dict[str, list[Cell]] = {}
+    groups: dict[str, list[C]] = {}
     for cell in cells:
         groups.setdefault(cell.build_group, []).append(cell)
     return groups
@@ -138,7 +141,7 @@ class Selector:
             for pat in self.include if "+" in pat
         )
 
-    def select(self, cells: Sequence[Cell]) -> list[Cell]:
+    def select(self, cells: Sequence[C]) -> list[C]:
         ids = [c.identifier for c in cells]
         unmatched = [p for p in self.include if not fnmatch.filter(ids, p)]
         if unmatched:

@@ -38,7 +38,7 @@ log_path = {root}/dovecot.log
 info_log_path = {root}/dovecot.log
 protocols = {protocols}
 listen = 127.0.0.1
-ssl = no
+{ssl}
 disable_plaintext_auth = no
 auth_mechanisms = {mechanisms}
 auth_failure_delay = 0
@@ -179,7 +179,8 @@ class DovecotInstance:
     service relays to (then `submission_port` listens); `pop3_lock_session`: a second POP3
     login while one is open waits 10 s for the lock, then gets `-ERR [IN-USE]`.  An
     unreachable `introspection_url` makes it answer every bearer login with a temporary
-    failure (IMAP `NO [UNAVAILABLE]`, POP3 `-ERR [SYS/TEMP]`).
+    failure (IMAP `NO [UNAVAILABLE]`, POP3 `-ERR [SYS/TEMP]`).  `tls`: a CA whose server
+    certificate Dovecot offers (STARTTLS; `ssl = yes`), else no TLS at all.
     """
 
     def __init__(
@@ -232,6 +233,8 @@ class DovecotInstance:
             protocols="imap pop3" + (" submission" if submission_relay is not None else ""),
             mechanisms=" ".join(m.lower() for m in mechanisms),
             pop3_lock_session="yes" if pop3_lock_session else "no",
+            ssl=(f"ssl = yes\nssl_cert = <{tls.cert_path}\nssl_key = <{tls.key_path}"
+                 if tls is not None else "ssl = no"),
         )
         if submission_relay is not None:
             config += SUBMISSION.format(

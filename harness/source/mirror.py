@@ -10,7 +10,6 @@ import difflib
 import logging
 import os
 import shutil
-import tempfile
 from pathlib import Path
 from typing import Protocol
 
@@ -20,18 +19,13 @@ from filelock import FileLock
 from harness import paths
 from harness.atomic import atomic_write
 from harness.errors import ConfigError, SourceError
+from harness.source.gitmirror import GitMirror, git_reason
 from harness.source.versions import Version
 
 log = logging.getLogger(__name__)
 
 DEFAULT_UPSTREAM = "https://gitlab.com/fetchmail/fetchmail.git"
 UPSTREAM_ENV = "FETCHMAIL_UPSTREAM"
-# Keep a dead network (or a password prompt) from hanging a clone/fetch forever.
-_GIT_NET_ENV = {
-    "GIT_HTTP_LOW_SPEED_LIMIT": "1000",
-    "GIT_HTTP_LOW_SPEED_TIME": "30",
-    "GIT_TERMINAL_PROMPT": "0",
-}
 
 
 class Source(Protocol):
@@ -87,85 +81,19 @@ class FetchmailSource:
         self.cache = cache or paths.cache_dir()
         self.upstream = configured_upstream(upstream, self.cache)
         self.mirror = paths.mirror_dir(self.cache)
-        self._lock = FileLock(str(self.mirror) + ".lock")
-        self._repo: git.Repo | None = None
-
-    # -- the mirror ---------------------------------------------------------------------------
-
-    def _open_mirror(self) -> git.Repo | None:
-        """The existing mirror, None if there is none; a corrupt one is reported as None too."""
-        if not self.mirror.exists():
-            return None
-        try:
-            repo = git.Repo(self.mirror)
-            repo.git.rev_parse("--git-dir")
-            if not repo.bare:
-                raise git.InvalidGitRepositoryError(str(self.mirror))
-            return repo
-        except (git.InvalidGitRepositoryError, git.NoSuchPathError, git.GitCommandError):
-            return None
-
-    def _clone(self) -> None:
-        """Clone the upstream into a temp dir next to the mirror and move it into place."""
-        parent = self.mirror.parent
-        parent.mkdir(parents=True, exist_ok=True)
-        tmp = Path(tempfile.mkdtemp(prefix=".clone-", dir=parent))
-        log.info("mirroring fetchmail from %s into %s", self.upstream, self.mirror)
-        try:
-            git.Repo.clone_from(self.upstream, tmp / "repo", mirror=True, env=_GIT_NET_ENV)
-        except git.GitCommandError as exc:
-            shutil.rmtree(tmp, ignore_errors=True)
-            raise SourceError(
-                f"cannot mirror fetchmail from {self.upstream}: {_git_reason(exc)}\n"
-                f"Point at a reachable copy: `fetchmail-harness sources --upstream URL_OR_PATH` "
-                f"or set {UPSTREAM_ENV}."
-            ) from exc
-        if self.mirror.exists():  # a corrupt one, checked under the lock
-            shutil.rmtree(self.mirror)
-        os.replace(tmp / "repo", self.mirror)
-        shutil.rmtree(tmp, ignore_errors=True)
+        self._git = GitMirror(
+            self.upstream, self.mirror, what="fetchmail",
+            hint="Point at a reachable copy: `fetchmail-harness sources --upstream URL_OR_PATH` "
+                 f"or set {UPSTREAM_ENV}.",
+        )
 
     def ensure_mirror(self) -> git.Repo:
         """The mirror, cloned first if missing; a corrupt one is set aside and re-cloned."""
-        if self._repo is not None:
-            return self._repo
-        with self._lock:
-            repo = self._open_mirror()
-            if repo is None:
-                if self.mirror.exists():
-                    log.warning("%s is not a usable git mirror; re-cloning it", self.mirror)
-                    try:
-                        self._clone()
-                    except SourceError as exc:
-                        raise SourceError(
-                            f"the source cache {self.mirror} is corrupt (not a bare git "
-                            f"repository) and could not be re-cloned.\n{exc}\n"
-                            f"Or remove it by hand: rm -rf {self.mirror}"
-                        ) from exc
-                else:
-                    self._clone()
-                repo = self._open_mirror()
-                if repo is None:
-                    raise SourceError(f"{self.upstream} did not give a usable git repository")
-        self._repo = repo
-        return repo
+        return self._git.repo()
 
     def update(self) -> bool:
         """Fetch new tags/branches. False (with a warning) if the upstream is unreachable."""
-        repo = self.ensure_mirror()
-        with self._lock:
-            try:
-                repo.git.fetch(
-                    "--prune", "--tags", self.upstream, "+refs/heads/*:refs/heads/*",
-                    env=_GIT_NET_ENV,
-                )
-            except git.GitCommandError as exc:
-                log.warning(
-                    "upstream %s unreachable (%s); using the mirror as it is",
-                    self.upstream, _git_reason(exc),
-                )
-                return False
-        return True
+        return self._git.update()
 
     # -- versions -----------------------------------------------------------------------------
 
@@ -211,14 +139,14 @@ class FetchmailSource:
                 log.warning("worktree %s was modified or broken; recreating it", path)
                 shutil.rmtree(path)
             path.parent.mkdir(parents=True, exist_ok=True)
-            with self._lock:
+            with self._git.lock:
                 repo.git.worktree("prune")
                 try:
                     repo.git.worktree("add", "--detach", "--force", str(path), commit)
                 except git.GitCommandError as exc:
                     shutil.rmtree(path, ignore_errors=True)
                     raise SourceError(
-                        f"cannot check out fetchmail {version}: {_git_reason(exc)}"
+                        f"cannot check out fetchmail {version}: {git_reason(exc)}"
                     ) from exc
         return path
 
@@ -230,9 +158,3 @@ def _clean_checkout(path: Path, commit: str) -> bool:
     except (git.InvalidGitRepositoryError, git.NoSuchPathError, git.GitCommandError, ValueError):
         return False
 
-
-def _git_reason(exc: git.GitCommandError) -> str:
-    text = str(exc.stderr or exc).replace("stderr: '", "\n").strip().strip("'")
-    lines = [ln.strip() for ln in text.splitlines() if ln.strip()]
-    fatal = [ln for ln in lines if ln.startswith(("fatal:", "error:"))]
-    return fatal[0] if fatal else (lines[-1] if lines else text)

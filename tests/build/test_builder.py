@@ -150,7 +150,7 @@ def test_default_distro_is_said_and_an_older_host_libssl_is_warned_about(
     assert main(args) == 0
     captured = capsys.readouterr()
     assert "distro:  bookworm (default; this host (ubuntu jammy) is no suite" in captured.out
-    assert "6.4.33-upstream-bookworm: cached" in captured.out  # VERSION-SERIES-DISTRO
+    assert "6.4.33-upstream-bookworm: cached" in captured.out
     warning = captured.err
     assert "warning: this host's OpenSSL 0x30000010 is older than" in warning
     assert "--deb" in warning and "apt install libssl3" in warning

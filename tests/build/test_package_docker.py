@@ -29,13 +29,12 @@ from tests.helpers.skips import skip_loudly
 pytestmark = [pytest.mark.slow, pytest.mark.docker, pytest.mark.fetchmail_source]
 
 RELEASE = "6.4.33"
-VERSION = Version.parse(RELEASE)
 SUITES = ("bookworm", "trixie", "bullseye")
 NUMBERS = {"bullseye": 11, "bookworm": 12, "trixie": 13}
 
 
 def _series() -> str:
-    found = series_for(VERSION)
+    found = series_for(Version.parse(RELEASE))
     if found is None:
         skip_loudly(f"no patch series covers {RELEASE} (patches/series.toml)")
     assert found is not None
@@ -47,7 +46,7 @@ def packaged(request: pytest.FixtureRequest, docker_engine: None,
              shared_source: FetchmailSource, session_cache: Path
              ) -> tuple[BuildResult, Packaged]:
     suite = str(request.param)
-    result = build(BuildSpec(VERSION, suite, _series()), source=shared_source,
+    result = build(BuildSpec(Version.parse(RELEASE), suite, _series()), source=shared_source,
                    cache=session_cache)
     client = ensure_engine()
     image, _ = ensure_build_image(client, suite)
@@ -183,7 +182,7 @@ def test_installed_fetchmail_passes_end_to_end_cells(
     packaged: tuple[BuildResult, Packaged], installed: str, tmp_path: Path, protocol: str,
     mechanism: str,
 ) -> None:
-    cell = Cell(VERSION, _series(), packaged[0].spec.distro, protocol, mechanism, "tls")
+    cell = Cell(RELEASE, _series(), packaged[0].spec.distro, protocol, mechanism, "tls")
     result = run_cell(cell, None, installed, ensure_engine(), tmp_path / "cell.log")
     log = (tmp_path / "cell.log").read_text()
     assert result.outcome == "pass", f"{result.reason}\n{log}"

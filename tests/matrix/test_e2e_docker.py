@@ -129,7 +129,7 @@ def test_packaged_cells_run_the_fetchmail_apt_installed(backend: DockerBackend,
     run = run_matrix(cells, backend, jobs=2, cache=None, log_dir=tmp_path / "logs")
     assert run.ok, [(r.cell, r.reason) for r in run.results]
     assert len(run.builds) == 1  # one build serves the plain and the packaged cells
-    logs = {r.cell: Path(r.log or "").read_text() for r in run.results}
+    logs = {r.identifier: Path(r.log or "").read_text() for r in run.results}
     images = {re.search(r"^image (fmh-installed:\S+)$", logs[c], re.M)[1]  # type: ignore[index]
               for c in packaged if "\nimage fmh-installed:" in logs[c]}
     for tag in images:  # made by this test: not left behind

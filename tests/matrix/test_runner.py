@@ -208,12 +208,17 @@ def test_ctrl_c_starts_nothing_more(tmp_path: Path, monkeypatch: pytest.MonkeyPa
     """A real SIGINT while a cell runs: what is queued is dropped, the interrupt goes on up
     (the CLI turns it into exit 130)."""
     submitted: list[Future[object]] = []
+    interrupted: list[str] = []
+    cells_submitted: list[Future[object]] = []
+    dropped = threading.Event()  # the other cell worker holds its cell until the queue is
 
     class Pool(ThreadPoolExecutor):
         def submit(self, fn: Callable[..., object], /, *args: object,
                    **kwargs: object) -> Future[object]:
             future = super().submit(fn, *args, **kwargs)
             submitted.append(future)
+            if fn is runner._run_one:
+                cells_submitted.append(future)
             return future
 
     class Interrupting(RecordingBackend):
@@ -223,13 +228,25 @@ def test_ctrl_c_starts_nothing_more(tmp_path: Path, monkeypatch: pytest.MonkeyPa
             return super().build(cell)
 
         def run(self, cell: Cell, built: FakeBuilt, log_path: Path) -> CellResult:
-            if not self.runs:  # the main thread waits for this cell; the rest is queued
+            with self.lock:  # one SIGINT: a second one would break into the workers' join
+                first = not interrupted
+                interrupted.append(cell.identifier)
+            if not first:
+                dropped.wait(60)
+            if first:  # the main thread waits for this cell; the rest is queued
+                # once both cell workers have started (a SIGINT inside a thread's start
+                # would leave that thread unjoined)
+                for _ in range(6000):
+                    if len(cells_submitted) > 2:
+                        break
+                    time.sleep(0.01)
                 queued = [f for f in submitted if not f.running() and not f.done()]
                 os.kill(os.getpid(), signal.SIGINT)
                 for _ in range(6000):  # a deadline, not a timing: until the queue is dropped
                     if all(f.cancelled() for f in queued):
                         break
                     time.sleep(0.01)
+                dropped.set()
             return super().run(cell, built, log_path)
 
     monkeypatch.setattr(runner, "ThreadPoolExecutor", Pool)

@@ -8,7 +8,6 @@ XOAUTH2 and OAUTHBEARER). Only Dovecot's timestamps and post-login capabilities 
 
 from __future__ import annotations
 
-import os
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -16,11 +15,11 @@ from dataclasses import dataclass
 import pytest
 
 from harness.mockserver import IntrospectionValidator, Mailbox, MailServerController
-from harness.mockserver.dovecot import SUBMISSION_BINARY, DovecotInstance, dovecot_binary, free_port
+from harness.mockserver.dovecot import DovecotInstance, free_port
 from harness.mockserver.oauth_provider import MockOAuthProvider
 from harness.mockserver.stack import MockStack
 from tests.helpers.mailclients import USER, Raw, b64, oauthbearer, xoauth2
-from tests.helpers.skips import skip_loudly
+from tests.helpers.skips import need_dovecot
 
 STAMP = re.compile(rb" \[[^\]]*:\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\]$")
 CAPS = re.compile(rb"^a OK \[CAPABILITY [^\]]*\] ")
@@ -35,15 +34,6 @@ class Peers:
     ports: dict[str, dict[str, int]]  # "dovecot" / "mock" -> protocol -> port
     sink: MailServerController  # where dovecot's submission relays to
     mock: MockStack
-
-
-def need_dovecot() -> None:
-    if dovecot_binary() is None:
-        skip_loudly("dovecot is not installed (apt-get install dovecot-imapd dovecot-pop3d)")
-    if not os.path.exists(SUBMISSION_BINARY):
-        skip_loudly("dovecot-submissiond is not installed (setup --test-peers)")
-    if os.geteuid() != 0:
-        skip_loudly("the private dovecot instance needs root (it drops to nobody for mail)")
 
 
 def dovecot_like_mock(**options: object) -> MockStack:

@@ -87,7 +87,8 @@ def test_sdist_and_wheel_carry_the_data_and_the_licence(
     assert series <= in_sdist
     assert {"containers/Dockerfile", "LICENSE"} <= in_sdist
     assert {f"harness/{f}" for f in series} <= in_wheel
-    assert "harness/containers/Dockerfile" in in_wheel
+    assert {"harness/containers/Dockerfile", "harness/containers/postfix.Dockerfile",
+            "harness/containers/dovecot.Dockerfile"} <= in_wheel
     licence = [n for n in in_wheel if n.endswith(".dist-info/licenses/LICENSE")]
     assert licence, "no licence file in the wheel's metadata"
     with zipfile.ZipFile(wheel) as whl:

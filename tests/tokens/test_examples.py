@@ -232,10 +232,12 @@ def patched_fetchmail(tmp_path_factory: pytest.TempPathFactory) -> Iterator[list
         skip_loudly("no Docker engine to build fetchmail (run `fetchmail-harness setup`)")
     from harness.build.builder import BuildSpec, build
     from harness.source.mirror import FetchmailSource
+    from harness.source.versions import Version
 
     cache = tmp_path_factory.mktemp("fetchmail-build")
     source = FetchmailSource(str(FETCHMAIL_UPSTREAM), cache=cache)
-    result = build(BuildSpec("6.4.33", "bookworm", "oauth64"), source=source, cache=cache)
+    spec = BuildSpec(Version.parse("6.4.33"), "bookworm", "oauth64")
+    result = build(spec, source=source, cache=cache)
     probe = subprocess.run(
         [str(result.binary), "--version"], capture_output=True, text=True, check=False
     )
