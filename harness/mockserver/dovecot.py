@@ -233,8 +233,9 @@ class DovecotInstance:
             protocols="imap pop3" + (" submission" if submission_relay is not None else ""),
             mechanisms=" ".join(m.lower() for m in mechanisms),
             pop3_lock_session="yes" if pop3_lock_session else "no",
-            ssl=(f"ssl = yes\nssl_cert = <{tls.cert_path}\nssl_key = <{tls.key_path}"
-                 if tls is not None else "ssl = no"),
+            # the copies in root/tls (below): a Dovecot container sees only root
+            ssl=(f"ssl = yes\nssl_cert = <{self.root}/tls/cert.pem\n"
+                 f"ssl_key = <{self.root}/tls/key.pem" if tls is not None else "ssl = no"),
         )
         if submission_relay is not None:
             config += SUBMISSION.format(
