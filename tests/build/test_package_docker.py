@@ -182,7 +182,8 @@ def test_installed_fetchmail_passes_end_to_end_cells(
     packaged: tuple[BuildResult, Packaged], installed: str, tmp_path: Path, protocol: str,
     mechanism: str,
 ) -> None:
-    cell = Cell(RELEASE, _series(), packaged[0].spec.distro, protocol, mechanism, "tls")
+    cell = Cell(Version.parse(RELEASE), _series(), packaged[0].spec.distro, protocol, mechanism,
+                "tls")
     result = run_cell(cell, None, installed, ensure_engine(), tmp_path / "cell.log")
     log = (tmp_path / "cell.log").read_text()
     assert result.outcome == "pass", f"{result.reason}\n{log}"
