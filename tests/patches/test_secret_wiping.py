@@ -23,13 +23,14 @@ from tests.helpers.skips import skip_loudly
 from tests.patches.accounts import MESSAGES, USER, rcfile, token_file, wait_for
 from tests.patches.fetchmail_box import FetchmailBox
 
-pytestmark = [pytest.mark.slow, pytest.mark.fetchmail_source, pytest.mark.docker]
+pytestmark = [pytest.mark.slow, pytest.mark.fetchmail_source, pytest.mark.docker,
+              # ASan brings its own allocator: the scan runs on the plain build only
+              pytest.mark.parametrize("patched_fetchmail", ["plain"], indirect=True)]
 
 
 @pytest.fixture
 def shim(patched_fetchmail: FetchmailBox, tmp_path: Path) -> Path:
-    if patched_fetchmail.flavour != "plain":
-        pytest.skip("ASan brings its own allocator; the scan runs on the plain build")
+    assert patched_fetchmail.flavour == "plain"
     if patched_fetchmail.container is None and shutil.which("gcc") is None:
         skip_loudly("no gcc on this host to build the allocator shim for the prebuilt binary")
     source = tmp_path / "freescan.c"
