@@ -23,7 +23,7 @@ import os
 import re
 import shutil
 import tempfile
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
@@ -204,6 +204,17 @@ def tarball_name(spec: DebSpec, architecture: str) -> str:
     return f"{spec.package}_{spec.version.split(':')[-1]}_{architecture}.tar.gz"
 
 
+
+def made_once(out: Path, make: Callable[[], None]) -> tuple[dict[str, Any], bool]:
+    """A package directory made by `make` once (it ends by writing out/done.json), one maker
+    at a time: (done.json's record, whether it was already there)."""
+    out.parent.mkdir(parents=True, exist_ok=True)
+    with FileLock(str(out.parent / f".{out.name}.lock")):
+        cached = (out / "done.json").is_file()
+        if not cached:
+            make()
+    return json.loads((out / "done.json").read_text()), cached
+
 def package(
     build_dir: Path,
     image: str,
@@ -222,12 +233,8 @@ def package(
     spec = deb_spec(manifest, release, who)
     root = (cache or paths.cache_dir()) / "packages"
     out = root / f"{build_dir.name}-{_key(manifest, spec)}"
-    root.mkdir(parents=True, exist_ok=True)
-    with FileLock(str(root / f".{out.name}.lock")):
-        cached = (out / "done.json").is_file()
-        if not cached:
-            _make(build_dir, manifest, release, spec, image, client, out)
-    record = json.loads((out / "done.json").read_text())
+    record, cached = made_once(
+        out, lambda: _make(build_dir, manifest, release, spec, image, client, out))
     return Packaged(out / record["deb"], out / record["tarball"], record["depends"],
                     spec.version, cached=cached)
 

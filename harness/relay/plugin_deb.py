@@ -27,12 +27,11 @@ from pathlib import Path
 from typing import Any
 
 import git
-from filelock import FileLock
 
 from harness import paths
 from harness.build.container import Container
 from harness.build.deb import DebSpec, add_doc, build_deb, multiarch
-from harness.build.package import DEBIAN_RELEASES, maintainer, project_url
+from harness.build.package import DEBIAN_RELEASES, made_once, maintainer, project_url
 from harness.errors import BuildError
 from harness.relay.plugin import PLUGIN_FILE, PluginBuild, PluginSource
 
@@ -128,12 +127,8 @@ def package_plugin(
     key = hashlib.sha256(json.dumps({"build": build.key, "spec": repr(spec)}).encode())
     root = (cache or paths.cache_dir()) / "packages"
     out = root / f"plugin-{build.distro}-{build.commit[:12]}-{key.hexdigest()[:12]}"
-    root.mkdir(parents=True, exist_ok=True)
-    with FileLock(str(root / f".{out.name}.lock")):
-        cached = (out / "done.json").is_file()
-        if not cached:
-            _make(build, source, spec, sasl, manifest["image"]["tag"], client, out)
-    record = json.loads((out / "done.json").read_text())
+    record, cached = made_once(
+        out, lambda: _make(build, source, spec, sasl, manifest["image"]["tag"], client, out))
     return PluginPackage(out / record["deb"], spec.version, record["depends"], cached)
 
 
