@@ -11,8 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from harness import paths
-from harness.errors import ConfigError
-from harness.series.table import TABLE_FILE, field, read_toml, version_field
+from harness.series.table import TABLE_FILE, field, read_toml, tables, version_field
 from harness.source.versions import Version
 
 ALLOW_FLAG = "--allow-insecure-release"
@@ -35,17 +34,9 @@ class Advisory:
 
 def load_advisories(patches_dir: Path | None = None) -> list[Advisory]:
     file = (patches_dir or paths.PATCHES_DIR) / TABLE_FILE
-    items = read_toml(file).get("advisory", [])
-    if not isinstance(items, list):
-        raise ConfigError(f"{file}: `advisory` must be an array of tables ([[advisory]])")
     found = []
-    for i, item in enumerate(items, 1):
-        where = f"{file} [[advisory]] #{i}"
-        if not isinstance(item, dict):
-            raise ConfigError(f"{where}: not a table")
-        unknown = sorted(set(item) - {"id", "cve", "last_affected", "summary", "url"})
-        if unknown:
-            raise ConfigError(f"{where}: unknown key(s) {', '.join(unknown)}")
+    for where, item in tables(read_toml(file), "advisory", file,
+                              frozenset({"id", "cve", "last_affected", "summary", "url"})):
         found.append(Advisory(field(item, "id", str, where), field(item, "cve", str, where),
                               version_field(item, "last_affected", where),
                               field(item, "summary", str, where), field(item, "url", str, where)))

@@ -9,7 +9,7 @@ from pathlib import Path
 
 from harness import paths
 from harness.errors import ConfigError
-from harness.series.table import Patch, Series, field, read_toml, version_field
+from harness.series.table import Patch, Series, field, read_toml, tables, version_field
 from harness.source.versions import Version
 
 FIXES_DIR = "build-fixes"
@@ -32,17 +32,9 @@ def load_fixes(patches_dir: Path | None = None) -> list[BuildFix]:
     file = directory / FIXES_FILE
     if not file.is_file():
         return []
-    items = read_toml(file).get("fix", [])
-    if not isinstance(items, list):
-        raise ConfigError(f"{file}: `fix` must be an array of tables ([[fix]])")
     fixes = []
-    for i, item in enumerate(items, 1):
-        where = f"{file} [[fix]] #{i}"
-        if not isinstance(item, dict):
-            raise ConfigError(f"{where}: not a table")
-        unknown = sorted(set(item) - {"patch", "first", "last", "with_series"})
-        if unknown:
-            raise ConfigError(f"{where}: unknown key(s) {', '.join(unknown)}")
+    for where, item in tables(read_toml(file), "fix", file,
+                              frozenset({"patch", "first", "last", "with_series"})):
         name = field(item, "patch", str, where)
         path = directory / name
         if "/" in name or not path.is_file():

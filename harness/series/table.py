@@ -90,6 +90,25 @@ def read_toml(path: Path) -> dict[str, Any]:
         raise ConfigError(f"malformed TOML in {path}: {exc}") from exc
 
 
+def tables(data: Mapping[str, Any], key: str, file: Path,
+           known: frozenset[str] | None = None) -> list[tuple[str, dict[str, Any]]]:
+    """The `[[key]]` array of tables in `data` (read from `file`), each with the place to name
+    in errors; ConfigError for a non-array, a non-table, or a key outside `known`."""
+    items = data.get(key, [])
+    if not isinstance(items, list):
+        raise ConfigError(f"{file}: `{key}` must be an array of tables ([[{key}]])")
+    found = []
+    for i, item in enumerate(items, 1):
+        where = f"{file} [[{key}]] #{i}"
+        if not isinstance(item, dict):
+            raise ConfigError(f"{where}: not a table")
+        unknown = sorted(set(item) - known) if known is not None else []
+        if unknown:
+            raise ConfigError(f"{where}: unknown key(s) {', '.join(unknown)}")
+        found.append((where, item))
+    return found
+
+
 def field(data: Mapping[str, Any], key: str, kind: type, where: str) -> Any:
     if key not in data:
         raise ConfigError(f"{where}: missing `{key}`")
@@ -200,17 +219,11 @@ def load_table(patches_dir: Path | None = None) -> list[TableEntry]:
     if not file.is_file():  # never "every release is uncovered": the install is broken
         raise ConfigError(f"missing {file}: the version -> series table (is the patch series "
                           "data installed? --patches-dir names another patches directory)")
-    data = read_toml(file)
-    ranges = data.get("range", [])
-    if not isinstance(ranges, list):
-        raise ConfigError(f"{file}: `range` must be an array of tables ([[range]])")
+    ranges = tables(read_toml(file), "range", file)
     if not ranges:
         raise ConfigError(f"{file} maps no release to a series (no [[range]] entry)")
     entries: list[TableEntry] = []
-    for i, item in enumerate(ranges, 1):
-        where = f"{file} [[range]] #{i}"
-        if not isinstance(item, dict):
-            raise ConfigError(f"{where}: not a table")
+    for where, item in ranges:
         entry = parse_entry(item, where)
         if not (root / entry.series / TABLE_FILE).is_file():
             raise ConfigError(f"{where}: unknown series {entry.series!r} "
