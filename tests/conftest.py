@@ -11,6 +11,7 @@ import subprocess
 import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 
@@ -22,6 +23,9 @@ from tests.helpers.skips import (
     skip_loudly,
 )
 from tests.helpers.workshop import Cli, Workshop
+
+if TYPE_CHECKING:
+    from harness.matrix.backend import DockerBackend
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
@@ -82,6 +86,18 @@ def docker_engine() -> None:
 def session_cache(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
     """One cache shared by the expensive docker-backed tests of a run (still not the real one)."""
     yield tmp_path_factory.mktemp("session-cache")
+
+
+@pytest.fixture
+def backend(
+    docker_engine: None, fetchmail_upstream: str, session_cache: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> Iterator[DockerBackend]:
+    """A matrix backend whose builds are shared by every test of the session."""
+    from harness.matrix.backend import DockerBackend  # docker only for the tests that use it
+
+    monkeypatch.setenv("FETCHMAIL_HARNESS_CACHE", str(session_cache))
+    yield DockerBackend(upstream=fetchmail_upstream)
 
 
 # -- a fetchmail mirror and trees ------------------------------------------------------------

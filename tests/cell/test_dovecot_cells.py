@@ -3,7 +3,6 @@ belongs to `fetchmail-harness matrix --servers mock,dovecot` (slow, docker)."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -16,15 +15,6 @@ from harness.source.versions import Version
 from tests.helpers.skips import skip_loudly
 
 pytestmark = [pytest.mark.slow, pytest.mark.docker, pytest.mark.fetchmail_source]
-
-
-@pytest.fixture
-def backend(
-    docker_engine: None, fetchmail_upstream: str, session_cache: Path,
-    monkeypatch: pytest.MonkeyPatch,
-) -> Iterator[DockerBackend]:
-    monkeypatch.setenv("FETCHMAIL_HARNESS_CACHE", str(session_cache))
-    yield DockerBackend(upstream=fetchmail_upstream)
 
 
 def _run(backend: DockerBackend, rest: str, tmp_path: Path,

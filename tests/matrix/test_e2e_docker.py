@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -18,16 +17,6 @@ from harness.source.versions import Version
 from tests.helpers.skips import skip_loudly
 
 pytestmark = [pytest.mark.slow, pytest.mark.docker, pytest.mark.fetchmail_source]
-
-
-@pytest.fixture
-def backend(
-    docker_engine: None, fetchmail_upstream: str, session_cache: Path,
-    monkeypatch: pytest.MonkeyPatch,
-) -> Iterator[DockerBackend]:
-    """A backend whose builds are shared by every test of the session."""
-    monkeypatch.setenv("FETCHMAIL_HARNESS_CACHE", str(session_cache))
-    yield DockerBackend(upstream=fetchmail_upstream)
 
 
 def _run(backend: DockerBackend, ident: str, tmp_path: Path) -> CellResult:
