@@ -9,6 +9,7 @@ without starting a container.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import logging
@@ -30,7 +31,7 @@ from harness.atomic import atomic_copytree
 from harness.build import images, libs, reuse
 from harness.build.container import Container
 from harness.build.distros import DEFAULT_DISTRO, Distro, check_distro
-from harness.errors import BuildError, ConfigError, PatchError
+from harness.errors import BuildError, ConfigError, HarnessError, PatchError
 from harness.series.apply import ApplyPlan, apply_plan, plan_apply
 from harness.series.names import NATIVE_SERIES, UNPATCHED
 from harness.series.table import Series, entry_for
@@ -280,9 +281,9 @@ def _container_build(
                                                       autopoint="autopoint" in reused), env)
         if not reused["autoreconf"]:
             box.get(reuse.ARCHIVE, out / "autoreconf.tar")
-        if reused.get("autopoint") is False and box.run(
-                ["test", "-f", reuse.AUTOPOINT_ARCHIVE + ".new"]) == 0:
-            box.get(reuse.AUTOPOINT_ARCHIVE + ".new", out / "autopoint.tar")
+        if reused.get("autopoint") is False:  # autopoint ran: keep what it wrote
+            with contextlib.suppress(HarnessError):  # (none: autoreconf did not call it)
+                box.get(reuse.AUTOPOINT_ARCHIVE + ".new", out / "autopoint.tar")
         with store.first_configure(config_cache) as first:
             if first:
                 logger("=== first configure of this family: the others wait for its "
@@ -332,8 +333,9 @@ def _container_build(
 
 def _ccache_counts(box: Container) -> dict[str, int] | None:
     """This build's ccache hits and misses (None where ccache keeps no stats log)."""
-    code = box.run(["test", "-f", reuse.STATS_LOG])
-    return reuse.ccache_counts(box.check(["cat", reuse.STATS_LOG])) if code == 0 else None
+    parts: list[str] = []
+    code = box.run(["cat", reuse.STATS_LOG], stream=parts.append)
+    return reuse.ccache_counts("".join(parts)) if code == 0 else None
 
 
 def plan_build(spec: BuildSpec, *, source: Source, patches_dir: Path | None = None) -> BuildPlan:

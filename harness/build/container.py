@@ -63,6 +63,10 @@ class Container:
         return str(self._container.id)
 
     def __enter__(self) -> Container:
+        return self.start()
+
+    def start(self) -> Container:
+        """Start it (what `with` does); whoever calls this must call remove()."""
         self._container = self.client.containers.run(
             self.image, self.command, detach=True, **self.opts
         )
@@ -149,15 +153,24 @@ class Container:
         return output
 
     def put(self, local_path: Path | str, dest: str) -> None:
-        """Copy a local file or directory to exactly `dest` in the container."""
+        """Copy a local file or directory to exactly `dest` in the container, owned by root
+        there with the local modes. One request: the engine makes the missing parents of
+        `dest` (0755, root) as `mkdir -p` would."""
         local = Path(local_path)
         target = PurePosixPath(dest)
-        self.check(["mkdir", "-p", str(target.parent)])
+        if not target.is_absolute() or ".." in target.parts or target == PurePosixPath("/"):
+            raise HarnessError(f"put wants an absolute path below /, not {dest!r}")
+
+        def as_root(info: tarfile.TarInfo) -> tarfile.TarInfo:
+            info.uid = info.gid = 0
+            info.uname = info.gname = "root"
+            return info
+
         with tempfile.TemporaryFile() as buf:
             with tarfile.open(fileobj=buf, mode="w") as tar:
-                tar.add(local, arcname=target.name)
+                tar.add(local, arcname=str(target.relative_to("/")), filter=as_root)
             buf.seek(0)
-            if not self.client.api.put_archive(self.id, str(target.parent), buf):
+            if not self.client.api.put_archive(self.id, "/", buf):
                 raise HarnessError(f"could not copy {local} to {dest} in the container")
 
     def get(self, src: str, local_dest: Path | str) -> Path:

@@ -12,11 +12,10 @@
 
 from __future__ import annotations
 
-import re
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from harness.build.container import CommandFailed, Container
+from harness.build.container import Container
 from harness.build.deb import minimum_of, shlibs_depends
 
 REFUSAL = "older than headers"  # in fetchmail's message when run-time OpenSSL < headers
@@ -29,31 +28,37 @@ END
 gcc -o /tmp/osslv /tmp/osslv.c && /tmp/osslv"""
 
 
-def needed(box: Container, binary: str) -> list[str]:
-    """The DT_NEEDED sonames of `binary`, in order."""
-    dump = box.check(["objdump", "-p", binary])
-    return re.findall(r"^\s*NEEDED\s+(\S+)", dump, re.MULTILINE)
+# one command reads it all (each docker exec costs the engine more than what it runs): the
+# sections are the binary's DT_NEEDED sonames, ldd's resolution, the owning package and its
+# version of each resolved file (dpkg knows /usr/lib/... or /lib/...; with merged /usr ldd
+# may print either), whether it refuses older OpenSSL, and the headers' version
+_READ = r"""set -e
+b="$1"
+echo @@needed; objdump -p "$b" | sed -n 's/^ *NEEDED *//p'
+echo @@resolved; ldd "$b" | sed -n 's/^[[:space:]]*\([^ ]*\) => \(\/[^ ]*\).*/\1 \2/p'
+echo @@owners
+for f in $(ldd "$b" | sed -n 's/.* => \(\/[^ ]*\).*/\1/p'); do
+  for c in "$f" "$(echo "$f" | sed 's,^/usr/lib/,/lib/,')" \
+           "$(echo "$f" | sed 's,^/lib/,/usr/lib/,')"; do
+    if p=$(dpkg-query -S "$c" 2>/dev/null); then
+      p=${p%%:*}; echo "$f $p $(dpkg-query -W -f '${Version}' "$p")"; break
+    fi
+  done
+done
+echo @@refuses; if grep -q '""" + REFUSAL + r"""' "$b"; then echo yes; else echo no; fi
+echo @@headers
+""" + _HEADER_PROBE + "\n"
 
 
-def _resolved(box: Container, binary: str) -> dict[str, str]:
-    """soname -> resolved path, from ldd."""
-    out = box.check(["ldd", binary])
-    return dict(re.findall(r"^\s*(\S+) => (/\S+)", out, re.MULTILINE))
-
-
-def _owner(box: Container, path: str) -> tuple[str, str] | None:
-    """(package, version) that ships `path`, or None (e.g. a file outside any package)."""
-    # dpkg knows /usr/lib/... or /lib/...; with merged /usr ldd may print either
-    for candidate in dict.fromkeys([path, re.sub(r"^/usr/lib/", "/lib/", path),
-                                    re.sub(r"^/lib/", "/usr/lib/", path)]):
-        try:
-            found = box.check(["dpkg-query", "-S", candidate])
-        except CommandFailed:
-            continue
-        package = found.split(":", 1)[0].strip()
-        version = box.check(["dpkg-query", "-W", "-f", "${Version}", package]).strip()
-        return package, version
-    return None
+def _sections(text: str) -> dict[str, list[str]]:
+    sections: dict[str, list[str]] = {}
+    current: list[str] = []
+    for line in text.splitlines():
+        if line.startswith("@@"):
+            current = sections.setdefault(line[2:].strip(), [])
+        elif line.strip():
+            current.append(line.strip())
+    return sections
 
 
 def upstream_version(version: str) -> str:
@@ -70,35 +75,41 @@ class Library:
     package_version: str | None
 
 
-def libraries(box: Container, binary: str) -> list[Library]:
-    """Each DT_NEEDED soname of `binary` with its file and the package that ships it."""
-    paths = _resolved(box, binary)
+def _libraries(sections: dict[str, list[str]]) -> list[Library]:
+    """Each DT_NEEDED soname with its file and the package that ships it."""
+    paths = dict(ln.split(" ", 1) for ln in sections.get("resolved", []) if " " in ln)
+    owners: dict[str, tuple[str | None, str | None]] = {}
+    for line in sections.get("owners", []):
+        file, package, version = [*line.split(" ", 2), "", ""][:3]
+        owners[file] = (package, version or None)
     found = []
-    for soname in needed(box, binary):
+    for soname in sections.get("needed", []):
         path = paths.get(soname)
-        owner = _owner(box, path) if path else None
-        found.append(Library(soname, path, *(owner or (None, None))))
+        owner, owner_version = owners.get(path or "", (None, None))
+        found.append(Library(soname, path, owner, owner_version))
     return found
 
 
 def inspect(box: Container, binary: str) -> dict[str, Any]:
     """{"libraries": [...], "libssl": {...} or None} for the manifest (see the module doc)."""
-    libs = libraries(box, binary)
+    sections = _sections(box.check(["sh", "-c", _READ, "sh", binary]))
+    libs = _libraries(sections)
     listed = [asdict(lib) for lib in libs]
     ssl = next((lib for lib in libs if lib.soname.startswith("libssl.so")), None)
     if ssl is None or ssl.package is None or ssl.package_version is None:
         return {"libraries": listed, "libssl": None}
     version = upstream_version(ssl.package_version)
-    refuses = box.run(["grep", "-q", REFUSAL, binary]) == 0
+    refuses = sections.get("refuses") == ["yes"]
     # what the symbols need (dpkg-shlibdeps), or the headers' version if it refuses older
-    by_symbols = minimum_of(shlibs_depends(box, "fetchmail", [binary]), ssl.package)
+    by_symbols = None if refuses else minimum_of(shlibs_depends(box, "fetchmail", [binary]),
+                                                  ssl.package)
     return {
         "libraries": listed,
         "libssl": {
             "soname": ssl.soname,
             "package": ssl.package,
             "version": version,
-            "headers": box.check(["sh", "-c", _HEADER_PROBE]).strip(),
+            "headers": " ".join(sections.get("headers", [])),
             "refuses_older": refuses,
             "minimum": version if refuses else by_symbols,
         },

@@ -49,11 +49,13 @@ import shutil
 import threading
 import time
 from collections.abc import Callable
+from contextlib import AbstractContextManager
 from pathlib import Path
 
 import docker
 
 from harness.build.container import Container
+from harness.cell.boxes import BoxPool
 from harness.cell.checks import (
     CellLog,
     CheckFailed,
@@ -75,46 +77,51 @@ EXIT_SERVBUSY, EXIT_AUTHFAIL = 14, 3  # fetchmail's PS_SERVBUSY and PS_AUTHFAIL
 DAEMON_INTERVAL = 2  # fetchmail -d seconds
 DAEMON_WAIT = 90.0
 INSTALLED = "/usr/bin/fetchmail"  # what a package installs: run when a cell brings no binary
+NETWORK = "host"  # the cells' containers reach the servers on the host's loopback
 
 
 # -- one cell -------------------------------------------------------------------------------
 
 
 def run_cell(cell: Cell, binary: Path | None, image: str, client: docker.DockerClient,
-             log_path: Path, server_image: str | None = None) -> CellResult:
+             log_path: Path, server_image: str | None = None,
+             boxes: BoxPool | None = None) -> CellResult:
     """Run `cell` with `binary` (None: the image's installed INSTALLED) in `image` (Dovecot
-    cells: against Dovecot in `server_image`); returns pass/fail; raises HarnessError on
-    infrastructure trouble."""
+    cells: against Dovecot in `server_image`), in a container borrowed from `boxes` (a new
+    one without); returns pass/fail; raises HarnessError on infrastructure trouble."""
     clog = CellLog(log_path)
     clog.section("cell", f"{cell.identifier}\nbinary {binary or INSTALLED}\nimage {image}\n")
     checks: list[str] = []
 
     def play() -> None:
         with open_world(cell, clog, server_image) as world:
+            box = (boxes.borrow(image) if boxes is not None
+                   else Container(client, image, network_mode=NETWORK))
             if cell.daemon:
-                _daemon_run(cell, binary, image, client, world, clog, checks)
+                _daemon_run(cell, binary, box, world, clog, checks)
             else:
-                _oneshot_run(cell, binary, image, client, world, clog, checks)
+                _oneshot_run(cell, binary, box, world, clog, checks)
 
     return judge(cell, clog, log_path, checks, play)
 
 
 def _prepare_container(box: Container, binary: Path | None, world: World, rc: str) -> str:
-    """Put the cell's files into WORK; the fetchmail to run (a copy of `binary`, else the
-    installed one)."""
+    """Put the cell's files into WORK, owned by root with the modes fetchmail wants (one
+    copy, no command); the fetchmail to run (a copy of `binary`, else the installed one)."""
     files = world.tmp / "put"
     files.mkdir()
+    (files / "out").mkdir()
     (files / "fetchmailrc").write_text(rc)
     (files / "deliver").write_text(DELIVER_SCRIPT)
-    if binary is not None:
-        shutil.copyfile(binary, files / "fetchmail")
     shutil.copyfile(world.ca_path, files / "ca.pem")
     shutil.copyfile(world.refresher.access_token_file, files / "token")
+    for name in ("fetchmailrc", "token", "ca.pem"):
+        (files / name).chmod(0o600)
+    (files / "deliver").chmod(0o700)
+    if binary is not None:
+        shutil.copyfile(binary, files / "fetchmail")
+        (files / "fetchmail").chmod(0o700)
     box.put(files, WORK)
-    box.check(
-        f"cd {WORK} && mkdir -p out && chown -R root:root . && chmod 700 deliver "
-        f"{'fetchmail' if binary is not None else ''} && chmod 600 fetchmailrc token ca.pem"
-    )
     if "sslcertpath" in rc:  # old 6.3: a directory of hashed CA certificates
         box.check(f"mkdir -p {WORK}/certs && cp {WORK}/ca.pem {WORK}/certs/ && "
                   f"(openssl rehash {WORK}/certs || c_rehash {WORK}/certs)")
@@ -131,13 +138,8 @@ _ENV = {"HOME": WORK, "FETCHMAILHOME": WORK, "LC_ALL": "C",
         "ASAN_OPTIONS": "detect_leaks=0:abort_on_error=0"}
 
 
-def _container(client: docker.DockerClient, image: str) -> Container:
-    return Container(client, image, network_mode="host")
-
-
-def _oneshot_run(cell: Cell, binary: Path | None, image: str, client: docker.DockerClient,
-                 world: World,
-                 clog: CellLog, checks: list[str]) -> None:
+def _oneshot_run(cell: Cell, binary: Path | None, container: AbstractContextManager[Container],
+                 world: World, clog: CellLog, checks: list[str]) -> None:
     token = world.refresher.refresh()
     world.tokens.append(token)
     checks.append("fetchmail-oauth2 refresh wrote the passwordfile from the provider")
@@ -145,7 +147,7 @@ def _oneshot_run(cell: Cell, binary: Path | None, image: str, client: docker.Doc
     rc = rcfile(cell, world.server.port, keep=keep)
     clog.section("fetchmailrc", rc)
     too_large = _too_large(cell, token, world.server.sasl_limit)
-    with _container(client, image) as box:
+    with container as box:
         program = _prepare_container(box, binary, world, rc)
         output: list[str] = []
         code = _run_with_timeout(box, _fetchmail_argv(program, []), output, FETCH_TIMEOUT)
@@ -218,14 +220,13 @@ def _check_temporary_failure(cell: Cell, world: World, code: int, text: str,
     world.server.check_logins(cell, text, world.tokens, checks)
 
 
-def _daemon_run(cell: Cell, binary: Path | None, image: str, client: docker.DockerClient,
-                world: World,
-                clog: CellLog, checks: list[str]) -> None:
+def _daemon_run(cell: Cell, binary: Path | None, container: AbstractContextManager[Container],
+                world: World, clog: CellLog, checks: list[str]) -> None:
     first = world.refresher.refresh()
     world.tokens.append(first)
     rc = rcfile(cell, world.server.port, keep=False)
     clog.section("fetchmailrc", rc)
-    with _container(client, image) as box:
+    with container as box:
         program = _prepare_container(box, binary, world, rc)
         output: list[str] = []
         argv = _fetchmail_argv(program, ["--nodetach", "-d", str(DAEMON_INTERVAL)])
@@ -252,8 +253,9 @@ def _daemon_run(cell: Cell, binary: Path | None, image: str, client: docker.Dock
             rotated = world.tmp / "rotated"
             rotated.mkdir()
             shutil.copyfile(world.refresher.access_token_file, rotated / "token.new")
+            (rotated / "token.new").chmod(0o600)
             box.put(rotated / "token.new", f"{WORK}/token.new")
-            box.check(f"chmod 600 {WORK}/token.new && mv -f {WORK}/token.new {WORK}/token")
+            box.check(f"mv -f {WORK}/token.new {WORK}/token")
             checks.append("daemon: fetchmail-oauth2 rotated the token (forced refresh)")
             _add_messages(world, 1)
             _wait_for(box, len(world.seeded), DAEMON_WAIT, output)

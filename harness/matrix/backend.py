@@ -5,7 +5,9 @@ image (harness.relay.run)."""
 
 from __future__ import annotations
 
+import contextlib
 import threading
+from collections.abc import Iterator
 from pathlib import Path
 
 import docker
@@ -15,11 +17,12 @@ from harness.build.builder import BuildPlan, BuildResult, build, default_series,
 from harness.build.distros import Distro
 from harness.build.engine import ensure_engine
 from harness.build.images import ensure_build_image
+from harness.cell.boxes import BoxPool
 from harness.cell.kinds import MatrixCell
 from harness.cell.model import Cell
 from harness.cell.relay import RelayCell
 from harness.cell.result import CellResult
-from harness.cell.run import run_cell
+from harness.cell.run import NETWORK, run_cell
 from harness.errors import BuildError, ConfigError
 from harness.relay.plugin import PluginBuild, PluginSource, build_plugin
 from harness.relay.plugin import build_key as plugin_key
@@ -47,6 +50,29 @@ class DockerBackend:
         self._images: dict[Distro, str] = {}
         self._server_image: str | None = None
         self._plans: dict[str, BuildPlan] = {}
+        self._boxes: BoxPool | None = None
+        self._in_session = False
+
+    @contextlib.contextmanager
+    def session(self) -> Iterator[None]:
+        """One matrix run: its fetchmail cells borrow their containers from one pool
+        (harness.cell.boxes), made at the first cell that runs (none: no engine needed), all
+        removed when the run ends."""
+        self._in_session = True
+        try:
+            yield
+        finally:
+            with self._lock:
+                pool, self._boxes, self._in_session = self._boxes, None, False
+            if pool is not None:
+                pool.close()
+
+    def boxes(self) -> BoxPool | None:
+        """The session's container pool (None outside a session: each cell its own)."""
+        with self._lock:
+            if self._in_session and self._boxes is None:
+                self._boxes = BoxPool(self.client, network_mode=NETWORK)
+            return self._boxes
 
     @property
     def client(self) -> docker.DockerClient:
@@ -128,9 +154,10 @@ class DockerBackend:
         server = self.server_image() if cell.server == "dovecot" else None
         if not cell.packaged:
             return run_cell(cell, built.binary, self.image(cell.distro), self.client, log_path,
-                            server_image=server)
+                            server_image=server, boxes=self.boxes())
         try:
             image = self.installed(cell, built)
         except (BuildError, ConfigError) as exc:  # the package, not the infrastructure
             return CellResult(cell, "fail", f"package: {exc}")
-        return run_cell(cell, None, image, self.client, log_path, server_image=server)
+        return run_cell(cell, None, image, self.client, log_path, server_image=server,
+                        boxes=self.boxes())

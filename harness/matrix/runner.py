@@ -13,6 +13,7 @@ import time
 import traceback
 from collections.abc import Callable, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
@@ -143,6 +144,11 @@ class Backend(Protocol[B]):
         """Run one cell end to end; infrastructure trouble may raise."""
         ...
 
+    def session(self) -> AbstractContextManager[None]:
+        """What the backend keeps for one run (DockerBackend: its cells' containers), let go
+        when the run ends."""
+        ...
+
 
 Event = Callable[[str, str, "CellResult | None"], None]  # (kind, name, result)
 
@@ -232,7 +238,8 @@ def run_matrix(
         else:
             builds[group] = "not needed (all cached)"
 
-    with ThreadPoolExecutor(max_workers=max(1, jobs), thread_name_prefix="build") as builders, \
+    with backend.session(), \
+            ThreadPoolExecutor(max_workers=max(1, jobs), thread_name_prefix="build") as builders, \
             ThreadPoolExecutor(max_workers=2 * max(1, jobs), thread_name_prefix="cell") as pool:
         futures: dict[Future[Any], tuple[str, Any]] = {}
 

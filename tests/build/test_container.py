@@ -66,9 +66,19 @@ def test_put_and_get_files_and_directories(
     script = src / "run.sh"
     script.write_text("#!/bin/sh\necho ran\n")
     script.chmod(0o755)
+    secret = src / "sub" / "secret"
+    secret.write_text("s\n")
+    secret.chmod(0o600)
+    if os.geteuid() == 0:  # as root, give it another owner; else it has ours: not root either
+        os.chown(secret, 1234, 1234)
     with Container(client, image) as box:
-        box.put(src, "/work/tree")
+        box.put(src, "/work/tree")  # /work does not exist: made as mkdir -p would
         box.put(src / "sub" / "data.txt", "/etc/renamed.txt")
+        assert box.check(["stat", "-c", "%u:%g %a", "/work", "/work/tree/sub/secret",
+                          "/work/tree/run.sh"]).split("\n")[:3] == ["0:0 755", "0:0 600",
+                                                                     "0:0 755"]
+        with pytest.raises(HarnessError, match="absolute path"):
+            box.put(script, "relative/run.sh")
         assert box.check(["/work/tree/run.sh"]) == "ran\n"
         assert box.check(["cat", "/etc/renamed.txt", "/work/tree/sub/data.txt"]) == "payload\n" * 2
         box.check("echo made > /work/tree/new.txt")

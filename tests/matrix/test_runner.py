@@ -6,12 +6,13 @@ check the runner's own logic (grouping, sharing, caching, error handling) withou
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -42,6 +43,15 @@ class RecordingBackend:
     builds: list[str] = field(default_factory=list)
     runs: list[str] = field(default_factory=list)
     lock: threading.Lock = field(default_factory=threading.Lock)
+    sessions: list[str] = field(default_factory=list)  # "open"/"closed", and the runs inside
+
+    @contextlib.contextmanager
+    def session(self) -> Iterator[None]:
+        self.sessions.append("open")
+        try:
+            yield
+        finally:
+            self.sessions.append(f"closed after {len(self.runs)} runs")
 
     def build_key(self, cell: Cell) -> str:
         return self.build_keys.get(cell.build_group, "key-" + cell.build_group)
@@ -83,6 +93,18 @@ def test_builds_are_shared_per_group(tmp_path: Path) -> None:
     assert run.ok and run.counts()["pass"] == len(CELLS)
     assert all(Path(r.log or "").read_text() == f"log of {r.identifier}\n" for r in run.results)
     assert all(r.binary == f"/bin/{r.cell.build_group}" for r in run.results)
+
+
+def test_one_backend_session_spans_the_run(tmp_path: Path) -> None:
+    """The backend's session (DockerBackend: its cells' containers) opens before the first
+    cell, closes after the last; a run that fails its build still closes it."""
+    cells = CELLS
+    backend = RecordingBackend()
+    run_matrix(cells, backend, jobs=2, log_dir=tmp_path)
+    assert backend.sessions == ["open", f"closed after {len(cells)} runs"]
+    failing = RecordingBackend(failing_groups={c.build_group for c in cells})
+    run_matrix(cells, failing, jobs=2, log_dir=tmp_path)
+    assert failing.sessions == ["open", "closed after 0 runs"]
 
 
 def test_build_failure_fails_its_cells_only(tmp_path: Path) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -42,6 +43,9 @@ class RecordingBackend:
     def build(self, cell: MatrixCell) -> Built:
         self.builds.append(cell.build_group)
         return Built(self.build_key(cell), Path("/plugins") / cell.build_group)
+
+    def session(self) -> contextlib.nullcontext[None]:
+        return contextlib.nullcontext()
 
     def run(self, cell: MatrixCell, built: Built, log_path: Path) -> CellResult:
         log_path.write_text(cell.identifier)

@@ -1,0 +1,90 @@
+"""Running containers lent to one cell at a time.
+
+Starting and removing a container costs the engine more than a one-shot cell's own work, so
+a matrix run keeps its cells' containers: a cell borrows an idle one of its image (a new one
+when none is idle) and gives it back emptied: every process it started killed, WORK removed.
+A container that cannot be emptied is removed instead; so are the idle ones beyond
+`max_idle`, the longest idle first, and all of them when the pool closes.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import threading
+from collections.abc import Iterator
+from typing import Any
+
+import docker
+
+from harness.build.container import Container
+from harness.cell.rcfile import WORK
+from harness.errors import HarnessError
+
+# kill(-1) signals every process of the container but the caller and its init (sleep)
+EMPTY = f"kill -9 -1 2>/dev/null; rm -rf {WORK}"
+
+
+class BoxPool:
+    """`with BoxPool(client, network_mode="host") as pool:`, then `with pool.borrow(image)`."""
+
+    def __init__(self, client: docker.DockerClient, max_idle: int = 8, **opts: Any) -> None:
+        self.client, self.max_idle, self.opts = client, max_idle, opts
+        self._lock = threading.Lock()
+        self._idle: list[tuple[str, Container]] = []  # (image, box), longest idle first
+        self._lent: set[Container] = set()
+        self._closed = False
+
+    def __enter__(self) -> BoxPool:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    @contextlib.contextmanager
+    def borrow(self, image: str) -> Iterator[Container]:
+        box = self._take(image)
+        try:
+            yield box
+        finally:
+            self._give_back(image, box)
+
+    def _take(self, image: str) -> Container:
+        with self._lock:
+            if self._closed:
+                raise HarnessError("the cells' container pool is closed")
+            for i, (idle_image, box) in enumerate(self._idle):
+                if idle_image == image:
+                    del self._idle[i]
+                    self._lent.add(box)
+                    return box
+        box = Container(self.client, image, **self.opts)
+        with self._lock:
+            self._lent.add(box)
+        box.start()
+        return box
+
+    def _give_back(self, image: str, box: Container) -> None:
+        try:
+            emptied = box.run(EMPTY) == 0
+        except (HarnessError, docker.errors.DockerException):
+            emptied = False
+        evicted: list[Container] = []
+        with self._lock:
+            self._lent.discard(box)
+            if emptied and not self._closed:
+                self._idle.append((image, box))
+                while len(self._idle) > self.max_idle:
+                    evicted.append(self._idle.pop(0)[1])
+            else:
+                evicted.append(box)
+        for old in evicted:
+            old.remove()
+
+    def close(self) -> None:
+        """Remove every container, lent or idle (a cell still running loses its own)."""
+        with self._lock:
+            self._closed = True
+            boxes = [box for _, box in self._idle] + list(self._lent)
+            self._idle, self._lent = [], set()
+        for box in boxes:
+            box.remove()
