@@ -28,6 +28,8 @@ class BoxPool:
     """`with BoxPool(client, network_mode="host") as pool:`, then `with pool.borrow(image)`."""
 
     def __init__(self, client: docker.DockerClient, max_idle: int = 8, **opts: Any) -> None:
+        if opts.get("pid_mode") == "host":  # EMPTY would then kill the host's processes
+            raise HarnessError("the cells' containers need their own process namespace")
         self.client, self.max_idle, self.opts = client, max_idle, opts
         self._lock = threading.Lock()
         self._idle: list[tuple[str, Container]] = []  # (image, box), longest idle first

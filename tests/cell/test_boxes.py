@@ -84,3 +84,8 @@ def test_one_that_cannot_be_emptied_is_removed_and_idle_ones_are_bounded(
             kept = [a.id, b.id]
         # both came back emptied, but one idle container is all the pool keeps
         assert sum(_exists(client, i) for i in kept) == 1
+
+
+def test_a_pool_refuses_the_hosts_process_namespace(client: docker.DockerClient) -> None:
+    with pytest.raises(HarnessError, match="own process namespace"):
+        BoxPool(client, pid_mode="host")
