@@ -25,6 +25,8 @@ from tests.helpers.skips import (
 from tests.helpers.workshop import Cli, Workshop
 
 if TYPE_CHECKING:
+    import docker
+
     from harness.matrix.backend import DockerBackend
 
 
@@ -80,6 +82,22 @@ def docker_engine() -> None:
     """A Docker engine that answers, or a loud skip."""
     if not docker_available():
         skip_loudly("no Docker engine answers (run `fetchmail-harness setup` as root)")
+
+
+@pytest.fixture(scope="session")
+def docker_client(docker_engine: None) -> docker.DockerClient:
+    from harness.build.engine import ensure_engine
+
+    return ensure_engine()
+
+
+@pytest.fixture(scope="session")
+def base_image(docker_client: docker.DockerClient) -> str:
+    """The bookworm base image (debootstrap minbase): a plain container to work in."""
+    from harness.build import images
+
+    images.ensure_base(docker_client, "bookworm")
+    return images.base_tag("bookworm")
 
 
 @pytest.fixture(scope="session")

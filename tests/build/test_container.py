@@ -8,31 +8,16 @@ from pathlib import Path
 import docker
 import pytest
 
-from harness.build import images
 from harness.build.container import CommandFailed, Container
 from harness.build.engine import ensure_engine
 from harness.errors import EngineError, HarnessError
+from tests.helpers.containers import exists
 
 pytestmark = pytest.mark.docker
 
 
-@pytest.fixture(scope="module")
-def client(docker_engine: None) -> docker.DockerClient:
-    return ensure_engine()
-
-
-@pytest.fixture(scope="module")
-def image(client: docker.DockerClient) -> str:
-    images.ensure_base(client, "bookworm")
-    return images.base_tag("bookworm")
-
-
-def _exists(client: docker.DockerClient, container_id: str) -> bool:
-    return any(c.id == container_id for c in client.containers.list(all=True))
-
-
-def test_exit_codes_are_recovered(client: docker.DockerClient, image: str) -> None:
-    with Container(client, image, network_mode="none") as box:
+def test_exit_codes_are_recovered(docker_client: docker.DockerClient, base_image: str) -> None:
+    with Container(docker_client, base_image, network_mode="none") as box:
         assert box.run(["true"]) == 0
         assert box.run("exit 7") == 7
         assert box.run(["sh", "-c", "kill -9 $$"]) == 137
@@ -43,10 +28,10 @@ def test_exit_codes_are_recovered(client: docker.DockerClient, image: str) -> No
 
 
 def test_output_streams_in_order_with_env_workdir_and_user(
-    client: docker.DockerClient, image: str
+    docker_client: docker.DockerClient, base_image: str
 ) -> None:
     seen: list[str] = []
-    with Container(client, image) as box:
+    with Container(docker_client, base_image) as box:
         code = box.run(
             'for i in 1 2 3; do echo "out$i $GREETING"; sleep 0.1; done; echo err >&2; pwd; id -u',
             workdir="/tmp", env={"GREETING": "héllo"}, user="nobody", stream=seen.append,
@@ -58,7 +43,7 @@ def test_output_streams_in_order_with_env_workdir_and_user(
 
 
 def test_put_and_get_files_and_directories(
-    client: docker.DockerClient, image: str, tmp_path: Path
+    docker_client: docker.DockerClient, base_image: str, tmp_path: Path
 ) -> None:
     src = tmp_path / "src"
     (src / "sub").mkdir(parents=True)
@@ -71,7 +56,7 @@ def test_put_and_get_files_and_directories(
     secret.chmod(0o600)
     if os.geteuid() == 0:  # as root, give it another owner; else it has ours: not root either
         os.chown(secret, 1234, 1234)
-    with Container(client, image) as box:
+    with Container(docker_client, base_image) as box:
         box.put(src, "/work/tree")  # /work does not exist: made as mkdir -p would
         box.put(src / "sub" / "data.txt", "/etc/renamed.txt")
         assert box.check(["stat", "-c", "%u:%g %a", "/work", "/work/tree/sub/secret",
@@ -91,21 +76,23 @@ def test_put_and_get_files_and_directories(
 
 
 def test_removed_after_normal_exit_error_and_interrupt(
-    client: docker.DockerClient, image: str
+    docker_client: docker.DockerClient, base_image: str
 ) -> None:
     ids = []
-    with Container(client, image) as box:
+    with Container(docker_client, base_image) as box:
         ids.append(box.id)
-        assert _exists(client, box.id)
+        assert exists(docker_client, box.id)
     for exc in (RuntimeError("boom"), KeyboardInterrupt()):
-        with pytest.raises(type(exc)), Container(client, image) as box:
+        with pytest.raises(type(exc)), Container(docker_client, base_image) as box:
             ids.append(box.id)
             raise exc
-    assert len(ids) == 3 and not any(_exists(client, cid) for cid in ids)
+    assert len(ids) == 3 and not any(exists(docker_client, cid) for cid in ids)
 
 
-def test_using_a_removed_container_is_an_error(client: docker.DockerClient, image: str) -> None:
-    box = Container(client, image)
+def test_using_a_removed_container_is_an_error(
+    docker_client: docker.DockerClient, base_image: str
+) -> None:
+    box = Container(docker_client, base_image)
     with box:
         pass
     with pytest.raises(Exception, match="not running"):

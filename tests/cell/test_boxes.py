@@ -7,56 +7,40 @@ import threading
 import docker
 import pytest
 
-from harness.build import images
-from harness.build.engine import ensure_engine
 from harness.cell.boxes import BoxPool
 from harness.cell.rcfile import WORK
 from harness.errors import HarnessError
+from tests.helpers.containers import exists
 
 pytestmark = pytest.mark.docker
 PROCESSES = "for p in /proc/[0-9]*; do tr '\\0' ' ' < $p/cmdline; echo; done"
 
 
-@pytest.fixture(scope="module")
-def client(docker_engine: None) -> docker.DockerClient:
-    return ensure_engine()
-
-
-@pytest.fixture(scope="module")
-def image(client: docker.DockerClient) -> str:
-    images.ensure_base(client, "bookworm")
-    return images.base_tag("bookworm")
-
-
-def _exists(client: docker.DockerClient, container_id: str) -> bool:
-    return any(c.id == container_id for c in client.containers.list(all=True))
-
-
 def test_a_container_comes_back_emptied_for_the_next_cell(
-    client: docker.DockerClient, image: str
+    docker_client: docker.DockerClient, base_image: str
 ) -> None:
-    with BoxPool(client, network_mode="none") as pool:
-        with pool.borrow(image) as box:
+    with BoxPool(docker_client, network_mode="none") as pool:
+        with pool.borrow(base_image) as box:
             first = box.id
             box.check(f"mkdir -p {WORK}/out && echo mail > {WORK}/out/1.eml")
             box.check("nohup sleep 300 >/dev/null 2>&1 &")  # a daemon the cell left running
             assert "sleep 300" in box.check(PROCESSES)
-        with pool.borrow(image) as box:
+        with pool.borrow(base_image) as box:
             assert box.id == first  # the same container, lent again
             assert box.run(["test", "-e", WORK]) != 0  # the last cell's files are gone
             assert "sleep 300" not in box.check(PROCESSES)  # and what it started
-    assert not _exists(client, first)
+    assert not exists(docker_client, first)
 
 
 def test_cells_at_once_get_their_own_containers_and_close_removes_all(
-    client: docker.DockerClient, image: str
+    docker_client: docker.DockerClient, base_image: str
 ) -> None:
-    pool = BoxPool(client, network_mode="none")
+    pool = BoxPool(docker_client, network_mode="none")
     ids: list[str] = []
     both = threading.Barrier(2, timeout=60)
 
     def cell() -> None:
-        with pool.borrow(image) as box:
+        with pool.borrow(base_image) as box:
             ids.append(box.id)
             both.wait()  # both hold one at the same time
 
@@ -65,27 +49,27 @@ def test_cells_at_once_get_their_own_containers_and_close_removes_all(
         t.start()
     for t in threads:
         t.join()
-    assert len(set(ids)) == 2 and all(_exists(client, i) for i in ids)
+    assert len(set(ids)) == 2 and all(exists(docker_client, i) for i in ids)
     pool.close()
-    assert not any(_exists(client, i) for i in ids)
-    with pytest.raises(HarnessError, match="closed"), pool.borrow(image):
+    assert not any(exists(docker_client, i) for i in ids)
+    with pytest.raises(HarnessError, match="closed"), pool.borrow(base_image):
         pass
 
 
 def test_one_that_cannot_be_emptied_is_removed_and_idle_ones_are_bounded(
-    client: docker.DockerClient, image: str
+    docker_client: docker.DockerClient, base_image: str
 ) -> None:
-    with BoxPool(client, max_idle=1, network_mode="none") as pool:
-        with pool.borrow(image) as box:
+    with BoxPool(docker_client, max_idle=1, network_mode="none") as pool:
+        with pool.borrow(base_image) as box:
             broken = box.id
             box.remove()  # gone under the cell: it cannot be emptied
-        with pool.borrow(image) as a, pool.borrow(image) as b:
+        with pool.borrow(base_image) as a, pool.borrow(base_image) as b:
             assert broken not in (a.id, b.id)
             kept = [a.id, b.id]
         # both came back emptied, but one idle container is all the pool keeps
-        assert sum(_exists(client, i) for i in kept) == 1
+        assert sum(exists(docker_client, i) for i in kept) == 1
 
 
-def test_a_pool_refuses_the_hosts_process_namespace(client: docker.DockerClient) -> None:
+def test_a_pool_refuses_the_hosts_process_namespace(docker_client: docker.DockerClient) -> None:
     with pytest.raises(HarnessError, match="own process namespace"):
-        BoxPool(client, pid_mode="host")
+        BoxPool(docker_client, pid_mode="host")
