@@ -61,8 +61,14 @@ class BoxPool:
                     return box
         box = Container(self.client, image, **self.opts)
         with self._lock:
-            self._lent.add(box)
-        box.start()
+            self._lent.add(box)  # before it starts: close() meanwhile still removes it
+        try:
+            box.start()
+        except BaseException:
+            with self._lock:
+                self._lent.discard(box)
+            box.remove()
+            raise
         return box
 
     def _give_back(self, image: str, box: Container) -> None:

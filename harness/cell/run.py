@@ -95,12 +95,12 @@ def run_cell(cell: Cell, binary: Path | None, image: str, client: docker.DockerC
 
     def play() -> None:
         with open_world(cell, clog, server_image) as world:
-            box = (boxes.borrow(image) if boxes is not None
-                   else Container(client, image, network_mode=NETWORK))
+            container = (boxes.borrow(image) if boxes is not None
+                         else Container(client, image, network_mode=NETWORK))
             if cell.daemon:
-                _daemon_run(cell, binary, box, world, clog, checks)
+                _daemon_run(cell, binary, container, world, clog, checks)
             else:
-                _oneshot_run(cell, binary, box, world, clog, checks)
+                _oneshot_run(cell, binary, container, world, clog, checks)
 
     return judge(cell, clog, log_path, checks, play)
 
@@ -190,15 +190,23 @@ def _check_clean_failure(cell: Cell, world: World, code: int, text: str,
     if not world.server.saw_too_large():
         raise CheckFailed("the server never refused an oversized SASL response; it said: "
                           f"{_server_said(world.server.record())}")
-    if delivered:
-        raise CheckFailed(f"{len(delivered)} messages delivered without a login")
-    checks.append(f"token over the server's {world.server.sasl_limit}-byte SASL limit: "
-                  f"the server dropped it, fetchmail gave up cleanly (exit {code})")
-    world.server.check_mailbox(cell, world.seeded, None, checks)
+    _nothing_fetched(cell, world, delivered, checks,
+                     f"token over the server's {world.server.sasl_limit}-byte SASL limit: "
+                     f"the server dropped it, fetchmail gave up cleanly (exit {code})")
     leaks = find_leaks(text, world.tokens)
     if leaks:
         raise CheckFailed(f"fetchmail -vv output leaks {', '.join(leaks)}")
     checks.append("no token (raw/base64) in fetchmail -vv output")
+
+
+def _nothing_fetched(cell: Cell, world: World, delivered: list[tuple[str, bytes]],
+                     checks: list[str], verdict: str) -> None:
+    """A login that failed as it should: nothing delivered (then `verdict` holds), the
+    mailbox untouched."""
+    if delivered:
+        raise CheckFailed(f"{len(delivered)} messages delivered without a login")
+    checks.append(verdict)
+    world.server.check_mailbox(cell, world.seeded, None, checks)
 
 
 def _check_temporary_failure(cell: Cell, world: World, code: int, text: str,
@@ -212,11 +220,9 @@ def _check_temporary_failure(cell: Cell, world: World, code: int, text: str,
         raise CheckFailed(f"the server could not check the token for now, yet fetchmail exited "
                           f"{code}{what}: expected {EXIT_SERVBUSY} (SERVBUSY); "
                           f"{failure_reason(text)}")
-    if delivered:
-        raise CheckFailed(f"{len(delivered)} messages delivered without a login")
-    checks.append(f"the server's token validation down: fetchmail reported a busy server "
-                  f"(exit {code}), not a refused login")
-    world.server.check_mailbox(cell, world.seeded, None, checks)
+    _nothing_fetched(cell, world, delivered, checks,
+                     f"the server's token validation down: fetchmail reported a busy server "
+                     f"(exit {code}), not a refused login")
     world.server.check_logins(cell, text, world.tokens, checks)
 
 

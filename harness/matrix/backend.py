@@ -58,7 +58,8 @@ class DockerBackend:
         """One matrix run: its fetchmail cells borrow their containers from one pool
         (harness.cell.boxes), made at the first cell that runs (none: no engine needed), all
         removed when the run ends."""
-        self._in_session = True
+        with self._lock:
+            self._in_session = True
         try:
             yield
         finally:
