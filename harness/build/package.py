@@ -204,7 +204,6 @@ def tarball_name(spec: DebSpec, architecture: str) -> str:
     return f"{spec.package}_{spec.version.split(':')[-1]}_{architecture}.tar.gz"
 
 
-
 def made_once(out: Path, make: Callable[[], None]) -> tuple[dict[str, Any], bool]:
     """A package directory made by `make` once (it ends by writing out/done.json), one maker
     at a time: (done.json's record, whether it was already there)."""
@@ -214,6 +213,7 @@ def made_once(out: Path, make: Callable[[], None]) -> tuple[dict[str, Any], bool
         if not cached:
             make()
     return json.loads((out / "done.json").read_text()), cached
+
 
 def package(
     build_dir: Path,

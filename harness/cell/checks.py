@@ -180,4 +180,3 @@ def check_transcript(cell: Cell, transcript: str, server: MailServerController,
             raise CheckFailed(f"{where} leaks {', '.join(leaks)}")
     checks.append(f"no token (raw/base64) in fetchmail -vv output or server transcript "
                   f"({len(tokens)} token(s) checked)")
-

@@ -330,4 +330,3 @@ def abort(say: Say = print) -> int:
     say("regeneration aborted: nothing was recorded" if state else
         "no regeneration was stopped; its work dir is cleaned")
     return 0
-

@@ -300,4 +300,3 @@ def get_profile(profile: str | Profile) -> Profile:
         raise ConfigError(
             f"unknown server profile {profile!r}; one of {', '.join(PROFILES)}"
         ) from None
-

@@ -13,5 +13,6 @@ SERIES_NAME_RULE = "lowercase letters, digits, _ . and -, starting with a letter
 def is_series_name(name: str) -> bool:
     return SERIES_NAME.fullmatch(name) is not None
 
+
 NATIVE_SERIES = "native"  # what fetchmail 7 (`next`) has instead of a series: OAuth built in
 UNPATCHED = "upstream"  # what a release built without a series (`build --no-series`) has

@@ -157,4 +157,3 @@ def _clean_checkout(path: Path, commit: str) -> bool:
         return tree.head.commit.hexsha == commit and not tree.is_dirty(untracked_files=True)
     except (git.InvalidGitRepositoryError, git.NoSuchPathError, git.GitCommandError, ValueError):
         return False
-

@@ -153,7 +153,6 @@ def test_an_amendment_is_recorded_and_applied_on_top(workshop: Workshop, cli: Cl
     assert cli("series", "amend", "late", "0009", *common).returncode == 2
 
 
-
 # xmalloc.h appeared in 6.3.11: carrying a patch to it onto 6.3.10 is not a text conflict.
 XSTRDUP = "char *xstrdup(const char *src);\n"
 WIPE_DECL = Commit("Declare secret_wipe", [

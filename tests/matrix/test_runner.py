@@ -224,8 +224,6 @@ def test_exit_code_policy(tmp_path: Path) -> None:
     assert run_matrix(CELLS, both, cache=None, log_dir=tmp_path / "c").exit_code == 1
 
 
-
-
 def test_ctrl_c_starts_nothing_more(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """A real SIGINT while a cell runs: what is queued is dropped, the interrupt goes on up
     (the CLI turns it into exit 130)."""
