@@ -2,30 +2,41 @@
 
 Starting and removing a container costs the engine more than a one-shot cell's own work, so
 a matrix run keeps its cells' containers: a cell borrows an idle one of its image (a new one
-when none is idle) and gives it back emptied: every process it started killed, WORK removed.
-A container that cannot be emptied is removed instead; so are the idle ones beyond
-`max_idle`, the longest idle first, and all of them when the pool closes.
+when none is idle) and gives it back emptied: every process it started killed, WORK removed,
+OUT emptied. A container that cannot be emptied is removed instead; so are the idle ones
+beyond `max_idle`, the longest idle first, and all of them when the pool closes.
+
+Each container has a host directory of its own bind-mounted at OUT (where a cell's MDA
+delivers): the cell reads and counts its mail there, without a round trip to the engine
+(the engine shares the host's filesystem, as for the builds' ccache).
 """
 
 from __future__ import annotations
 
 import contextlib
+import shutil
+import tempfile
 import threading
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import docker
 
+from harness import paths
 from harness.build.container import Container
-from harness.cell.rcfile import WORK
+from harness.cell.rcfile import OUT, WORK
 from harness.errors import HarnessError
 
+Lent = tuple[Container, Path]  # a lent container and the host side of its OUT
+
 # kill(-1) signals every process of the container but the caller and its init (sleep)
-EMPTY = f"kill -9 -1 2>/dev/null; rm -rf {WORK}"
+EMPTY = f"kill -9 -1 2>/dev/null; rm -rf {WORK} && find {OUT} -mindepth 1 -delete"
 
 
 class BoxPool:
-    """`with BoxPool(client, network_mode="host") as pool:`, then `with pool.borrow(image)`."""
+    """`with BoxPool(client, network_mode="host") as pool:`, then
+    `with pool.borrow(image) as (box, out):` (`out`: the host side of the box's OUT)."""
 
     def __init__(self, client: docker.DockerClient, max_idle: int = 8, **opts: Any) -> None:
         if opts.get("pid_mode") == "host":  # EMPTY would then kill the host's processes
@@ -34,6 +45,7 @@ class BoxPool:
         self._lock = threading.Lock()
         self._idle: list[tuple[str, Container]] = []  # (image, box), longest idle first
         self._lent: set[Container] = set()
+        self._out: dict[Container, Path] = {}
         self._closed = False
 
     def __enter__(self) -> BoxPool:
@@ -43,10 +55,10 @@ class BoxPool:
         self.close()
 
     @contextlib.contextmanager
-    def borrow(self, image: str) -> Iterator[Container]:
+    def borrow(self, image: str) -> Iterator[Lent]:
         box = self._take(image)
         try:
-            yield box
+            yield box, self._out[box]
         finally:
             self._give_back(image, box)
 
@@ -59,15 +71,18 @@ class BoxPool:
                     del self._idle[i]
                     self._lent.add(box)
                     return box
-        box = Container(self.client, image, **self.opts)
+        out = Path(tempfile.mkdtemp(prefix="fmh-box-", dir=paths.cache_dir()))
+        volumes = {**self.opts.get("volumes", {}), str(out): {"bind": OUT, "mode": "rw"}}
+        box = Container(self.client, image, **{**self.opts, "volumes": volumes})
         with self._lock:
             self._lent.add(box)  # before it starts: close() meanwhile still removes it
+            self._out[box] = out
         try:
             box.start()
         except BaseException:
             with self._lock:
                 self._lent.discard(box)
-            box.remove()
+            self._remove(box)
             raise
         return box
 
@@ -86,7 +101,7 @@ class BoxPool:
             else:
                 evicted.append(box)
         for old in evicted:
-            old.remove()
+            self._remove(old)
 
     def close(self) -> None:
         """Remove every container, lent or idle (a cell still running loses its own)."""
@@ -95,4 +110,11 @@ class BoxPool:
             boxes = [box for _, box in self._idle] + list(self._lent)
             self._idle, self._lent = [], set()
         for box in boxes:
-            box.remove()
+            self._remove(box)
+
+    def _remove(self, box: Container) -> None:
+        box.remove()
+        with self._lock:
+            out = self._out.pop(box, None)
+        if out is not None:  # the MDA's files are root's, the directory the harness user's
+            shutil.rmtree(out, ignore_errors=True)

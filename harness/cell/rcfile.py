@@ -7,6 +7,7 @@ from harness.cell.model import Cell
 from harness.source.versions import Version
 
 WORK = "/fmh"  # everything a cell puts into its container lives here
+OUT = "/fmh-out"  # where its MDA delivers: a host directory (harness.cell.boxes)
 
 
 def _tls_options(cell: Cell) -> tuple[str, str]:
@@ -53,8 +54,8 @@ def rcfile(cell: Cell, port: int, *, keep: bool) -> str:
 
 DELIVER_SCRIPT = f"""#!/bin/sh
 # one file per message, numbered in delivery order (fetchmail delivers sequentially)
-n=$(ls {WORK}/out | wc -l)
-exec cat > "{WORK}/out/$(printf %04d $((n + 1))).eml"
+n=$(ls {OUT} | wc -l)
+exec cat > "{OUT}/$(printf %04d $((n + 1))).eml"
 """
 
 

@@ -44,6 +44,7 @@ Infrastructure trouble (engine, image, provider) makes a cell `error`, not `fail
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import shutil
 import threading
@@ -55,7 +56,7 @@ from pathlib import Path
 import docker
 
 from harness.build.container import Container
-from harness.cell.boxes import BoxPool
+from harness.cell.boxes import BoxPool, Lent
 from harness.cell.checks import (
     CellLog,
     CheckFailed,
@@ -87,16 +88,17 @@ def run_cell(cell: Cell, binary: Path | None, image: str, client: docker.DockerC
              log_path: Path, server_image: str | None = None,
              boxes: BoxPool | None = None) -> CellResult:
     """Run `cell` with `binary` (None: the image's installed INSTALLED) in `image` (Dovecot
-    cells: against Dovecot in `server_image`), in a container borrowed from `boxes` (a new
-    one without); returns pass/fail; raises HarnessError on infrastructure trouble."""
+    cells: against Dovecot in `server_image`), in a container borrowed from `boxes` (a pool
+    of its own without); returns pass/fail; raises HarnessError on infrastructure trouble."""
     clog = CellLog(log_path)
     clog.section("cell", f"{cell.identifier}\nbinary {binary or INSTALLED}\nimage {image}\n")
     checks: list[str] = []
 
     def play() -> None:
-        with open_world(cell, clog, server_image) as world:
-            container = (boxes.borrow(image) if boxes is not None
-                         else Container(client, image, network_mode=NETWORK))
+        with contextlib.ExitStack() as stack:
+            pool = boxes or stack.enter_context(BoxPool(client, network_mode=NETWORK))
+            world = stack.enter_context(open_world(cell, clog, server_image))
+            container = pool.borrow(image)
             if cell.daemon:
                 _daemon_run(cell, binary, container, world, clog, checks)
             else:
@@ -110,7 +112,6 @@ def _prepare_container(box: Container, binary: Path | None, world: World, rc: st
     copy, no command); the fetchmail to run (a copy of `binary`, else the installed one)."""
     files = world.tmp / "put"
     files.mkdir()
-    (files / "out").mkdir()
     (files / "fetchmailrc").write_text(rc)
     (files / "deliver").write_text(DELIVER_SCRIPT)
     shutil.copyfile(world.ca_path, files / "ca.pem")
@@ -138,7 +139,7 @@ _ENV = {"HOME": WORK, "FETCHMAILHOME": WORK, "LC_ALL": "C",
         "ASAN_OPTIONS": "detect_leaks=0:abort_on_error=0"}
 
 
-def _oneshot_run(cell: Cell, binary: Path | None, container: AbstractContextManager[Container],
+def _oneshot_run(cell: Cell, binary: Path | None, container: AbstractContextManager[Lent],
                  world: World, clog: CellLog, checks: list[str]) -> None:
     token = world.refresher.refresh()
     world.tokens.append(token)
@@ -147,14 +148,14 @@ def _oneshot_run(cell: Cell, binary: Path | None, container: AbstractContextMana
     rc = rcfile(cell, world.server.port, keep=keep)
     clog.section("fetchmailrc", rc)
     too_large = _too_large(cell, token, world.server.sasl_limit)
-    with container as box:
+    with container as (box, out):
         program = _prepare_container(box, binary, world, rc)
         output: list[str] = []
         code = _run_with_timeout(box, _fetchmail_argv(program, []), output, FETCH_TIMEOUT)
         text = "".join(output)
         clog.section(f"fetchmail -vv (exit {code})", text)
         check_sanitizer(cell, text, checks)
-        delivered = _collect(box, world.tmp / "delivered")
+        delivered = _delivered(out)
     if too_large:
         _check_clean_failure(cell, world, code, text, delivered, checks)
         return
@@ -226,13 +227,13 @@ def _check_temporary_failure(cell: Cell, world: World, code: int, text: str,
     world.server.check_logins(cell, text, world.tokens, checks)
 
 
-def _daemon_run(cell: Cell, binary: Path | None, container: AbstractContextManager[Container],
+def _daemon_run(cell: Cell, binary: Path | None, container: AbstractContextManager[Lent],
                 world: World, clog: CellLog, checks: list[str]) -> None:
     first = world.refresher.refresh()
     world.tokens.append(first)
     rc = rcfile(cell, world.server.port, keep=False)
     clog.section("fetchmailrc", rc)
-    with container as box:
+    with container as (box, out):
         program = _prepare_container(box, binary, world, rc)
         output: list[str] = []
         argv = _fetchmail_argv(program, ["--nodetach", "-d", str(DAEMON_INTERVAL)])
@@ -240,7 +241,7 @@ def _daemon_run(cell: Cell, binary: Path | None, container: AbstractContextManag
                                   name=f"daemon-{cell.identifier}", daemon=True)
         daemon.start()
         try:
-            _wait_for(box, len(world.seeded), DAEMON_WAIT, output)
+            _wait_for(out, len(world.seeded), output)
             checks.append(f"daemon: first poll delivered {len(world.seeded)} messages")
             # mid-run the provider expires the token and new mail arrives: polls must fail
             failures = _auth_failures(world)
@@ -248,7 +249,7 @@ def _daemon_run(cell: Cell, binary: Path | None, container: AbstractContextManag
             _add_messages(world, 1)
             _wait_until(lambda: _auth_failures(world) > failures, DAEMON_WAIT,
                         "a poll with the expired token to be refused", output)
-            if _delivered_count(box) != len(world.seeded) - 1:
+            if _count(out) != len(world.seeded) - 1:
                 raise CheckFailed("a message was delivered while the only token was expired")
             checks.append("daemon: expired token refused by the server, nothing fetched")
             # the refresher rotates it; fetchmail re-reads the passwordfile on its next poll
@@ -264,7 +265,7 @@ def _daemon_run(cell: Cell, binary: Path | None, container: AbstractContextManag
             box.check(f"mv -f {WORK}/token.new {WORK}/token")
             checks.append("daemon: fetchmail-oauth2 rotated the token (forced refresh)")
             _add_messages(world, 1)
-            _wait_for(box, len(world.seeded), DAEMON_WAIT, output)
+            _wait_for(out, len(world.seeded), output)
             introspected = [p.get("token") for e, p in list(world.provider.log)
                             if e == "introspect"]
             if second not in introspected:
@@ -276,7 +277,7 @@ def _daemon_run(cell: Cell, binary: Path | None, container: AbstractContextManag
                     "2>/dev/null")
             daemon.join(15)  # its stream ends when fetchmail has exited
             clog.section("fetchmail -vv (daemon)", "".join(output))
-        delivered = _collect(box, world.tmp / "delivered")
+        delivered = _delivered(out)
     text = "".join(output)
     check_sanitizer(cell, text, checks)
     check_delivery(delivered, world.seeded, clog, checks)
@@ -302,8 +303,9 @@ def _auth_failures(world: World) -> int:
     return world.server.refused()
 
 
-def _delivered_count(box: Container) -> int:
-    return len(box.check(f"ls {WORK}/out").split())
+def _count(out: Path) -> int:
+    """Messages the MDA delivered so far (OUT, seen from the host)."""
+    return sum(1 for _ in out.iterdir())
 
 
 def _wait_until(condition: Callable[[], bool], timeout: float, what: str,
@@ -312,7 +314,7 @@ def _wait_until(condition: Callable[[], bool], timeout: float, what: str,
     while time.monotonic() < deadline:
         if condition():
             return
-        time.sleep(0.3)
+        time.sleep(0.1)
     raise CheckFailed(f"timed out after {timeout:.0f}s waiting for {what}: "
                       f"{failure_reason(''.join(output))}")
 
@@ -331,16 +333,12 @@ def _run_with_timeout(box: Container, argv: list[str], output: list[str], timeou
                        stream=output.append))
 
 
-def _wait_for(box: Container, count: int, timeout: float, output: list[str]) -> None:
-    """Until `count` messages are delivered: one wait inside the container, not a docker exec
-    per look (each costs the engine more than the cell's own work)."""
-    code = box.run(f"timeout {int(timeout)} sh -c 'until [ $(ls {WORK}/out | wc -l) -ge "
-                   f"{count} ]; do sleep 0.2; done'")
-    if code != 0:
-        raise CheckFailed(f"timed out after {timeout:.0f}s waiting for {count} delivered "
-                          f"messages: {failure_reason(''.join(output))}")
+def _wait_for(out: Path, count: int, output: list[str]) -> None:
+    """Until `count` messages are delivered."""
+    _wait_until(lambda: _count(out) >= count, DAEMON_WAIT, f"{count} delivered messages",
+                output)
 
 
-def _collect(box: Container, dest: Path) -> list[tuple[str, bytes]]:
-    box.get(f"{WORK}/out", dest)
-    return [(p.name, p.read_bytes()) for p in sorted(dest.iterdir()) if p.is_file()]
+def _delivered(out: Path) -> list[tuple[str, bytes]]:
+    """The delivered messages, in delivery order (read once fetchmail is done)."""
+    return [(p.name, p.read_bytes()) for p in sorted(out.iterdir()) if p.is_file()]

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import threading
+from pathlib import Path
 
 import docker
 import pytest
 
 from harness.cell.boxes import BoxPool
-from harness.cell.rcfile import WORK
+from harness.cell.rcfile import OUT, WORK
 from harness.errors import HarnessError
 from tests.helpers.containers import exists
 
@@ -20,16 +21,20 @@ def test_a_container_comes_back_emptied_for_the_next_cell(
     docker_client: docker.DockerClient, base_image: str
 ) -> None:
     with BoxPool(docker_client, network_mode="none") as pool:
-        with pool.borrow(base_image) as box:
-            first = box.id
-            box.check(f"mkdir -p {WORK}/out && echo mail > {WORK}/out/1.eml")
+        with pool.borrow(base_image) as (box, out):
+            first, first_out = box.id, out
+            box.check(f"mkdir -p {WORK} && echo rc > {WORK}/fetchmailrc")
+            box.check(f"echo mail > {OUT}/0001.eml")  # what the MDA delivers, seen from here
+            assert (out / "0001.eml").read_text() == "mail\n"
             box.check("nohup sleep 300 >/dev/null 2>&1 &")  # a daemon the cell left running
             assert "sleep 300" in box.check(PROCESSES)
-        with pool.borrow(base_image) as box:
-            assert box.id == first  # the same container, lent again
+        with pool.borrow(base_image) as (box, out):
+            assert box.id == first and out == first_out  # the same container, lent again
             assert box.run(["test", "-e", WORK]) != 0  # the last cell's files are gone
+            assert not list(out.iterdir())  # its mail too
             assert "sleep 300" not in box.check(PROCESSES)  # and what it started
     assert not exists(docker_client, first)
+    assert not first_out.exists()  # removed with its container
 
 
 def test_cells_at_once_get_their_own_containers_and_close_removes_all(
@@ -37,11 +42,13 @@ def test_cells_at_once_get_their_own_containers_and_close_removes_all(
 ) -> None:
     pool = BoxPool(docker_client, network_mode="none")
     ids: list[str] = []
+    outs: list[Path] = []
     both = threading.Barrier(2, timeout=60)
 
     def cell() -> None:
-        with pool.borrow(base_image) as box:
+        with pool.borrow(base_image) as (box, out):
             ids.append(box.id)
+            outs.append(out)
             both.wait()  # both hold one at the same time
 
     threads = [threading.Thread(target=cell) for _ in range(2)]
@@ -50,8 +57,10 @@ def test_cells_at_once_get_their_own_containers_and_close_removes_all(
     for t in threads:
         t.join()
     assert len(set(ids)) == 2 and all(exists(docker_client, i) for i in ids)
+    assert len(set(outs)) == 2  # each its own mail directory
     pool.close()
     assert not any(exists(docker_client, i) for i in ids)
+    assert not any(out.exists() for out in outs)
     with pytest.raises(HarnessError, match="closed"), pool.borrow(base_image):
         pass
 
@@ -60,10 +69,11 @@ def test_one_that_cannot_be_emptied_is_removed_and_idle_ones_are_bounded(
     docker_client: docker.DockerClient, base_image: str
 ) -> None:
     with BoxPool(docker_client, max_idle=1, network_mode="none") as pool:
-        with pool.borrow(base_image) as box:
+        with pool.borrow(base_image) as (box, broken_out):
             broken = box.id
             box.remove()  # gone under the cell: it cannot be emptied
-        with pool.borrow(base_image) as a, pool.borrow(base_image) as b:
+        assert not broken_out.exists()
+        with pool.borrow(base_image) as (a, _), pool.borrow(base_image) as (b, _):
             assert broken not in (a.id, b.id)
             kept = [a.id, b.id]
         # both came back emptied, but one idle container is all the pool keeps
