@@ -28,7 +28,7 @@ from filelock import FileLock
 
 from harness import paths
 from harness.atomic import atomic_copytree
-from harness.build import images, libs, reuse
+from harness.build import images, libs, reuse, slots
 from harness.build.container import Container
 from harness.build.distros import DEFAULT_DISTRO, Distro, check_distro
 from harness.errors import BuildError, ConfigError, HarnessError, PatchError
@@ -216,6 +216,7 @@ class _Steps:
 
     def run(self, title: str, cmd: list[str] | str, env: dict[str, str],
             *, fatal: bool = True) -> int:
+        slots.checkpoint()
         self.logger.step(f"{title}: {cmd if isinstance(cmd, str) else ' '.join(cmd)}")
         started = time.monotonic()
         code = self.box.run(cmd, workdir=SRC, env=env, stream=self.logger)
@@ -281,9 +282,12 @@ def _container_build(
                                                       autopoint="autopoint" in reused), env)
         if not reused["autoreconf"]:
             box.get(reuse.ARCHIVE, out / "autoreconf.tar")
-        if reused.get("autopoint") is False:  # autopoint ran: keep what it wrote
+        if reused.get("autopoint") is False and kept_autopoint is not None:
+            # autopoint ran: what it wrote serves the builds starting now, whatever becomes of
+            # this one (it depends on the image and configure.ac's gettext lines alone)
             with contextlib.suppress(HarnessError):  # (none: autoreconf did not call it)
                 box.get(reuse.AUTOPOINT_ARCHIVE + ".new", out / "autopoint.tar")
+                store.keep(out / "autopoint.tar", kept_autopoint)
         with store.first_configure(config_cache) as first:
             if first:
                 logger("=== first configure of this family: the others wait for its "
@@ -321,11 +325,10 @@ def _container_build(
         box.get(DESTDIR, out / "destdir")
         runtime = libs.inspect(box, f"{SRC}/fetchmail")
     # kept only once the build succeeded: a failing tree leaves nothing for the next one
-    # (config.cache is shared as soon as configure succeeded: the builds beside wait for it)
+    # (config.cache is shared as soon as configure succeeded: the builds beside wait for it;
+    # autopoint's outputs as soon as the bootstrap did)
     if not reused["autoreconf"]:
         store.keep(out / "autoreconf.tar", kept_bootstrap)
-    if kept_autopoint is not None and (out / "autopoint.tar").is_file():
-        store.keep(out / "autopoint.tar", kept_autopoint)
     return {"openssl": openssl, **runtime, "cflags": cflags, "ldflags": ldflags,
             "configure_options": options, "reused": reused,
             "ccache": ccache, "step_seconds": steps.times}

@@ -13,13 +13,17 @@
   per image recipe, bootstrap command, autogen.sh, configure.ac's gettext, aux-dir and
   macro-dir lines, Makefile.am's ACLOCAL_AMFLAGS and the files already where autopoint
   writes, and unpacked in its place (autoreconf calls it through $AUTOPOINT) by the
-  neighbouring releases whose configure.ac differs elsewhere.
+  neighbouring releases whose configure.ac differs elsewhere; kept as soon as the bootstrap
+  that ran it succeeded, for the builds starting meanwhile.
 - configure: one config.cache per suite, compiler and flags and release family (6.3, 6.4, …,
   next: the same checks mean the same there). configure starts from a copy and the copy is
   written back after it succeeded; a configure that fails with it is rerun without it. The
   first configure of a family runs alone (as the first compile does), so the builds beside it
   start from its cache instead of running every check at once. configure's own test compiles
   bypass ccache (CCACHE_DISABLE): they carry the release's version and would never hit.
+
+A build that waits for a family's first configure or compile gives its slot of the run's
+cores to a build that can go on (harness.build.slots).
 """
 
 from __future__ import annotations
@@ -34,7 +38,9 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from filelock import FileLock
+from filelock import FileLock, Timeout
+
+from harness.build import slots
 
 SRC = "/build/src"
 CCACHE_ENV = {"CCACHE_DIR": "/ccache", "CCACHE_NOHASHDIR": "true", "CCACHE_BASEDIR": SRC}
@@ -170,12 +176,21 @@ class Store:
     @contextlib.contextmanager
     def _first(self, name: str, seeded: Path) -> Iterator[bool]:
         """While `seeded` is missing one build at a time runs the step (True, under a lock)
-        and the others wait for it; once it exists they all go on at once (False)."""
+        and the others wait for it, their build slots (harness.build.slots) given to builds
+        that can go on; once it exists they all go on at once (False)."""
         if not seeded.exists():
-            with FileLock(str(self._dir("locks") / f"{name}.lock")):
+            lock = FileLock(str(self._dir("locks") / f"{name}.lock"))
+            try:
+                lock.acquire(timeout=0)
+            except Timeout:
+                with slots.given_up():  # another build is at it: our core serves a third one
+                    lock.acquire()
+            try:
                 if not seeded.exists():
                     yield True
                     return
+            finally:
+                lock.release()
         yield False
 
 

@@ -47,7 +47,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              "apt in a fresh base container (DISTRO+deb; implied by a glob "
                              "with '+deb')")
     parser.add_argument("--jobs", "-j", type=int, default=2,
-                        help="parallel builds (2); twice as many cells run at once")
+                        help="builds running their steps at once (2; one waiting for its "
+                             "family's first configure or compile lets another run); twice "
+                             "as many cells run at once")
     parser.add_argument("--list", action="store_true", help="print the selected cells, run nothing")
     parser.add_argument("--json", action="store_true",
                         help="with --list: JSON (cells, build groups, CI matrix include list)")

@@ -23,6 +23,7 @@ from filelock import FileLock
 
 from harness import __version__, paths
 from harness.atomic import atomic_copy, atomic_write
+from harness.build import slots
 from harness.cell.kinds import MatrixCell
 from harness.cell.model import Cell
 from harness.cell.result import CellResult, Outcome
@@ -190,9 +191,10 @@ def run_matrix(
 ) -> MatrixRun:
     """Build each group once, run its cells in parallel, reuse cached results.
 
-    `jobs` builds run at once (they use the cores); twice as many cells (they mostly wait on
-    sockets, containers and daemon poll intervals), on their own workers, so cells of the
-    first builds run while later ones compile.
+    `jobs` builds run their steps at once (they use the cores; harness.build.slots: one that
+    waits for another gives its slot to the next, so up to twice as many are under way);
+    twice as many cells (they mostly wait on sockets, containers and daemon poll intervals),
+    on their own workers, so cells of the first builds run while later ones compile.
 
     Events: ("build-start", group), ("build-done", group), ("cell-start", id),
     ("cell-done", id, result). Results come back in the order of `cells`.
@@ -238,17 +240,21 @@ def run_matrix(
         else:
             builds[group] = "not needed (all cached)"
 
+    workers = 2 * max(1, jobs)
     with backend.session(), \
-            ThreadPoolExecutor(max_workers=max(1, jobs), thread_name_prefix="build") as builders, \
-            ThreadPoolExecutor(max_workers=2 * max(1, jobs), thread_name_prefix="cell") as pool:
+            ThreadPoolExecutor(max_workers=workers, thread_name_prefix="build") as builders, \
+            ThreadPoolExecutor(max_workers=workers, thread_name_prefix="cell") as pool:
         futures: dict[Future[Any], tuple[str, Any]] = {}
+        cores = slots.Slots(max(1, jobs))
 
-        def do_build(group: str, cell: MatrixCell) -> B:
-            emit("build-start", group, None)  # when a worker takes it, not when queued
-            return backend.build(cell)
+        def do_build(group: str, cell: MatrixCell, rank: int) -> B:
+            with slots.holding(cores, rank):
+                emit("build-start", group, None)  # when it holds a slot, not when queued
+                return backend.build(cell)
 
-        def start_build(group: str, members: list[MatrixCell]) -> None:
-            futures[builders.submit(do_build, group, members[0])] = ("build", (group, members))
+        def start_build(rank: int, group: str, members: list[MatrixCell]) -> None:
+            future = builders.submit(do_build, group, members[0], rank)
+            futures[future] = ("build", (group, members))
 
         def start_cell(cell: MatrixCell, built: B) -> None:
             # key the result by what was really built (inputs may change while we run)
@@ -257,8 +263,8 @@ def run_matrix(
             futures[pool.submit(_run_one, backend, cell, built, path, emit)] = ("cell", cell)
 
         try:
-            for group, members in pending_groups.items():
-                start_build(group, members)
+            for rank, (group, members) in enumerate(pending_groups.items()):
+                start_build(rank, group, members)
             while futures:
                 done, _ = wait(list(futures), return_when=FIRST_COMPLETED)
                 for fut in done:
