@@ -19,6 +19,7 @@ from pathlib import Path
 
 import pytest
 
+from harness.build import slots
 from harness.cell.model import Cell
 from harness.cell.result import CellResult
 from harness.errors import BuildError, EngineError
@@ -105,6 +106,44 @@ def test_one_backend_session_spans_the_run(tmp_path: Path) -> None:
     failing = RecordingBackend(failing_groups={c.build_group for c in cells})
     run_matrix(cells, failing, jobs=2, log_dir=tmp_path)
     assert failing.sessions == ["open", "closed after 0 runs"]
+
+
+def test_builds_run_in_jobs_slots_and_one_that_waits_lets_the_next_run(tmp_path: Path) -> None:
+    """jobs=1: one build runs its steps at a time; one that waits for another (in
+    slots.given_up, as for its family's first configure) lets the next build run meanwhile."""
+    lock = threading.Lock()
+    running: list[str] = []
+    most = 0
+    order: list[str] = []
+    second_ran = threading.Event()
+
+    def steps(group: str) -> None:
+        nonlocal most
+        with lock:
+            running.append(group)
+            most = max(most, len(running))
+            order.append(group)
+        time.sleep(0.05)  # long enough for builds without slots to overlap
+        with lock:
+            running.remove(group)
+
+    class Waiting(RecordingBackend):
+        def build(self, cell: Cell) -> FakeBuilt:
+            group = cell.build_group
+            if group == "6.4.32-oauth64-bookworm":
+                with slots.given_up():
+                    assert second_ran.wait(10), "the next build did not run meanwhile"
+            steps(group)
+            if group == "6.4.33-oauth64-bookworm":
+                second_ran.set()
+            return super().build(cell)
+
+    run = run_matrix(CELLS, Waiting(), jobs=1, cache=None, log_dir=tmp_path)
+    assert run.ok
+    assert most == 1
+    assert order[0] == "6.4.33-oauth64-bookworm"  # while the first one waited
+    assert sorted(order) == ["6.4.32-oauth64-bookworm", "6.4.33-oauth64-bookworm",
+                             "next-native-bookworm"]
 
 
 def test_build_failure_fails_its_cells_only(tmp_path: Path) -> None:
