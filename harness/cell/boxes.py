@@ -6,9 +6,9 @@ when none is idle) and gives it back emptied: every process it started killed, W
 OUT emptied. A container that cannot be emptied is removed instead; so are the idle ones
 beyond `max_idle`, the longest idle first, and all of them when the pool closes.
 
-Each container has a host directory of its own bind-mounted at OUT (where a cell's MDA
-delivers): the cell reads and counts its mail there, without a round trip to the engine
-(the engine shares the host's filesystem, as for the builds' ccache).
+Each container has a host directory of its own bind-mounted at SHARED: the cell writes its
+files into IN and reads and counts its mail in OUT from the host, without a round trip to
+the engine (which shares the host's filesystem, as for the builds' ccache).
 """
 
 from __future__ import annotations
@@ -19,24 +19,31 @@ import tempfile
 import threading
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import docker
 
 from harness import paths
 from harness.build.container import Container
-from harness.cell.rcfile import OUT, WORK
+from harness.cell.rcfile import IN, OUT, SHARED, WORK
 from harness.errors import HarnessError
 
-Lent = tuple[Container, Path]  # a lent container and the host side of its OUT
+
+class Lent(NamedTuple):
+    """A lent container and the host side of its IN and OUT."""
+
+    box: Container
+    files: Path
+    mail: Path
+
 
 # kill(-1) signals every process of the container but the caller and its init (sleep)
-EMPTY = f"kill -9 -1 2>/dev/null; rm -rf {WORK} && find {OUT} -mindepth 1 -delete"
+EMPTY = f"kill -9 -1 2>/dev/null; rm -rf {WORK} && find {IN} {OUT} -mindepth 1 -delete"
 
 
 class BoxPool:
     """`with BoxPool(client, network_mode="host") as pool:`, then
-    `with pool.borrow(image) as (box, out):` (`out`: the host side of the box's OUT)."""
+    `with pool.borrow(image) as (box, files, mail):` (the host sides of IN and OUT)."""
 
     def __init__(self, client: docker.DockerClient, max_idle: int = 8, **opts: Any) -> None:
         if opts.get("pid_mode") == "host":  # EMPTY would then kill the host's processes
@@ -45,7 +52,7 @@ class BoxPool:
         self._lock = threading.Lock()
         self._idle: list[tuple[str, Container]] = []  # (image, box), longest idle first
         self._lent: set[Container] = set()
-        self._out: dict[Container, Path] = {}
+        self._shared: dict[Container, Path] = {}
         self._closed = False
 
     def __enter__(self) -> BoxPool:
@@ -57,8 +64,9 @@ class BoxPool:
     @contextlib.contextmanager
     def borrow(self, image: str) -> Iterator[Lent]:
         box = self._take(image)
+        shared = self._shared[box]
         try:
-            yield box, self._out[box]
+            yield Lent(box, shared / "in", shared / "out")
         finally:
             self._give_back(image, box)
 
@@ -71,12 +79,14 @@ class BoxPool:
                     del self._idle[i]
                     self._lent.add(box)
                     return box
-        out = Path(tempfile.mkdtemp(prefix="fmh-box-", dir=paths.cache_dir()))
-        volumes = {**self.opts.get("volumes", {}), str(out): {"bind": OUT, "mode": "rw"}}
+        shared = Path(tempfile.mkdtemp(prefix="fmh-box-", dir=paths.cache_dir()))
+        (shared / "in").mkdir()
+        (shared / "out").mkdir()
+        volumes = {**self.opts.get("volumes", {}), str(shared): {"bind": SHARED, "mode": "rw"}}
         box = Container(self.client, image, **{**self.opts, "volumes": volumes})
         with self._lock:
             self._lent.add(box)  # before it starts: close() meanwhile still removes it
-            self._out[box] = out
+            self._shared[box] = shared
         try:
             box.start()
         except BaseException:
@@ -115,6 +125,6 @@ class BoxPool:
     def _remove(self, box: Container) -> None:
         box.remove()
         with self._lock:
-            out = self._out.pop(box, None)
-        if out is not None:  # the MDA's files are root's, the directory the harness user's
-            shutil.rmtree(out, ignore_errors=True)
+            shared = self._shared.pop(box, None)
+        if shared is not None:  # the MDA's files are root's, the directories the harness user's
+            shutil.rmtree(shared, ignore_errors=True)

@@ -6,8 +6,10 @@ from harness.cell.mail import USER
 from harness.cell.model import Cell
 from harness.source.versions import Version
 
-WORK = "/fmh"  # everything a cell puts into its container lives here
-OUT = "/fmh-out"  # where its MDA delivers: a host directory (harness.cell.boxes)
+WORK = "/fmh"  # the cell's files in its container: rc file (fetchmail wants it root's), ids
+SHARED = "/fmh-host"  # a host directory of the container's own (harness.cell.boxes) with
+IN = f"{SHARED}/in"  # what the harness hands the cell: binary, passwordfile, CA, MDA script
+OUT = f"{SHARED}/out"  # and where the cell's MDA delivers
 
 
 def _tls_options(cell: Cell) -> tuple[str, str]:
@@ -26,7 +28,7 @@ def _tls_options(cell: Cell) -> tuple[str, str]:
         mode = "ssl sslproto 'TLS1.2+'" if implicit else "sslproto 'TLS1.2+'"
     else:
         mode = "ssl" if implicit else "sslproto tls1"
-    certs = (f'sslcertfile "{WORK}/ca.pem"' if version >= Version(6, 3, 17)
+    certs = (f'sslcertfile "{IN}/ca.pem"' if version >= Version(6, 3, 17)
              else f'sslcertpath "{WORK}/certs"')
     if version >= Version(6, 3, 9):
         return "127.0.0.1", f"{mode} sslcertck {certs} sslcommonname localhost"
@@ -43,7 +45,7 @@ def rcfile(cell: Cell, port: int, *, keep: bool) -> str:
         "set no syslog",
         f"poll {host} protocol {proto} port {port} auth {cell.mechanism}",
         f'  user "{USER}" is root here',
-        f'  passwordfile "{WORK}/token"',
+        f'  passwordfile "{IN}/token"',  # rotated from the host while fetchmail runs
         f"  {tls}",
         f'  mda "{WORK}/deliver"',
         "  no rewrite stripcr",

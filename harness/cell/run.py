@@ -46,6 +46,8 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import os
+import shlex
 import shutil
 import threading
 import time
@@ -67,9 +69,10 @@ from harness.cell.checks import (
 )
 from harness.cell.mail import USER, find_leaks, seed_messages
 from harness.cell.model import Cell
-from harness.cell.rcfile import DELIVER_SCRIPT, WORK, rcfile, wants_keep
+from harness.cell.rcfile import DELIVER_SCRIPT, IN, WORK, rcfile, wants_keep
 from harness.cell.result import CellResult
 from harness.cell.world import World, open_world
+from harness.errors import HarnessError
 
 log = logging.getLogger(__name__)
 
@@ -78,6 +81,7 @@ EXIT_SERVBUSY, EXIT_AUTHFAIL = 14, 3  # fetchmail's PS_SERVBUSY and PS_AUTHFAIL
 DAEMON_INTERVAL = 2  # fetchmail -d seconds
 DAEMON_WAIT = 90.0
 INSTALLED = "/usr/bin/fetchmail"  # what a package installs: run when a cell brings no binary
+SETUP_FAILED = 125  # the cell's WORK could not be set up (fetchmail never exits with it)
 NETWORK = "host"  # the cells' containers reach the servers on the host's loopback
 
 
@@ -107,11 +111,9 @@ def run_cell(cell: Cell, binary: Path | None, image: str, client: docker.DockerC
     return judge(cell, clog, log_path, checks, play)
 
 
-def _prepare_container(box: Container, binary: Path | None, world: World, rc: str) -> str:
-    """Put the cell's files into WORK, owned by root with the modes fetchmail wants (one
-    copy, no command); the fetchmail to run (a copy of `binary`, else the installed one)."""
-    files = world.tmp / "put"
-    files.mkdir()
+def _stage(files: Path, binary: Path | None, world: World, rc: str) -> tuple[str, str]:
+    """Write the cell's files into IN (`files` on the host); (the fetchmail to run: a copy of
+    `binary`, else the installed one; the shell commands that make WORK before it runs)."""
     (files / "fetchmailrc").write_text(rc)
     (files / "deliver").write_text(DELIVER_SCRIPT)
     shutil.copyfile(world.ca_path, files / "ca.pem")
@@ -119,14 +121,30 @@ def _prepare_container(box: Container, binary: Path | None, world: World, rc: st
     for name in ("fetchmailrc", "token", "ca.pem"):
         (files / name).chmod(0o600)
     (files / "deliver").chmod(0o700)
+    executables = ["deliver"]
     if binary is not None:
         shutil.copyfile(binary, files / "fetchmail")
         (files / "fetchmail").chmod(0o700)
-    box.put(files, WORK)
+        executables.append("fetchmail")
+    # copies made by root in the container: fetchmail wants its rc file owned by its user,
+    # and the cache directory behind IN may be mounted noexec
+    names = " ".join(f"{IN}/{name}" for name in ["fetchmailrc", *executables])
+    setup = f"mkdir {WORK} && cp {names} {WORK}/"
     if "sslcertpath" in rc:  # old 6.3: a directory of hashed CA certificates
-        box.check(f"mkdir -p {WORK}/certs && cp {WORK}/ca.pem {WORK}/certs/ && "
+        setup += (f" && mkdir {WORK}/certs && cp {IN}/ca.pem {WORK}/certs/ && "
                   f"(openssl rehash {WORK}/certs || c_rehash {WORK}/certs)")
-    return f"{WORK}/fetchmail" if binary is not None else INSTALLED
+    return (f"{WORK}/fetchmail" if binary is not None else INSTALLED), setup
+
+
+def _command(setup: str, argv: list[str]) -> str:
+    """The shell command that sets WORK up, then runs argv (SETUP_FAILED if it cannot)."""
+    return f"{{ {setup}; }} || exit {SETUP_FAILED}; exec {shlex.join(argv)}"
+
+
+def _check_setup(code: int, output: str) -> None:
+    """HarnessError if the command's setup failed: the infrastructure's trouble, no verdict."""
+    if code == SETUP_FAILED:
+        raise HarnessError(f"could not set the cell up in its container: {output[-500:]}")
 
 
 def _fetchmail_argv(program: str, extra: list[str]) -> list[str]:
@@ -148,14 +166,16 @@ def _oneshot_run(cell: Cell, binary: Path | None, container: AbstractContextMana
     rc = rcfile(cell, world.server.port, keep=keep)
     clog.section("fetchmailrc", rc)
     too_large = _too_large(cell, token, world.server.sasl_limit)
-    with container as (box, out):
-        program = _prepare_container(box, binary, world, rc)
+    with container as (box, files, mail):
+        program, setup = _stage(files, binary, world, rc)
         output: list[str] = []
-        code = _run_with_timeout(box, _fetchmail_argv(program, []), output, FETCH_TIMEOUT)
+        code = _run_with_timeout(box, setup, _fetchmail_argv(program, []), output,
+                                 FETCH_TIMEOUT)
         text = "".join(output)
         clog.section(f"fetchmail -vv (exit {code})", text)
+        _check_setup(code, text)
         check_sanitizer(cell, text, checks)
-        delivered = _delivered(out)
+        delivered = _delivered(mail)
     if too_large:
         _check_clean_failure(cell, world, code, text, delivered, checks)
         return
@@ -233,23 +253,21 @@ def _daemon_run(cell: Cell, binary: Path | None, container: AbstractContextManag
     world.tokens.append(first)
     rc = rcfile(cell, world.server.port, keep=False)
     clog.section("fetchmailrc", rc)
-    with container as (box, out):
-        program = _prepare_container(box, binary, world, rc)
-        output: list[str] = []
+    with container as (box, files, mail):
+        program, setup = _stage(files, binary, world, rc)
         argv = _fetchmail_argv(program, ["--nodetach", "-d", str(DAEMON_INTERVAL)])
-        daemon = threading.Thread(target=_run_capturing, args=(box, argv, output),
-                                  name=f"daemon-{cell.identifier}", daemon=True)
-        daemon.start()
+        daemon = _Daemon(box, _command(setup, argv), cell.identifier)
         try:
-            _wait_for(out, len(world.seeded), output)
+            daemon.wait_until(lambda: _count(mail) >= len(world.seeded),
+                              f"{len(world.seeded)} delivered messages")
             checks.append(f"daemon: first poll delivered {len(world.seeded)} messages")
             # mid-run the provider expires the token and new mail arrives: polls must fail
             failures = _auth_failures(world)
             world.provider.expire(first)
             _add_messages(world, 1)
-            _wait_until(lambda: _auth_failures(world) > failures, DAEMON_WAIT,
-                        "a poll with the expired token to be refused", output)
-            if _count(out) != len(world.seeded) - 1:
+            daemon.wait_until(lambda: _auth_failures(world) > failures,
+                              "a poll with the expired token to be refused")
+            if _count(mail) != len(world.seeded) - 1:
                 raise CheckFailed("a message was delivered while the only token was expired")
             checks.append("daemon: expired token refused by the server, nothing fetched")
             # the refresher rotates it; fetchmail re-reads the passwordfile on its next poll
@@ -257,15 +275,14 @@ def _daemon_run(cell: Cell, binary: Path | None, container: AbstractContextManag
             world.tokens.append(second)
             if second == first or not world.provider.is_active(second):
                 raise CheckFailed("fetchmail-oauth2 did not rotate to a new, active token")
-            rotated = world.tmp / "rotated"
-            rotated.mkdir()
-            shutil.copyfile(world.refresher.access_token_file, rotated / "token.new")
-            (rotated / "token.new").chmod(0o600)
-            box.put(rotated / "token.new", f"{WORK}/token.new")
-            box.check(f"mv -f {WORK}/token.new {WORK}/token")
+            new = files / "token.new"  # replaced whole, as the refresher replaces its own
+            shutil.copyfile(world.refresher.access_token_file, new)
+            new.chmod(0o600)
+            os.replace(new, files / "token")
             checks.append("daemon: fetchmail-oauth2 rotated the token (forced refresh)")
             _add_messages(world, 1)
-            _wait_for(out, len(world.seeded), output)
+            daemon.wait_until(lambda: _count(mail) >= len(world.seeded),
+                              f"{len(world.seeded)} delivered messages")
             introspected = [p.get("token") for e, p in list(world.provider.log)
                             if e == "introspect"]
             if second not in introspected:
@@ -273,16 +290,60 @@ def _daemon_run(cell: Cell, binary: Path | None, container: AbstractContextManag
             checks.append("daemon: after rotation the same fetchmail process fetched the "
                           "waiting and the new message with the rotated token")
         finally:
-            box.run(f"kill $(head -1 {WORK}/fetchmail.pid 2>/dev/null || pidof fetchmail) "
-                    "2>/dev/null")
-            daemon.join(15)  # its stream ends when fetchmail has exited
-            clog.section("fetchmail -vv (daemon)", "".join(output))
-        delivered = _delivered(out)
-    text = "".join(output)
+            daemon.stop(box)
+            clog.section("fetchmail -vv (daemon)", daemon.text())
+        delivered = _delivered(mail)
+    text = daemon.text()
     check_sanitizer(cell, text, checks)
     check_delivery(delivered, world.seeded, clog, checks)
     world.server.check_mailbox(cell, world.seeded, False, checks)
     world.server.check_logins(cell, text, world.tokens, checks)
+
+
+class _Daemon:
+    """`fetchmail -d` (the shell `command`) running in `box`, its output streamed."""
+
+    def __init__(self, box: Container, command: str, name: str) -> None:
+        self.output: list[str] = []
+        self.exits: list[int] = []
+        self.ended = threading.Event()
+        self.thread = threading.Thread(target=self._run, args=(box, command),
+                                       name=f"daemon-{name}", daemon=True)
+        self.thread.start()
+
+    def _run(self, box: Container, command: str) -> None:
+        try:
+            code = box.run(command, env=_ENV, stream=self.output.append)
+            self.exits.append(code)
+            self.output.append(f"\n[fetchmail exited {code}]\n")
+        except Exception as exc:  # the container went away under us: recorded in the log
+            self.output.append(f"\n[daemon stream ended: {exc}]\n")
+        finally:
+            self.ended.set()
+
+    def text(self) -> str:
+        return "".join(self.output)
+
+    def wait_until(self, condition: Callable[[], bool], what: str) -> None:
+        """Until `condition` holds; CheckFailed if fetchmail ends or DAEMON_WAIT passes first."""
+        deadline = time.monotonic() + DAEMON_WAIT
+        while time.monotonic() < deadline:
+            if condition():
+                return
+            if self.ended.is_set():
+                if not self.exits:
+                    raise HarnessError(f"fetchmail's output stream ended: {self.text()[-300:]}")
+                _check_setup(self.exits[0], self.text())
+                raise CheckFailed(f"fetchmail exited {self.exits[0]} while waiting for {what}: "
+                                  f"{failure_reason(self.text())}")
+            time.sleep(0.1)
+        raise CheckFailed(f"timed out after {DAEMON_WAIT:.0f}s waiting for {what}: "
+                          f"{failure_reason(self.text())}")
+
+    def stop(self, box: Container) -> None:
+        box.run(f"kill $(head -1 {WORK}/fetchmail.pid 2>/dev/null || pidof fetchmail) "
+                "2>/dev/null")
+        self.thread.join(15)  # its stream ends when fetchmail has exited
 
 
 def _server_said(record: str) -> str:
@@ -303,42 +364,18 @@ def _auth_failures(world: World) -> int:
     return world.server.refused()
 
 
-def _count(out: Path) -> int:
+def _count(mail: Path) -> int:
     """Messages the MDA delivered so far (OUT, seen from the host)."""
-    return sum(1 for _ in out.iterdir())
+    return sum(1 for _ in mail.iterdir())
 
 
-def _wait_until(condition: Callable[[], bool], timeout: float, what: str,
-                output: list[str]) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if condition():
-            return
-        time.sleep(0.1)
-    raise CheckFailed(f"timed out after {timeout:.0f}s waiting for {what}: "
-                      f"{failure_reason(''.join(output))}")
+def _run_with_timeout(box: Container, setup: str, argv: list[str], output: list[str],
+                      timeout: float) -> int:
+    """Set WORK up and run argv, killing it (via `timeout`) if it hangs; its exit code."""
+    command = _command(setup, ["timeout", "-k", "5", str(int(timeout)), *argv])
+    return int(box.run(command, env=_ENV, stream=output.append))
 
 
-def _run_capturing(box: Container, argv: list[str], output: list[str]) -> None:
-    try:
-        code = box.run(argv, env=_ENV, stream=output.append)
-        output.append(f"\n[fetchmail exited {code}]\n")
-    except Exception as exc:  # the container went away under us: recorded in the log
-        output.append(f"\n[daemon stream ended: {exc}]\n")
-
-
-def _run_with_timeout(box: Container, argv: list[str], output: list[str], timeout: float) -> int:
-    """Run argv, killing it (via `timeout`) if it hangs; its exit code."""
-    return int(box.run(["timeout", "-k", "5", str(int(timeout)), *argv], env=_ENV,
-                       stream=output.append))
-
-
-def _wait_for(out: Path, count: int, output: list[str]) -> None:
-    """Until `count` messages are delivered."""
-    _wait_until(lambda: _count(out) >= count, DAEMON_WAIT, f"{count} delivered messages",
-                output)
-
-
-def _delivered(out: Path) -> list[tuple[str, bytes]]:
+def _delivered(mail: Path) -> list[tuple[str, bytes]]:
     """The delivered messages, in delivery order (read once fetchmail is done)."""
-    return [(p.name, p.read_bytes()) for p in sorted(out.iterdir()) if p.is_file()]
+    return [(p.name, p.read_bytes()) for p in sorted(mail.iterdir()) if p.is_file()]

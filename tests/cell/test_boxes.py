@@ -9,7 +9,7 @@ import docker
 import pytest
 
 from harness.cell.boxes import BoxPool
-from harness.cell.rcfile import OUT, WORK
+from harness.cell.rcfile import IN, OUT, WORK
 from harness.errors import HarnessError
 from tests.helpers.containers import exists
 
@@ -21,20 +21,21 @@ def test_a_container_comes_back_emptied_for_the_next_cell(
     docker_client: docker.DockerClient, base_image: str
 ) -> None:
     with BoxPool(docker_client, network_mode="none") as pool:
-        with pool.borrow(base_image) as (box, out):
-            first, first_out = box.id, out
-            box.check(f"mkdir -p {WORK} && echo rc > {WORK}/fetchmailrc")
+        with pool.borrow(base_image) as (box, files, mail):
+            first, first_dirs = box.id, (files, mail)
+            (files / "token").write_text("token\n")  # handed over from the host
+            box.check(f"mkdir -p {WORK} && cp {IN}/token {WORK}/")
             box.check(f"echo mail > {OUT}/0001.eml")  # what the MDA delivers, seen from here
-            assert (out / "0001.eml").read_text() == "mail\n"
+            assert (mail / "0001.eml").read_text() == "mail\n"
             box.check("nohup sleep 300 >/dev/null 2>&1 &")  # a daemon the cell left running
             assert "sleep 300" in box.check(PROCESSES)
-        with pool.borrow(base_image) as (box, out):
-            assert box.id == first and out == first_out  # the same container, lent again
+        with pool.borrow(base_image) as (box, files, mail):
+            assert box.id == first and (files, mail) == first_dirs  # the same, lent again
             assert box.run(["test", "-e", WORK]) != 0  # the last cell's files are gone
-            assert not list(out.iterdir())  # its mail too
+            assert not list(files.iterdir()) and not list(mail.iterdir())  # its IN and mail
             assert "sleep 300" not in box.check(PROCESSES)  # and what it started
     assert not exists(docker_client, first)
-    assert not first_out.exists()  # removed with its container
+    assert not any(d.exists() for d in first_dirs)  # removed with its container
 
 
 def test_cells_at_once_get_their_own_containers_and_close_removes_all(
@@ -46,9 +47,9 @@ def test_cells_at_once_get_their_own_containers_and_close_removes_all(
     both = threading.Barrier(2, timeout=60)
 
     def cell() -> None:
-        with pool.borrow(base_image) as (box, out):
+        with pool.borrow(base_image) as (box, files, mail):
             ids.append(box.id)
-            outs.append(out)
+            outs.extend((files, mail))
             both.wait()  # both hold one at the same time
 
     threads = [threading.Thread(target=cell) for _ in range(2)]
@@ -57,7 +58,7 @@ def test_cells_at_once_get_their_own_containers_and_close_removes_all(
     for t in threads:
         t.join()
     assert len(set(ids)) == 2 and all(exists(docker_client, i) for i in ids)
-    assert len(set(outs)) == 2  # each its own mail directory
+    assert len(set(outs)) == 4  # each its own directories
     pool.close()
     assert not any(exists(docker_client, i) for i in ids)
     assert not any(out.exists() for out in outs)
@@ -69,11 +70,11 @@ def test_one_that_cannot_be_emptied_is_removed_and_idle_ones_are_bounded(
     docker_client: docker.DockerClient, base_image: str
 ) -> None:
     with BoxPool(docker_client, max_idle=1, network_mode="none") as pool:
-        with pool.borrow(base_image) as (box, broken_out):
+        with pool.borrow(base_image) as (box, broken_files, broken_mail):
             broken = box.id
             box.remove()  # gone under the cell: it cannot be emptied
-        assert not broken_out.exists()
-        with pool.borrow(base_image) as (a, _), pool.borrow(base_image) as (b, _):
+        assert not broken_files.exists() and not broken_mail.exists()
+        with pool.borrow(base_image) as (a, _, _), pool.borrow(base_image) as (b, _, _):
             assert broken not in (a.id, b.id)
             kept = [a.id, b.id]
         # both came back emptied, but one idle container is all the pool keeps

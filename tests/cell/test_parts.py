@@ -90,7 +90,7 @@ def test_rcfile_keywords_per_family() -> None:
     ("ident", "expect", "absent"),
     [
         ("6.3.26-oauth63-bookworm-imap-xoauth2-starttls",
-         ["poll 127.0.0.1 ", "sslproto tls1", 'sslcertfile "/fmh/ca.pem"', "sslcommonname"],
+         ["poll 127.0.0.1 ", "sslproto tls1", 'sslcertfile "/fmh-host/in/ca.pem"', "sslcommonname"],
          ["\n  ssl ", "TLS1.2+"]),
         ("6.3.12-oauth63-10-bookworm-pop3-xoauth2-tls",
          ["poll 127.0.0.1 ", "  ssl sslcertck", 'sslcertpath "/fmh/certs"', "sslcommonname"],
