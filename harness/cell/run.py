@@ -258,8 +258,7 @@ def _daemon_run(cell: Cell, binary: Path | None, container: AbstractContextManag
         argv = _fetchmail_argv(program, ["--nodetach", "-d", str(DAEMON_INTERVAL)])
         daemon = _Daemon(box, _command(setup, argv), cell.identifier)
         try:
-            daemon.wait_until(lambda: _count(mail) >= len(world.seeded),
-                              f"{len(world.seeded)} delivered messages")
+            daemon.wait_for_mail(mail, len(world.seeded))
             checks.append(f"daemon: first poll delivered {len(world.seeded)} messages")
             # mid-run the provider expires the token and new mail arrives: polls must fail
             failures = _auth_failures(world)
@@ -281,8 +280,7 @@ def _daemon_run(cell: Cell, binary: Path | None, container: AbstractContextManag
             os.replace(new, files / "token")
             checks.append("daemon: fetchmail-oauth2 rotated the token (forced refresh)")
             _add_messages(world, 1)
-            daemon.wait_until(lambda: _count(mail) >= len(world.seeded),
-                              f"{len(world.seeded)} delivered messages")
+            daemon.wait_for_mail(mail, len(world.seeded))
             introspected = [p.get("token") for e, p in list(world.provider.log)
                             if e == "introspect"]
             if second not in introspected:
@@ -290,7 +288,7 @@ def _daemon_run(cell: Cell, binary: Path | None, container: AbstractContextManag
             checks.append("daemon: after rotation the same fetchmail process fetched the "
                           "waiting and the new message with the rotated token")
         finally:
-            daemon.stop(box)
+            daemon.stop()
             clog.section("fetchmail -vv (daemon)", daemon.text())
         delivered = _delivered(mail)
     text = daemon.text()
@@ -304,18 +302,18 @@ class _Daemon:
     """`fetchmail -d` (the shell `command`) running in `box`, its output streamed."""
 
     def __init__(self, box: Container, command: str, name: str) -> None:
+        self.box = box
         self.output: list[str] = []
-        self.exits: list[int] = []
-        self.ended = threading.Event()
-        self.thread = threading.Thread(target=self._run, args=(box, command),
+        self.code: int | None = None  # its exit code, once it has exited
+        self.ended = threading.Event()  # its stream has ended (exited, or the engine failed)
+        self.thread = threading.Thread(target=self._run, args=(command,),
                                        name=f"daemon-{name}", daemon=True)
         self.thread.start()
 
-    def _run(self, box: Container, command: str) -> None:
+    def _run(self, command: str) -> None:
         try:
-            code = box.run(command, env=_ENV, stream=self.output.append)
-            self.exits.append(code)
-            self.output.append(f"\n[fetchmail exited {code}]\n")
+            self.code = self.box.run(command, env=_ENV, stream=self.output.append)
+            self.output.append(f"\n[fetchmail exited {self.code}]\n")
         except Exception as exc:  # the container went away under us: recorded in the log
             self.output.append(f"\n[daemon stream ended: {exc}]\n")
         finally:
@@ -331,17 +329,21 @@ class _Daemon:
             if condition():
                 return
             if self.ended.is_set():
-                if not self.exits:
+                if self.code is None:
                     raise HarnessError(f"fetchmail's output stream ended: {self.text()[-300:]}")
-                _check_setup(self.exits[0], self.text())
-                raise CheckFailed(f"fetchmail exited {self.exits[0]} while waiting for {what}: "
+                _check_setup(self.code, self.text())
+                raise CheckFailed(f"fetchmail exited {self.code} while waiting for {what}: "
                                   f"{failure_reason(self.text())}")
             time.sleep(0.1)
         raise CheckFailed(f"timed out after {DAEMON_WAIT:.0f}s waiting for {what}: "
                           f"{failure_reason(self.text())}")
 
-    def stop(self, box: Container) -> None:
-        box.run(f"kill $(head -1 {WORK}/fetchmail.pid 2>/dev/null || pidof fetchmail) "
+    def wait_for_mail(self, mail: Path, count: int) -> None:
+        """Until `count` messages are delivered (OUT, seen from the host at `mail`)."""
+        self.wait_until(lambda: _count(mail) >= count, f"{count} delivered messages")
+
+    def stop(self) -> None:
+        self.box.run(f"kill $(head -1 {WORK}/fetchmail.pid 2>/dev/null || pidof fetchmail) "
                 "2>/dev/null")
         self.thread.join(15)  # its stream ends when fetchmail has exited
 
